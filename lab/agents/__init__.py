@@ -1,0 +1,1 @@
+"""Daemons that run inside a lab's namespaces (started by lab.lifecycle, one per node each)."""

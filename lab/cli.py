@@ -1,0 +1,258 @@
+"""``lab``: bring Kubernetes Service networking up in network namespaces, look at it, take it down."""
+
+import argparse
+import json
+import os
+import platform
+import sys
+
+from lab import lifecycle, state, views, yamlfiles
+from lab.errors import LabError
+
+KINDS = {
+    "pods": "pods", "pod": "pods", "po": "pods",
+    "services": "services", "service": "services", "svc": "services",
+    "endpoints": "endpoints", "endpoint": "endpoints", "ep": "endpoints",
+    "nodes": "nodes", "node": "nodes", "no": "nodes",
+}
+
+
+def _prog():
+    return "python -m lab" if os.path.basename(sys.argv[0]) == "__main__.py" else "lab"
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        prog=_prog(), description="Kubernetes Service networking, built for real out of Linux network namespaces.",
+        epilog="Start with: sudo python -m lab up scenarios/seed.yml")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    up = sub.add_parser("up", help="bring a lab up from a scenario file")
+    up.add_argument("scenario", help="scenario file, e.g. scenarios/seed.yml")
+    up.add_argument("--name", help="lab name (namespace prefix), overriding the scenario's")
+
+    down = sub.add_parser("down", help="take a lab down: every namespace, process and file it made")
+    down.add_argument("target", nargs="?", help="scenario file or lab name (default: the only lab up)")
+    down.add_argument("--name", help="lab name, when the scenario was brought up with --name")
+
+    st = sub.add_parser("status", help="which labs are up")
+    st.add_argument("-o", "--output", choices=("table", "json"), default="table")
+
+    get = sub.add_parser("get", help="list pods, services, endpoints or nodes, like kubectl get")
+    get.add_argument("kind", help="pods|services|endpoints|nodes (or po, svc, ep, no)")
+    get.add_argument("names", nargs="*", help="only these objects")
+    get.add_argument("-n", "--namespace", default="default")
+    get.add_argument("-A", "--all-namespaces", action="store_true")
+    get.add_argument("-l", "--selector", help="label selector, e.g. app=myapp")
+    get.add_argument("-o", "--output", choices=("wide", "json", "yaml", "name"))
+    get.add_argument("--lab", help="which lab (default: the only lab up)")
+
+    ex = sub.add_parser("exec", help="run a command in a node, pod or host of the lab",
+                        usage=f"{_prog()} exec TARGET [-n NAMESPACE] [--lab LAB] -- COMMAND [ARG...]")
+    ex.add_argument("target", help="a node (master, node1), a host (client) or a pod name")
+    ex.add_argument("-n", "--namespace", help="the pod's Kubernetes namespace (default: search all)")
+    ex.add_argument("--lab", help="which lab (default: the only lab up)")
+    ex.add_argument("cmd", nargs=argparse.REMAINDER, help="command to run (default: a shell)")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except LabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+# up / down / status ---------------------------------------------------------------------------
+
+def cmd_up(args):
+    desired, seconds = lifecycle.up(args.scenario, args.name)
+    prog = f"sudo {_prog()}"
+    print(f"Lab {desired.lab!r} is up in {seconds:.2f} s: {len(desired.nodes)} nodes, {len(desired.pods)} pods, "
+          f"{len(desired.services)} services.")
+    print("Try:")
+    print(f"  {prog} get pods -o wide")
+    print(f"  {prog} get svc")
+    node_port = next(((s, p) for s in desired.services for p in s.ports if p.node_port), None)
+    if node_port and desired.hosts and len(desired.nodes) > 1:
+        svc, port = node_port
+        print(f"  {prog} exec {desired.hosts[0].name} -- curl -s {desired.nodes[1].ip}:{port.node_port}")
+        print(f"  {prog} exec {desired.nodes[1].name} -- iptables-save -t nat | grep {port.node_port}")
+    print(f"  {prog} down {desired.lab}")
+    return 0
+
+
+def _lab_of_target(target, name):
+    if name:
+        return name
+    if target and os.path.isfile(target):
+        try:
+            doc = yamlfiles.load_single(target)
+            return doc.get("name", "k8s") if isinstance(doc, dict) else "k8s"
+        except LabError:
+            return "k8s"
+    return target or _only_lab()
+
+
+def cmd_down(args):
+    lab = _lab_of_target(args.target, args.name)
+    if lifecycle.down(lab):
+        print(f"Lab {lab!r} is down.")
+    else:
+        print(f"Lab {lab!r} is not up; nothing to do.")
+    return 0
+
+
+def cmd_status(args):
+    rows = lifecycle.status()
+    if args.output == "json":
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("No labs are up.")
+        return 0
+    print(views.table(["LAB", "PHASE", "NAMESPACES", "DAEMONS", "AGE", "SCENARIO"],
+                      [[r["lab"], r["phase"], f"{r['namespaces_present']}/{r['namespaces']}",
+                        f"{r['daemons_running']}/{r['daemons']}", views.human_age(r["age"]), r["scenario"]]
+                       for r in rows]))
+    return 0
+
+
+# get / exec -----------------------------------------------------------------------------------
+
+def _only_lab():
+    labs = state.labs()
+    env = os.environ.get("SVCLAB_LAB")
+    if env:
+        return env
+    if len(labs) == 1:
+        return labs[0]
+    if not labs:
+        raise LabError("no lab is up; start one with: sudo python -m lab up scenarios/seed.yml")
+    raise LabError(f"several labs are up ({', '.join(labs)}); say which with --lab NAME")
+
+
+def _running(lab):
+    lab = lab or _only_lab()
+    record = state.Record.load(lab)
+    cluster_state = record.load_cluster() if record else None
+    if cluster_state is None:
+        raise LabError(f"lab {lab!r} is not up (see: {_prog()} status)")
+    return record, cluster_state
+
+
+def _selector(text):
+    if not text:
+        return []
+    out = []
+    for term in text.split(","):
+        for op in ("!=", "==", "="):
+            if op in term:
+                k, v = term.split(op, 1)
+                out.append((k.strip(), "!=" if op == "!=" else "=", v.strip()))
+                break
+        else:
+            raise LabError(f"cannot read the selector {text!r}: use key=value[,key2=value2]")
+    return out
+
+
+def _matches(labels, selector):
+    return all((labels.get(k) == v) == (op == "=") for k, op, v in selector)
+
+
+def cmd_get(args):
+    kind = KINDS.get(args.kind.lower())
+    if kind is None:
+        raise LabError(f"unknown kind {args.kind!r}: use pods, services, endpoints or nodes")
+    record, cs = _running(args.lab)
+    created = record.created
+    import time
+    age = time.time() - created
+    selector = _selector(args.selector)
+
+    def in_scope(obj, labels):
+        return ((args.all_namespaces or obj.namespace == args.namespace)
+                and (not args.names or obj.name in args.names) and _matches(labels, selector))
+
+    if kind == "pods":
+        objs = [p for p in cs.pods if in_scope(p, p.label_dict)]
+        headers, rows = views.pod_rows(cs, objs, age, args.output == "wide", args.all_namespaces)
+        items = [views.pod_object(cs, p, created) for p in objs]
+    elif kind in ("services", "endpoints"):
+        objs = [s for s in cs.services if in_scope(s, _service_labels(s))]
+        if kind == "services":
+            headers, rows = views.service_rows(objs, age, args.output == "wide", args.all_namespaces)
+            items = [views.service_object(s, created) for s in objs]
+        else:
+            headers, rows = views.endpoint_rows(cs, objs, age, args.all_namespaces)
+            items = [views.endpoints_object(cs, s, created) for s in objs
+                     if s.type != "ExternalName" and s.selector is not None or s.name == "kubernetes"]
+    else:
+        objs = [n for n in cs.nodes if not args.names or n.hostname in args.names or n.name in args.names]
+        headers, rows = views.node_rows(cs, age, args.output == "wide", platform.release())
+        rows = [r for r in rows if any(r[0] == n.hostname for n in objs)]
+        items = [views.node_object(cs, n, created) for n in objs]
+
+    missing = [n for n in args.names if not any(i["metadata"]["name"] == n or n in (getattr(o, "name", None),)
+                                              for i, o in zip(items, objs))]
+    if missing:
+        raise LabError(f'{kind} "{missing[0]}" not found')
+    _print(args.output, headers, rows, items, kind, single=len(args.names) == 1)
+    return 0
+
+
+def _service_labels(svc):
+    return {"component": "apiserver", "provider": "kubernetes"} if svc.name == "kubernetes" else {}
+
+
+def _print(output, headers, rows, items, kind, single):
+    if output in ("json", "yaml"):
+        doc = items[0] if single and items else views.as_list(items)
+        if output == "json":
+            print(json.dumps(doc, indent=4))
+        else:
+            import yaml
+            print(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False), end="")
+    elif output == "name":
+        for i in items:
+            print(f"{i['kind'].lower()}/{i['metadata']['name']}")
+    elif not rows:
+        print("No resources found.", file=sys.stderr)
+    else:
+        print(views.table(headers, rows))
+
+
+def resolve_target(cs, target, namespace=None):
+    """The network namespace of a node, host or pod named ``target``."""
+    for n in cs.nodes:
+        if target in (n.name, n.hostname):
+            return n.netns
+    for h in cs.hosts:
+        if target == h.name:
+            return h.netns
+    pods = [p for p in cs.pods if p.name == target and (namespace is None or p.namespace == namespace)]
+    if len(pods) == 1:
+        return pods[0].netns
+    if len(pods) > 1:
+        raise LabError(f"several pods are named {target!r}; say which namespace with -n")
+    names = [n.name for n in cs.nodes] + [h.name for h in cs.hosts]
+    raise LabError(f"no node, host or pod named {target!r} (nodes and hosts: {', '.join(names)}; "
+                   f"pods: see {_prog()} get pods -A)")
+
+
+def cmd_exec(args):
+    _, cs = _running(args.lab)
+    netns_name = resolve_target(cs, args.target, args.namespace)
+    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    if not cmd:
+        cmd = [os.environ.get("SHELL", "/bin/sh")]
+    os.execvp("ip", ["ip", "netns", "exec", netns_name] + cmd)
+
+
+COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "get": cmd_get, "exec": cmd_exec}

@@ -1,0 +1,279 @@
+"""From a scenario to the desired cluster state: pure and deterministic.
+
+Scheduling, pod names and IPs, ClusterIPs, NodePorts and endpoints, decided the way
+Kubernetes decides them (with hashes standing in for its random choices).
+"""
+
+from lab import ipam, naming
+from lab.errors import InputError
+from lab.manifests import BarePod, Deployment, ServicePortSpec, ServiceSpec
+from lab.model import ClusterState, Container, Endpoint, Host, Node, Pod, PodPort, Service, ServicePort
+
+API_SERVER_PORT = 6443
+
+
+def build(scenario):
+    lab = scenario.name
+    topo = scenario.topology
+    nodes = tuple(Node(m.name, f"{lab}-{m.name}", m.ip, m.pod_cidr, f"{lab}-{m.name}") for m in topo.nodes)
+    hosts = tuple(Host(m.name, m.ip, f"{lab}-{m.name}") for m in topo.hosts)
+    pods = _pods(scenario, nodes)
+    services = _services(scenario, nodes)
+    endpoints, warnings = _endpoints(services, pods, nodes)
+    state = ClusterState(
+        lab=lab, lan_cidr=topo.lan_cidr, gateway=topo.gateway, nodes=nodes, hosts=hosts,
+        service_cidr=scenario.cluster.service_cidr, cluster_cidr=scenario.cluster.cluster_cidr,
+        domain=scenario.cluster.domain, kube_proxy=scenario.kube_proxy, pods=pods,
+        services=services, endpoints=endpoints, warnings=tuple(warnings), switch_netns=f"{lab}-lan")
+    _check_netns_names(state, scenario)
+    return state
+
+
+# pods -----------------------------------------------------------------------------------------
+
+def _pods(scenario, nodes):
+    """Name, schedule and address every pod: Deployment replicas and bare Pods."""
+    node_names = [n.name for n in nodes]
+    pins = {(p.namespace, p.deployment, p.index): p for p in scenario.pod_pins}
+    _check_pins(scenario, pins, node_names)
+    pools = {n.name: ipam.PodAddressPool(n.pod_cidr) for n in nodes}
+    for pin in scenario.pod_pins:
+        if pin.ip is not None:
+            node = pin.node or _node_of_ip(pin, nodes)
+            try:
+                pools[node].reserve(pin.ip)
+            except ipam.AllocationError as exc:
+                raise pin.where.child("ip").error(f"{exc} (on node {node})",
+                                                  "pick a free address in that node's podCIDR") from None
+
+    planned = []  # (namespace, name, template, owner, hash, pin)
+    taken_names = set()
+    for obj in scenario.objects:
+        if isinstance(obj, Deployment):
+            tmpl_hash = naming.pod_template_hash(obj.template.raw)
+            owner = f"{obj.name}-{tmpl_hash}"
+            for i in range(obj.replicas):
+                pin = pins.get((obj.namespace, obj.name, i))
+                name = pin.name if pin and pin.name else _unique_pod_name(owner, i, taken_names)
+                planned.append((obj.namespace, name, obj.template, owner, tmpl_hash, pin))
+                taken_names.add(name)
+        elif isinstance(obj, BarePod):
+            planned.append((obj.namespace, obj.name, obj.template, None, None, None))
+            taken_names.add(obj.name)
+    _check_pod_names(planned, scenario)
+
+    load = {n: 0 for n in node_names}
+    for _, _, _, _, _, pin in planned:
+        if pin and (pin.node or pin.ip):
+            load[pin.node or _node_of_ip(pin, nodes)] += 1
+    pods = []
+    for ns, name, tmpl, owner, tmpl_hash, pin in planned:
+        if pin and (pin.node or pin.ip):
+            node = pin.node or _node_of_ip(pin, nodes)
+        elif tmpl.node_name:
+            node = _node_by_hostname(tmpl.node_name, nodes, scenario, ns, name)
+            load[node] += 1
+        else:
+            node = _schedule(name, load)
+            load[node] += 1
+        ip = pin.ip if pin and pin.ip else _allocate_pod_ip(pools[node], node, scenario)
+        labels = tmpl.labels + ((("pod-template-hash", tmpl_hash),) if tmpl_hash else ())
+        containers = tuple(Container(c.name, c.image, tuple(PodPort(p.container_port, p.protocol, p.name)
+                                                             for p in c.ports)) for c in tmpl.containers)
+        netns = f"{scenario.name}-{name}" if ns == "default" else f"{scenario.name}-{ns}.{name}"
+        pods.append(Pod(ns, name, node, ip, tuple(sorted(labels)), containers, "kubia", netns,
+                        naming.host_veth_name(netns), owner, tmpl_hash))
+    return tuple(pods)
+
+
+def _unique_pod_name(owner, index, taken):
+    for attempt in range(100):
+        name = f"{owner}-{naming.random_suffix(f'{owner}/{index}/{attempt}')}"
+        if name not in taken:
+            return name
+    raise AssertionError("unreachable: 27^5 suffixes")
+
+
+def _schedule(pod_name, load):
+    """Least-loaded node; ties broken by a hash of the pod name (kube-scheduler picks at random)."""
+    fewest = min(load.values())
+    candidates = sorted(n for n, count in load.items() if count == fewest)
+    return candidates[naming.stable_index(pod_name, len(candidates))]
+
+
+def _allocate_pod_ip(pool, node, scenario):
+    try:
+        return pool.allocate()
+    except ipam.AllocationError as exc:
+        raise InputError(scenario.topology.source, "nodes", f"node {node}: {exc}",
+                         "give the node a larger podCIDR or run fewer pods") from None
+
+
+def _node_of_ip(pin, nodes):
+    for n in nodes:
+        if pin.ip in n.pod_cidr:
+            return n.name
+    raise pin.where.child("ip").error(f"{pin.ip} is in no node's podCIDR", "pick an address from a node's podCIDR")
+
+
+def _node_by_hostname(hostname, nodes, scenario, ns, name):
+    for n in nodes:
+        if hostname in (n.hostname, n.name):
+            return n.name
+    raise InputError(scenario.source, f"Pod {ns}/{name}: spec.nodeName",
+                     f"no node named {hostname!r}", "use one of: " + ", ".join(n.hostname for n in nodes))
+
+
+def _check_pins(scenario, pins, node_names):
+    deployments = {(o.namespace, o.name): o for o in scenario.objects if isinstance(o, Deployment)}
+    for pin in scenario.pod_pins:
+        dep = deployments.get((pin.namespace, pin.deployment))
+        if dep is None:
+            raise pin.where.child("deployment").error(f"no Deployment {pin.namespace}/{pin.deployment} in the manifests")
+        if pin.index >= dep.replicas:
+            raise pin.where.error(f"more pins than the {dep.replicas} replicas of {pin.deployment}")
+        if pin.node is not None and pin.node not in node_names:
+            raise pin.where.child("node").error(f"no node named {pin.node!r}", "use one of: " + ", ".join(node_names))
+        if pin.node is not None and pin.ip is not None:
+            node = next(n for n in scenario.topology.nodes if n.name == pin.node)
+            if pin.ip not in node.pod_cidr:
+                raise pin.where.child("ip").error(f"{pin.ip} is not in {pin.node}'s podCIDR {node.pod_cidr}")
+        if pin.name is not None and not pin.name.startswith(pin.deployment + "-"):
+            raise pin.where.child("name").error(f"a pod of {pin.deployment} is named {pin.deployment}-<hash>-<suffix>")
+
+
+def _check_pod_names(planned, scenario):
+    seen = set()
+    for ns, name, *_ in planned:
+        if (ns, name) in seen:
+            raise InputError(scenario.source, "pins.pods", f"pod name {ns}/{name} would be used twice",
+                             "give each pinned pod its own name")
+        seen.add((ns, name))
+
+
+# services -------------------------------------------------------------------------------------
+
+def _kubernetes_service(cidr):
+    """The apiserver's own service, at the service CIDR's first address, as in every cluster."""
+    https = ServicePortSpec("https", "TCP", 443, API_SERVER_PORT)
+    return ServiceSpec("default", "kubernetes", "ClusterIP", (https,), None, str(cidr.network_address + 1),
+                       source="(built in)")
+
+
+def _services(scenario, nodes):
+    cfg = scenario.cluster
+    specs = [o for o in scenario.objects if isinstance(o, ServiceSpec)]
+    for s in specs:
+        if (s.namespace, s.name) == ("default", "kubernetes"):
+            raise InputError(s.source, "metadata.name", "the kubernetes service is built into every lab",
+                             "rename this service")
+    specs = [_kubernetes_service(cfg.service_cidr)] + specs
+    pins = {(p.namespace, p.name): p for p in scenario.service_pins}
+    by_key = {(s.namespace, s.name): s for s in specs}
+    for key, pin in pins.items():
+        if key not in by_key:
+            raise pin.where.child("name").error(f"no Service {key[0]}/{key[1]} in the manifests")
+        if by_key[key].cluster_ip not in (None, str(pin.cluster_ip)):
+            raise pin.where.child("clusterIP").error("the manifest sets its own spec.clusterIP")
+
+    ips = ipam.ClusterIPAllocator(cfg.service_cidr)
+    cluster_ips = {}
+    for s in specs:  # user-chosen addresses first, as the apiserver keeps them in its static band
+        chosen = s.cluster_ip if s.cluster_ip not in (None, "None") else None
+        pin = pins.get((s.namespace, s.name))
+        if pin:
+            chosen, where = str(pin.cluster_ip), (pin.where.file, pin.where.child("clusterIP").path)
+        else:
+            where = (s.source, "spec.clusterIP")
+        if chosen and s.type != "ExternalName":
+            try:
+                ips.reserve(chosen)
+            except ipam.AllocationError as exc:
+                raise InputError(*where, str(exc), f"pick an unused address in {cfg.service_cidr}") from None
+            cluster_ips[(s.namespace, s.name)] = chosen
+    ports = ipam.NodePortAllocator(*cfg.node_port_range)
+    for s in specs:
+        for i, p in enumerate(s.ports):
+            if p.node_port is not None:
+                try:
+                    ports.reserve(p.node_port)
+                except ipam.AllocationError as exc:
+                    lo, hi = cfg.node_port_range
+                    raise InputError(s.source, f"spec.ports[{i}].nodePort", str(exc),
+                                     f"pick a free port in {lo}-{hi}, or leave nodePort out") from None
+
+    services = []
+    for s in sorted(specs, key=lambda s: (s.namespace, s.name)):
+        key = (s.namespace, s.name)
+        if s.type == "ExternalName":
+            cip = None
+        elif s.cluster_ip == "None":
+            cip = "None"
+        elif key in cluster_ips:
+            cip = cluster_ips[key]
+        else:
+            cip = str(_allocate(ips.allocate, f"{s.namespace}/{s.name}", s, "spec.clusterIP"))
+        svc_ports = []
+        for i, p in enumerate(s.ports):
+            node_port = p.node_port
+            if node_port is None and s.type in ("NodePort", "LoadBalancer"):
+                node_port = _allocate(ports.allocate, f"{s.namespace}/{s.name}:{p.name}/{p.protocol}", s,
+                                      f"spec.ports[{i}].nodePort")
+            svc_ports.append(ServicePort(p.name, p.protocol, p.port, p.target_port, node_port))
+        services.append(Service(
+            s.namespace, s.name, s.type, tuple(svc_ports), cip, s.selector, s.external_ips,
+            s.session_affinity, s.affinity_timeout, s.external_traffic_policy, s.internal_traffic_policy,
+            s.external_name))
+    return tuple(services)
+
+
+def _allocate(allocate, seed, spec, field):
+    try:
+        return allocate(seed)
+    except ipam.AllocationError as exc:
+        raise InputError(spec.source, field, str(exc), "widen the range or use fewer services") from None
+
+
+# endpoints ------------------------------------------------------------------------------------
+
+def _endpoints(services, pods, nodes):
+    """Endpoints of every service port: ready pods matching the selector, target port resolved."""
+    endpoints, warnings = {}, []
+    api_node = nodes[0]
+    for svc in services:
+        if svc.type == "ExternalName":
+            continue
+        if (svc.namespace, svc.name) == ("default", "kubernetes"):
+            port = svc.ports[0]
+            endpoints[(svc.namespace, svc.name, port.name)] = (
+                Endpoint(api_node.ip, API_SERVER_PORT, api_node.name, pod=None),)
+            continue
+        if svc.selector is None:
+            continue  # endpoints of a selector-less service are managed by hand
+        selected = [p for p in pods if p.namespace == svc.namespace and p.ready
+                    and all(p.label_dict.get(k) == v for k, v in svc.selector)]
+        if not selected:
+            sel = ",".join(f"{k}={v}" for k, v in svc.selector)
+            warnings.append(f"service {svc.namespace}/{svc.name}: selector {sel} matches no pods, so it has no "
+                            "endpoints and kube-proxy rejects its traffic")
+        for port in svc.ports:
+            eps = []
+            for pod in selected:
+                target = port.target_port if isinstance(port.target_port, int) \
+                    else pod.port_named(port.target_port, port.protocol)
+                if target is not None:
+                    eps.append(Endpoint(pod.ip, target, pod.node, pod.name))
+            eps.sort(key=lambda e: e.address)  # kube-proxy orders endpoints by the "IP:port" string
+            endpoints[(svc.namespace, svc.name, port.name)] = tuple(eps)
+    return endpoints, warnings
+
+
+def _check_netns_names(state, scenario):
+    seen = {state.switch_netns: "the LAN switch"}
+    machines = [(n.netns, f"node {n.name}") for n in state.nodes] + [(h.netns, f"host {h.name}") for h in state.hosts]
+    for netns, what in machines + [(p.netns, f"pod {p.namespace}/{p.name}") for p in state.pods]:
+        if netns in seen:
+            raise InputError(scenario.source, "manifests",
+                             f"{what} and {seen[netns]} would share the network namespace {netns}",
+                             "rename one of them")
+        seen[netns] = what

@@ -1,0 +1,85 @@
+"""Builds a wiring plan in the kernel with netlink (pyroute2), from one process.
+
+Each namespace gets one netlink socket, opened while this thread is inside it (a socket
+keeps the namespace it was created in). Veths are created inside the bridge's namespace with
+the peer placed straight into the other namespace, so the host's root namespace never holds
+a lab interface, even for a moment.
+"""
+
+import os
+
+from pyroute2 import IPRoute
+
+from lab import netns
+
+
+class Dataplane:
+    def __init__(self):
+        self._sockets = {}
+        self._fds = {}
+
+    def close(self):
+        for sock in self._sockets.values():
+            sock.close()
+        for fd in self._fds.values():
+            os.close(fd)
+        self._sockets.clear()
+        self._fds.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _prepare(self, ns):
+        """Sysctls first (IPv6 off before any link exists), then a netlink socket for ``ns``."""
+        missing = []
+        with netns.entered(ns.name):
+            for key, value in ns.sysctls:
+                if not netns.write_sysctl(key, value):
+                    missing.append(key)
+            self._sockets[ns.name] = IPRoute()
+        self._fds[ns.name] = os.open(netns.path(ns.name), os.O_RDONLY)
+        return missing
+
+    def _index(self, ns, ifname):
+        found = self._sockets[ns].link_lookup(ifname=ifname)
+        if not found:
+            raise RuntimeError(f"{ifname} not found in {ns}")
+        return found[0]
+
+    def build(self, plan):
+        """Realise ``plan``; returns sysctls this kernel does not have (e.g. without br_netfilter)."""
+        missing = set()
+        for ns in plan.namespaces:
+            missing.update(self._prepare(ns))
+        for ns in plan.namespaces:
+            ipr = self._sockets[ns.name]
+            ipr.link("set", index=self._index(ns.name, "lo"), state="up")
+        for b in plan.bridges:
+            ipr = self._sockets[b.netns]
+            ipr.link("add", ifname=b.name, kind="bridge")
+            index = self._index(b.netns, b.name)
+            address, prefix = b.address.split("/")
+            ipr.addr("add", index=index, address=address, prefixlen=int(prefix))
+            ipr.link("set", index=index, state="up")
+        bridge_index = {(b.netns, b.name): self._index(b.netns, b.name) for b in plan.bridges}
+        for v in plan.veths:
+            self._veth(v, bridge_index[(v.netns, v.bridge)])
+        for r in plan.routes:
+            dst = "0.0.0.0/0" if r.dst == "default" else r.dst
+            self._sockets[r.netns].route("add", dst=dst, gateway=r.via)
+        return sorted(missing)
+
+    def _veth(self, v, bridge):
+        ipr, peer_ipr = self._sockets[v.netns], self._sockets[v.peer_netns]
+        ipr.link("add", ifname=v.name, kind="veth", peer={"ifname": v.peer, "net_ns_fd": self._fds[v.peer_netns]})
+        index = self._index(v.netns, v.name)
+        ipr.link("set", index=index, master=bridge, state="up")
+        if v.hairpin:
+            ipr.brport("set", index=index, mode=1)  # IFLA_BRPORT_MODE: hairpin, as the CNI bridge plugin sets
+        peer = self._index(v.peer_netns, v.peer)
+        address, prefix = v.peer_address.split("/")
+        peer_ipr.addr("add", index=peer, address=address, prefixlen=int(prefix))
+        peer_ipr.link("set", index=peer, state="up")

@@ -1,0 +1,142 @@
+"""Typed reading of YAML values that knows where each value came from.
+
+Every accessor raises InputError naming the file and the field path
+(e.g. ``spec.ports[0].nodePort``), so validation code stays short.
+"""
+
+import ipaddress
+import re
+
+from lab.errors import InputError
+
+_MISSING = object()
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+_TYPE_NAMES = {dict: "a mapping", list: "a list", str: "a string", int: "an integer", bool: "true or false"}
+
+
+def _type_name(value):
+    if value is None:
+        return "empty"
+    for t, name in _TYPE_NAMES.items():
+        if type(value) is t:
+            return name
+    return type(value).__name__
+
+
+class Field:
+    """A value at ``path`` inside ``file``."""
+
+    def __init__(self, value, file, path=""):
+        self.value, self.file, self.path = value, file, path
+
+    def error(self, problem, fix=""):
+        return InputError(self.file, self.path or "(top level)", problem, fix)
+
+    def child(self, key):
+        if isinstance(key, int):
+            path = f"{self.path}[{key}]"
+        else:
+            path = f"{self.path}.{key}" if self.path else key
+        return Field(self.value[key], self.file, path)
+
+    def _child_path(self, key):
+        return f"{self.path}.{key}" if self.path else key
+
+    # containers -------------------------------------------------------------
+    def mapping(self, allowed=None, required=()):
+        if not isinstance(self.value, dict):
+            raise self.error(f"expected a mapping, got {_type_name(self.value)}")
+        for key in self.value:
+            if not isinstance(key, str):
+                raise self.error(f"key {key!r} is not a string")
+            if allowed is not None and key not in allowed:
+                raise InputError(self.file, self._child_path(key), "unknown field",
+                                 "allowed here: " + ", ".join(sorted(allowed)))
+        for key in required:
+            if key not in self.value or self.value[key] is None:
+                raise InputError(self.file, self._child_path(key), "is required")
+        return self
+
+    def items(self):
+        return [(k, self.child(k)) for k in self.value]
+
+    def get(self, key, default=None):
+        """The child field, or ``default`` when the key is absent or null."""
+        if key not in self.value or self.value[key] is None:
+            return default
+        return self.child(key)
+
+    def has(self, key):
+        return self.value.get(key) is not None
+
+    def list(self):
+        if not isinstance(self.value, list):
+            raise self.error(f"expected a list, got {_type_name(self.value)}")
+        return [self.child(i) for i in range(len(self.value))]
+
+    # scalars ----------------------------------------------------------------
+    def str(self, pattern=None, what="", max_len=None):
+        if not isinstance(self.value, str) or not self.value:
+            raise self.error(f"expected a non-empty string, got {_type_name(self.value)}")
+        if max_len is not None and len(self.value) > max_len:
+            raise self.error(f"{self.value!r} is longer than {max_len} characters")
+        if pattern is not None and not pattern.match(self.value):
+            raise self.error(f"{self.value!r} is not a valid {what or 'value'}",
+                             "use lower-case letters, digits and '-'")
+        return self.value
+
+    def choice(self, options):
+        value = self.str()
+        if value not in options:
+            raise self.error(f"{value!r} is not allowed", "use one of: " + ", ".join(options))
+        return value
+
+    def int(self, lo=None, hi=None):
+        if type(self.value) is not int:
+            raise self.error(f"expected an integer, got {_type_name(self.value)} {self.value!r}")
+        if (lo is not None and self.value < lo) or (hi is not None and self.value > hi):
+            raise self.error(f"{self.value} is out of range", f"use {lo}-{hi}")
+        return self.value
+
+    def bool(self):
+        if type(self.value) is not bool:
+            raise self.error(f"expected true or false, got {_type_name(self.value)}")
+        return self.value
+
+    def ip(self):
+        try:
+            addr = ipaddress.ip_address(self.str())
+        except ValueError:
+            raise self.error(f"{self.value!r} is not an IP address") from None
+        if addr.version != 4:
+            raise self.error(f"{addr} is IPv6; svclab labs are IPv4 only")
+        return addr
+
+    def cidr(self):
+        try:
+            net = ipaddress.ip_network(self.str(), strict=True)
+        except ValueError as exc:
+            raise self.error(f"{self.value!r} is not a network in CIDR form ({exc})",
+                             "e.g. 10.244.0.0/16, with no host bits set") from None
+        if net.version != 4:
+            raise self.error(f"{net} is IPv6; svclab labs are IPv4 only")
+        return net
+
+    def string_map(self):
+        """A mapping of strings to strings, such as labels or a selector."""
+        self.mapping()
+        out = {}
+        for key, field in self.items():
+            if not isinstance(field.value, str):
+                raise field.error(f"expected a string value, got {_type_name(field.value)}",
+                                  "quote values such as 'true' or '1'")
+            out[key] = field.value
+        return out
+
+    def int_or_name(self, lo=1, hi=65535):
+        """A Kubernetes IntOrString port: a number or a port name."""
+        if type(self.value) is int:
+            return self.int(lo, hi)
+        return self.str(DNS_LABEL, "port name", max_len=15)

@@ -1,0 +1,143 @@
+"""``up`` and ``down``: a short list of steps, each recorded before it acts, undone on failure."""
+
+import json
+import os
+import shutil
+import sys
+import time
+
+from lab import cluster, dataplane, netns, processes, scenario, state, wiring
+from lab.errors import LabError
+
+
+REQUIRED_TOOLS = ("ip", "iptables-restore", "iptables-save")
+
+
+class Progress:
+    """One line per finished step, kind-style."""
+
+    def __init__(self, out):
+        self.out = out
+        self.tick = "✓" if (getattr(out, "encoding", "") or "").lower().startswith("utf") else "+"
+
+    def done(self, text):
+        print(f" {self.tick} {text}", file=self.out, flush=True)
+
+
+def up(scenario_path, name=None, out=sys.stdout):
+    """Bring a lab up; on any failure (or Ctrl-C) take down whatever was made, then re-raise."""
+    started = time.monotonic()
+    spec = scenario.load(scenario_path, name)
+    desired = cluster.build(spec)
+    plan = wiring.plan(desired)
+    _check_host()
+    with state.locked():
+        existing = state.Record.load(desired.lab)
+        if existing is not None:
+            raise LabError(f"lab {desired.lab!r} is already up (from {existing.data.get('scenario', '?')}); "
+                           f"take it down first with: lab down {desired.lab}")
+        clash = sorted(set(plan.namespace_names) & netns.existing())
+        if clash:
+            raise LabError(f"network namespace {clash[0]} already exists and is not this lab's; "
+                           f"choose another lab name with --name")
+        print(f"Creating lab {desired.lab!r} from {scenario_path}", file=out)
+        record = state.Record.create(desired.lab, scenario_path)
+        try:
+            _build(record, desired, plan, Progress(out))
+        except BaseException:
+            _teardown(record)
+            raise
+    for warning in desired.warnings:
+        print(f"warning: {warning}", file=out)
+    return desired, time.monotonic() - started
+
+
+def _check_host():
+    if os.geteuid() != 0:
+        raise LabError("svclab builds network namespaces and needs root: run it with sudo")
+    missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
+    if missing:
+        raise LabError(f"missing tools: {', '.join(missing)} (install iproute2 and iptables)")
+
+
+def _build(record, desired, plan, progress):
+    record.save_cluster(desired)
+    record.add_namespaces(plan.namespace_names)
+    netns.create(plan.namespace_names)
+    with dataplane.Dataplane() as dp:
+        missing = dp.build(plan)
+    if missing:
+        raise LabError("this kernel lacks " + ", ".join(missing) + " (the br_netfilter module is needed "
+                       "so that pods reach services on their own node)")
+    progress.done(f"Network: {len(plan.namespaces)} namespaces, LAN {desired.lan_cidr}, "
+                  f"{len(desired.nodes)} nodes, {len(desired.pods)} pods")
+    daemons = _start_kube_proxies(record, desired) + _start_pod_servers(record, desired)
+    processes.wait_ready(daemons)
+    profile = desired.kube_proxy.profile
+    progress.done(f"kube-proxy (iptables, profile {profile}) synced on {len(desired.nodes)} nodes")
+    progress.done(f"Pods serving: {len(desired.pods)}")
+    record.set_phase("up")
+
+
+def _start_kube_proxies(record, desired):
+    daemons = []
+    for node in desired.nodes:
+        d = processes.spawn("kube-proxy", "lab.agents.kubeproxy",
+                            ["--node", node.name, "--cluster", record.path("cluster.json")],
+                            node.netns, record.path(f"kube-proxy-{node.name}.log"), desired.lab, record.path("bin"))
+        record.add_pid(f"kube-proxy/{node.name}", d.pid)
+        daemons.append(d)
+    return daemons
+
+
+def _start_pod_servers(record, desired):
+    daemons = []
+    for node in desired.nodes:
+        pods = desired.pods_on(node.name)
+        if not pods:
+            continue
+        spec_path = record.path(f"kubia-{node.name}.json")
+        with open(spec_path, "w") as f:
+            json.dump({"pods": [{"name": p.name, "netns": p.netns, "ports": list(p.serving_ports)} for p in pods]}, f)
+        d = processes.spawn("kubia", "lab.agents.kubia", ["--spec", spec_path], node.netns,
+                            record.path(f"kubia-{node.name}.log"), desired.lab, record.path("bin"))
+        record.add_pid(f"kubia/{node.name}", d.pid)
+        daemons.append(d)
+    return daemons
+
+
+def down(lab):
+    """Remove everything the lab's record lists. Safe to repeat; safe after a crash."""
+    with state.locked():
+        record = state.Record.load(lab)
+        if record is None:
+            return False
+        _teardown(record)
+        return True
+
+
+def _teardown(record):
+    names = record.namespaces
+    pids = [pid for pid in record.pids.values() if processes.is_lab_process(pid, record.lab)]
+    for name in names:
+        pids += netns.pids(name)  # anything else still running inside the lab's namespaces
+    processes.stop(sorted(set(pids)))
+    netns.delete(names)
+    record.remove()
+
+
+def status():
+    """One row per lab with a record: name, phase, scenario, age, namespaces present."""
+    rows = []
+    present = netns.existing()
+    for lab in state.labs():
+        record = state.Record.load(lab)
+        ns = record.namespaces
+        alive = [pid for pid in record.pids.values() if processes.is_lab_process(pid, lab)]
+        rows.append({"lab": lab, "phase": record.data.get("phase"), "scenario": record.data.get("scenario"),
+                     "age": time.time() - record.created, "namespaces": len(ns),
+                     "namespaces_present": sum(1 for n in ns if n in present),
+                     "daemons": len(record.pids), "daemons_running": len(alive)})
+    return rows
+
+

@@ -1,0 +1,1 @@
+"""kube-proxy: rule renderers (pure) for each proxy mode."""

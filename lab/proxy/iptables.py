@@ -1,0 +1,499 @@
+"""kube-proxy's iptables mode: the ``iptables-restore`` input it writes for one node.
+
+Pure functions of the cluster state. Two rule layouts, chosen by the kube-proxy profile:
+
+- ``1.18``: the layout of kube-proxy v1.18 (the seed's cluster): port names with a trailing
+  colon, NodePort rules jumping to KUBE-MARK-MASQ then KUBE-SVC, the ClusterIP masquerade
+  rule in KUBE-SERVICES.
+- ``current``: the layout of recent releases (KUBE-EXT / KUBE-SVL chains, masquerade rules
+  inside the service chain, ``"N -> IP:port"`` comments, KUBE-PROXY-FIREWALL, KUBE-FIREWALL).
+
+Services are visited in (namespace, name, port) order; real kube-proxy walks a Go map, whose
+order is random, and only the order within each chain is significant.
+"""
+
+from dataclasses import dataclass
+
+from lab.proxy import names
+
+NODEPORTS_COMMENT = '"kubernetes service nodeports; NOTE: this must be the last rule in this chain"'
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    trailing_colon: bool  # ServicePortName.String() before 1.19
+    legacy_layout: bool  # 1.18 rules (no KUBE-EXT/SVL chains)
+    endpoint_comments: bool  # "N -> IP:port" on service -> endpoint rules
+    fallback_to_terminating: bool  # use serving+terminating endpoints when none is ready
+
+
+PROFILES = {
+    "1.18": Profile("1.18", trailing_colon=True, legacy_layout=True, endpoint_comments=False,
+                    fallback_to_terminating=False),
+    "current": Profile("current", trailing_colon=False, legacy_layout=False, endpoint_comments=True,
+                       fallback_to_terminating=True),
+}
+
+
+@dataclass(frozen=True)
+class ProxyOptions:
+    """What kube-proxy knows about itself on one node."""
+
+    node: str  # the topology name of this node (endpoints on it are local)
+    profile: Profile
+    cluster_cidr: str  # the local-traffic detector (--cluster-cidr)
+    masquerade_bit: int = 14
+    masquerade_all: bool = False
+    random_fully: bool = True  # iptables >= 1.6.2 supports MASQUERADE --random-fully
+
+    @property
+    def mark(self):
+        return f"{1 << self.masquerade_bit:#010x}"  # Go's %#08x pads the digits: 0x00004000
+
+    @property
+    def mark_with_mask(self):
+        return f"{self.mark}/{self.mark}"
+
+
+def options_for(state, node_name):
+    kp = state.kube_proxy
+    return ProxyOptions(node=node_name, profile=PROFILES[kp.profile], cluster_cidr=str(state.cluster_cidr),
+                        masquerade_bit=kp.masquerade_bit, masquerade_all=kp.masquerade_all)
+
+
+# the jump rules kube-proxy ensures in the built-in chains (``iptablesJumpChains``), in the
+# order it inserts them, each at position 1 (so they end up in reverse order)
+_JUMPS_CURRENT = (
+    ("filter", "INPUT", "KUBE-EXTERNAL-SERVICES", "kubernetes externally-visible service portals", True),
+    ("filter", "FORWARD", "KUBE-EXTERNAL-SERVICES", "kubernetes externally-visible service portals", True),
+    ("filter", "INPUT", "KUBE-NODEPORTS", "kubernetes health check service ports", False),
+    ("filter", "FORWARD", "KUBE-SERVICES", "kubernetes service portals", True),
+    ("filter", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals", True),
+    ("filter", "FORWARD", "KUBE-FORWARD", "kubernetes forwarding rules", False),
+    ("filter", "INPUT", "KUBE-PROXY-FIREWALL", "kubernetes load balancer firewall", True),
+    ("filter", "OUTPUT", "KUBE-PROXY-FIREWALL", "kubernetes load balancer firewall", True),
+    ("filter", "FORWARD", "KUBE-PROXY-FIREWALL", "kubernetes load balancer firewall", True),
+    ("nat", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals", False),
+    ("nat", "PREROUTING", "KUBE-SERVICES", "kubernetes service portals", False),
+    ("nat", "POSTROUTING", "KUBE-POSTROUTING", "kubernetes postrouting rules", False),
+    ("filter", "INPUT", "KUBE-FIREWALL", None, False),
+    ("filter", "OUTPUT", "KUBE-FIREWALL", None, False),
+)
+_JUMPS_1_18 = (
+    ("filter", "INPUT", "KUBE-EXTERNAL-SERVICES", "kubernetes externally-visible service portals", True),
+    ("filter", "FORWARD", "KUBE-SERVICES", "kubernetes service portals", True),
+    ("filter", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals", True),
+    ("filter", "INPUT", "KUBE-SERVICES", "kubernetes service portals", True),
+    ("filter", "FORWARD", "KUBE-FORWARD", "kubernetes forwarding rules", False),
+    ("nat", "OUTPUT", "KUBE-SERVICES", "kubernetes service portals", False),
+    ("nat", "PREROUTING", "KUBE-SERVICES", "kubernetes service portals", False),
+    ("nat", "POSTROUTING", "KUBE-POSTROUTING", "kubernetes postrouting rules", False),
+)
+CANARY = "KUBE-PROXY-CANARY"
+
+
+def jump_rules(profile):
+    """(table, built-in chain, target chain, rule args) for each jump, in kube-proxy's insert order."""
+    out = []
+    for table, src, dst, comment, new_only in (_JUMPS_1_18 if profile.legacy_layout else _JUMPS_CURRENT):
+        args = []
+        if new_only:
+            args += ["-m", "conntrack", "--ctstate", "NEW"]
+        if comment:
+            args += ["-m", "comment", "--comment", f'"{comment}"']
+        out.append((table, src, dst, " ".join(args + ["-j", dst])))
+    return out
+
+
+# kubelet (v1.18) owns KUBE-MARK-DROP, which kube-proxy 1.18 jumps to, and the filter
+# KUBE-FIREWALL chain; newer kube-proxy writes its own KUBE-FIREWALL and never drops by mark.
+_KUBELET_1_18 = {
+    "nat": (("KUBE-MARK-DROP", "-j MARK --or-mark 0x00008000"),),
+    "filter": (
+        ("KUBE-FIREWALL", '-m comment --comment "kubernetes firewall for dropping marked packets" '
+                          "-m mark --mark 0x00008000/0x00008000 -j DROP"),
+        ("KUBE-FIREWALL", '-m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 '
+                          "! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP"),
+    ),
+}
+_KUBELET_1_18_JUMPS = (("filter", "INPUT", "KUBE-FIREWALL", "-j KUBE-FIREWALL"),
+                       ("filter", "OUTPUT", "KUBE-FIREWALL", "-j KUBE-FIREWALL"))
+
+
+def render_bootstrap(profile):
+    """Restore input that creates the chains and jump rules of a node that kubelet and
+    kube-proxy have just started on, in a fresh network namespace.
+
+    kube-proxy does this with ``iptables -N`` / ``-C`` / ``-I … 1`` calls at every full sync; the
+    effect on an empty namespace is the same.
+    """
+    jumps = list(jump_rules(profile))
+    kubelet = _KUBELET_1_18 if profile.legacy_layout else {}
+    if profile.legacy_layout:
+        jumps += _KUBELET_1_18_JUMPS
+    lines = []
+    for table in ("mangle", "filter", "nat"):
+        lines.append(f"*{table}")
+        chains = {CANARY} | {dst for t, _, dst, _ in jumps if t == table}
+        chains |= {chain for chain, _ in kubelet.get(table, ())}
+        lines += [f":{c} - [0:0]" for c in sorted(chains)]
+        lines += [f"-A {chain} {args}" for chain, args in kubelet.get(table, ())]
+        lines += [f"-I {src} 1 {args}" for t, src, _, args in jumps if t == table]
+        lines.append("COMMIT")
+    return "\n".join(lines) + "\n"
+
+
+class _Writer:
+    """kube-proxy's four line buffers: filter chains, filter rules, nat chains, nat rules."""
+
+    def __init__(self):
+        self.chains = {"filter": [], "nat": []}
+        self.rules = {"filter": [], "nat": []}
+
+    def chain(self, table, name):
+        if name not in self.chains[table]:
+            self.chains[table].append(name)
+
+    def rule(self, table, chain, *args):
+        self.rules[table].append(" ".join(("-A", chain) + tuple(a for a in args if a)))
+
+    def text(self):
+        out = []
+        for table in ("filter", "nat"):
+            out.append(f"*{table}")
+            out += [f":{c} - [0:0]" for c in self.chains[table]]
+            out += self.rules[table]
+            out.append("COMMIT")
+        return "\n".join(out) + "\n"
+
+
+def _q(text):
+    return f'"{text}"'
+
+
+def probability(n):
+    """kube-proxy's ``computeProbability``: 1/n with 10 decimals."""
+    return f"{1.0 / n:0.10f}"
+
+
+@dataclass(frozen=True)
+class _Port:
+    """One service port as kube-proxy sees it, with its endpoints categorized for this node."""
+
+    svc: object
+    port: object
+    name: str  # ServicePortName string
+    proto: str  # tcp / udp / sctp
+    chains: dict
+    cluster_eps: tuple
+    local_eps: tuple
+    has_endpoints: bool
+
+    @property
+    def externally_accessible(self):
+        return bool(self.port.node_port or self.svc.external_ips)
+
+    @property
+    def etp_local(self):
+        return self.svc.external_traffic_policy == "Local" and self.externally_accessible
+
+    @property
+    def itp_local(self):
+        return self.svc.internal_traffic_policy == "Local"
+
+
+def _ports(state, opts):
+    """Every proxied service port (headless and ExternalName services are skipped), in order."""
+    out = []
+    for svc in sorted(state.services, key=lambda s: (s.namespace, s.name)):
+        if svc.cluster_ip in (None, "None"):
+            continue
+        for port in sorted(svc.ports, key=lambda p: (p.name, p.protocol)):
+            name = names.service_port_name(svc.namespace, svc.name, port.name, opts.profile.trailing_colon)
+            eps = state.endpoints_for(svc, port)
+            cluster, local, any_eps = _categorize(eps, opts)
+            out.append(_Port(svc, port, name, port.protocol.lower(),
+                             names.service_chains(name, port.protocol), cluster, local, any_eps))
+    return out
+
+
+def _categorize(eps, opts):
+    """``CategorizeEndpoints``: ready endpoints; else serving+terminating ones (newer releases)."""
+    ready = tuple(e for e in eps if e.ready)
+    cluster = ready
+    if not cluster and opts.profile.fallback_to_terminating:
+        cluster = tuple(e for e in eps if e.serving and e.terminating)
+    local_ready = tuple(e for e in ready if e.node == opts.node)
+    local = local_ready
+    if not local and opts.profile.fallback_to_terminating:
+        local = tuple(e for e in eps if e.node == opts.node and e.serving and e.terminating)
+    return cluster, local, bool(cluster or local)
+
+
+def render(state, node_name):
+    """The restore input kube-proxy on ``node_name`` feeds to ``iptables-restore --noflush``."""
+    opts = options_for(state, node_name)
+    return render_ports(_ports(state, opts), opts)
+
+
+def render_ports(ports, opts):
+    w = _Writer()
+    if opts.profile.legacy_layout:
+        _static_chains_legacy(w)
+        for p in ports:
+            _service_legacy(w, p, opts)
+        _static_rules_legacy(w, opts)
+    else:
+        _static_current(w, opts)
+        for p in ports:
+            _service_current(w, p, opts)
+        w.rule("nat", "KUBE-SERVICES", "-m comment --comment", NODEPORTS_COMMENT,
+               "-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS")
+    return w.text()
+
+
+def _cluster_ip_match(p):
+    return (f"-m comment --comment {_q(p.name + ' cluster IP')} -m {p.proto} -p {p.proto} "
+            f"-d {p.svc.cluster_ip}/32 --dport {p.port.port}")
+
+
+def _masq_rule(opts):
+    rule = f"-A KUBE-POSTROUTING -m comment --comment {_q('kubernetes service traffic requiring SNAT')} -j MASQUERADE"
+    return rule + (" --random-fully" if opts.random_fully else "")
+
+
+def _postrouting(w, opts):
+    w.rule("nat", "KUBE-POSTROUTING", f"-m mark ! --mark {opts.mark_with_mask} -j RETURN")
+    w.rule("nat", "KUBE-POSTROUTING", f"-j MARK --xor-mark {opts.mark}")
+    w.rules["nat"].append(_masq_rule(opts))
+    w.rule("nat", "KUBE-MARK-MASQ", f"-j MARK --or-mark {opts.mark}")
+
+
+def _endpoint_rules(w, p, chain, eps, opts):
+    """``writeServiceToEndpointRules``: affinity checks, then the random split."""
+    n = len(eps)
+    affinity = p.svc.session_affinity == "ClientIP"
+    comment = (lambda e: _q(f"{p.name} -> {e.address}")) if opts.profile.endpoint_comments else (lambda e: p.name)
+    if affinity:
+        for e in eps:
+            sep = names.endpoint_chain(p.name, p.proto, e.address)
+            w.rule("nat", chain, "-m comment --comment", comment(e),
+                   f"-m recent --name {sep} --rcheck --seconds {p.svc.affinity_timeout} --reap -j {sep}")
+    for i, e in enumerate(eps):
+        sep = names.endpoint_chain(p.name, p.proto, e.address)
+        stat = f"-m statistic --mode random --probability {probability(n - i)}" if i < n - 1 else ""
+        w.rule("nat", chain, "-m comment --comment", comment(e), stat, f"-j {sep}")
+
+
+def _sep_rules(w, p, e):
+    sep = names.endpoint_chain(p.name, p.proto, e.address)
+    w.chain("nat", sep)
+    w.rule("nat", sep, "-m comment --comment", p.name, f"-s {e.ip}/32 -j KUBE-MARK-MASQ")
+    recent = f"-m recent --name {sep} --set" if p.svc.session_affinity == "ClientIP" else ""
+    w.rule("nat", sep, "-m comment --comment", p.name, recent,
+           f"-m {p.proto} -p {p.proto} -j DNAT --to-destination {e.address}")
+
+
+# current layout -------------------------------------------------------------------------------
+
+def _static_current(w, opts):
+    for c in ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS",
+              "KUBE-PROXY-FIREWALL", "KUBE-FIREWALL"):
+        w.chain("filter", c)
+    for c in ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"):
+        w.chain("nat", c)
+    w.rule("filter", "KUBE-FIREWALL", "-m comment --comment", _q("block incoming localnet connections"),
+           "-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP")
+    w.rule("filter", "KUBE-FORWARD", "-m conntrack --ctstate INVALID -j DROP")
+    w.rule("filter", "KUBE-FORWARD", "-m comment --comment", _q("kubernetes forwarding rules"),
+           f"-m mark --mark {opts.mark_with_mask} -j ACCEPT")
+    w.rule("filter", "KUBE-FORWARD", "-m comment --comment", _q("kubernetes forwarding conntrack rule"),
+           "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+    _postrouting(w, opts)
+
+
+def _no_endpoints(w, p, chain, match, local):
+    reason, verdict = ("has no local endpoints", "DROP") if local else ("has no endpoints", "REJECT")
+    w.rule("filter", chain, "-m comment --comment", _q(f"{p.name} {reason}"), match, f"-j {verdict}")
+
+
+def _service_current(w, p, opts):
+    c = p.chains
+    uses_cluster = p.svc.internal_traffic_policy != "Local" or p.externally_accessible
+    uses_local = p.itp_local or p.etp_local
+    cluster_eps = p.cluster_eps if uses_cluster else ()
+    local_eps = p.local_eps if uses_local else ()
+    internal_chain, has_internal = (c["SVL"], bool(local_eps)) if p.itp_local else (c["SVC"], p.has_endpoints)
+    has_external = bool(local_eps) if p.etp_local else p.has_endpoints
+    proto = f"-m {p.proto} -p {p.proto}"
+
+    if has_internal:
+        match = _cluster_ip_match(p)
+        if opts.masquerade_all:
+            w.rule("nat", internal_chain, match, "-j KUBE-MARK-MASQ")
+        else:
+            w.rule("nat", internal_chain, match, f"! -s {opts.cluster_cidr} -j KUBE-MARK-MASQ")
+        w.rule("nat", "KUBE-SERVICES", match, f"-j {internal_chain}")
+    else:
+        _no_endpoints(w, p, "KUBE-SERVICES", f"{proto} -d {p.svc.cluster_ip}/32 --dport {p.port.port}",
+                      local=p.has_endpoints)
+    for eip in p.svc.external_ips:
+        if p.has_endpoints:
+            w.rule("nat", "KUBE-SERVICES", "-m comment --comment", _q(f"{p.name} external IP"),
+                   f"{proto} -d {eip}/32 --dport {p.port.port} -j {c['EXT']}")
+        if not has_external:
+            _no_endpoints(w, p, "KUBE-EXTERNAL-SERVICES", f"{proto} -d {eip}/32 --dport {p.port.port}",
+                          local=p.has_endpoints)
+    if p.port.node_port:
+        if p.has_endpoints:
+            w.rule("nat", "KUBE-NODEPORTS", "-m comment --comment", p.name,
+                   f"{proto} --dport {p.port.node_port} -j {c['EXT']}")
+        if not has_external:
+            _no_endpoints(w, p, "KUBE-EXTERNAL-SERVICES",
+                          f"-m addrtype --dst-type LOCAL {proto} --dport {p.port.node_port}", local=p.has_endpoints)
+    if not p.has_endpoints:
+        return
+
+    uses_svc = bool(cluster_eps)
+    uses_svl = bool(local_eps)
+    if uses_svc:
+        w.chain("nat", c["SVC"])
+    if uses_svl:
+        w.chain("nat", c["SVL"])
+    if p.externally_accessible:
+        w.chain("nat", c["EXT"])
+        _ext_chain(w, p, opts, uses_svl)
+    if has_internal and internal_chain not in w.chains["nat"]:
+        w.chain("nat", internal_chain)
+    if uses_svc:
+        _endpoint_rules(w, p, c["SVC"], cluster_eps, opts)
+    if uses_svl:
+        _endpoint_rules(w, p, c["SVL"], local_eps, opts)
+    for e in sorted(set(cluster_eps) | set(local_eps), key=lambda e: e.address):
+        _sep_rules(w, p, e)
+
+
+def _ext_chain(w, p, opts, has_local):
+    c = p.chains
+    if not p.etp_local:
+        w.rule("nat", c["EXT"], "-m comment --comment", _q(f"masquerade traffic for {p.name} external destinations"),
+               "-j KUBE-MARK-MASQ")
+        w.rule("nat", c["EXT"], f"-j {c['SVC']}")
+        return
+    w.rule("nat", c["EXT"], "-m comment --comment", _q(f"pod traffic for {p.name} external destinations"),
+           f"-s {opts.cluster_cidr} -j {c['SVC']}")
+    w.rule("nat", c["EXT"], "-m comment --comment", _q(f"masquerade LOCAL traffic for {p.name} external destinations"),
+           "-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ")
+    w.rule("nat", c["EXT"], "-m comment --comment", _q(f"route LOCAL traffic for {p.name} external destinations"),
+           f"-m addrtype --src-type LOCAL -j {c['SVC']}")
+    if has_local:
+        w.rule("nat", c["EXT"], f"-j {c['SVL']}")
+
+
+# 1.18 layout ----------------------------------------------------------------------------------
+
+def _static_chains_legacy(w):
+    for c in ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD"):
+        w.chain("filter", c)
+    for c in ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"):
+        w.chain("nat", c)
+
+
+def _static_rules_legacy(w, opts):
+    _postrouting(w, opts)
+    w.rule("nat", "KUBE-SERVICES", "-m comment --comment", NODEPORTS_COMMENT,
+           "-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS")
+    w.rule("filter", "KUBE-FORWARD", "-m conntrack --ctstate INVALID -j DROP")
+    w.rule("filter", "KUBE-FORWARD", "-m comment --comment", _q("kubernetes forwarding rules"),
+           f"-m mark --mark {opts.mark_with_mask} -j ACCEPT")
+    for end in ("source", "destination"):
+        w.rule("filter", "KUBE-FORWARD", "-m comment --comment", _q(f"kubernetes forwarding conntrack pod {end} rule"),
+               "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT")
+
+
+def _service_legacy(w, p, opts):
+    c = p.chains
+    svc_chain, xlb_chain = c["SVC"], c["XLB"]
+    only_local = p.etp_local
+    eps = p.cluster_eps
+    has_endpoints = bool(eps)
+    proto = f"-m {p.proto} -p {p.proto}"
+    if has_endpoints:
+        w.chain("nat", svc_chain)
+    if only_local:
+        w.chain("nat", xlb_chain)
+
+    if has_endpoints:
+        match = _cluster_ip_match(p)
+        if opts.masquerade_all:
+            w.rule("nat", "KUBE-SERVICES", match, "-j KUBE-MARK-MASQ")
+        else:
+            w.rule("nat", "KUBE-SERVICES", match, f"! -s {opts.cluster_cidr} -j KUBE-MARK-MASQ")
+        w.rule("nat", "KUBE-SERVICES", match, f"-j {svc_chain}")
+    else:
+        w.rule("filter", "KUBE-SERVICES", "-m comment --comment", _q(f"{p.name} has no endpoints"),
+               f"{proto} -d {p.svc.cluster_ip}/32 --dport {p.port.port} -j REJECT")
+    for eip in p.svc.external_ips:
+        match = (f"-m comment --comment {_q(p.name + ' external IP')} {proto} -d {eip}/32 --dport {p.port.port}")
+        if has_endpoints:
+            w.rule("nat", "KUBE-SERVICES", match, "-j KUBE-MARK-MASQ")
+            w.rule("nat", "KUBE-SERVICES", match, f"-m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j {svc_chain}")
+            w.rule("nat", "KUBE-SERVICES", match, f"-m addrtype --dst-type LOCAL -j {svc_chain}")
+        else:
+            w.rule("filter", "KUBE-EXTERNAL-SERVICES", "-m comment --comment", _q(f"{p.name} has no endpoints"),
+                   f"{proto} -d {eip}/32 --dport {p.port.port} -j REJECT")
+    if p.port.node_port:
+        if has_endpoints:
+            match = f"-m comment --comment {p.name} {proto} --dport {p.port.node_port}"
+            if not only_local:
+                w.rule("nat", "KUBE-NODEPORTS", match, "-j KUBE-MARK-MASQ")
+                w.rule("nat", "KUBE-NODEPORTS", match, f"-j {svc_chain}")
+            else:
+                w.rule("nat", "KUBE-NODEPORTS", match, "-s 127.0.0.0/8 -j KUBE-MARK-MASQ")
+                w.rule("nat", "KUBE-NODEPORTS", match, f"-j {xlb_chain}")
+        else:
+            w.rule("filter", "KUBE-EXTERNAL-SERVICES", "-m comment --comment", _q(f"{p.name} has no endpoints"),
+                   f"-m addrtype --dst-type LOCAL {proto} --dport {p.port.node_port} -j REJECT")
+    if not has_endpoints:
+        return
+
+    for e in eps:
+        w.chain("nat", names.endpoint_chain(p.name, p.proto, e.address))
+    affinity = p.svc.session_affinity == "ClientIP"
+    if affinity:
+        for e in eps:
+            sep = names.endpoint_chain(p.name, p.proto, e.address)
+            w.rule("nat", svc_chain, "-m comment --comment", p.name,
+                   f"-m recent --name {sep} --rcheck --seconds {p.svc.affinity_timeout} --reap -j {sep}")
+    n = len(eps)
+    for i, e in enumerate(eps):
+        sep = names.endpoint_chain(p.name, p.proto, e.address)
+        stat = f"-m statistic --mode random --probability {probability(n - i)}" if i < n - 1 else ""
+        w.rule("nat", svc_chain, "-m comment --comment", p.name, stat, f"-j {sep}")
+        w.rule("nat", sep, "-m comment --comment", p.name, f"-s {e.ip}/32 -j KUBE-MARK-MASQ")
+        recent = f"-m recent --name {sep} --set" if affinity else ""
+        w.rule("nat", sep, "-m comment --comment", p.name, recent,
+               f"-m {p.proto} -p {p.proto} -j DNAT --to-destination {e.address}")
+    if only_local:
+        _xlb_chain(w, p, opts, eps)
+
+
+def _xlb_chain(w, p, opts, eps):
+    c = p.chains
+    xlb = c["XLB"]
+    w.rule("nat", xlb, "-m comment --comment", _q("Redirect pods trying to reach external loadbalancer VIP to clusterIP"),
+           f"-s {opts.cluster_cidr} -j {c['SVC']}")
+    w.rule("nat", xlb, "-m comment --comment", _q(f"masquerade LOCAL traffic for {p.name} LB IP"),
+           "-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ")
+    w.rule("nat", xlb, "-m comment --comment", _q(f"route LOCAL traffic for {p.name} LB IP to service chain"),
+           f"-m addrtype --src-type LOCAL -j {c['SVC']}")
+    local = [e for e in eps if e.node == opts.node]
+    if not local:
+        w.rule("nat", xlb, "-m comment --comment", _q(f"{p.name} has no local endpoints"), "-j KUBE-MARK-DROP")
+        return
+    n = len(local)
+    for i, e in enumerate(local):
+        sep = names.endpoint_chain(p.name, p.proto, e.address)
+        stat = f"-m statistic --mode random --probability {probability(n - i)}" if i < n - 1 else ""
+        w.rule("nat", xlb, "-m comment --comment", _q(f"Balancing rule {i} for {p.name}"), stat, f"-j {sep}")

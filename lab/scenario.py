@@ -1,0 +1,214 @@
+"""A scenario: a topology, cluster settings, kube-proxy settings and real Kubernetes manifests."""
+
+import ipaddress
+import os
+from dataclasses import dataclass
+
+from lab import manifests, topology, yamlfiles
+from lab.errors import InputError
+from lab.fields import DNS_LABEL, DNS_SUBDOMAIN, Field
+
+MAX_LAB_NAME = 12
+PROFILES = ("1.18", "current")
+SCENARIO_FIELDS = {"name", "topology", "cluster", "kubeProxy", "manifests", "pins"}
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    service_cidr: ipaddress.IPv4Network = ipaddress.ip_network("10.96.0.0/12")
+    cluster_cidr: ipaddress.IPv4Network = ipaddress.ip_network("10.244.0.0/16")
+    domain: str = "cluster.local"
+    node_port_range: tuple = (30000, 32767)
+
+
+@dataclass(frozen=True)
+class KubeProxyConfig:
+    mode: str = "iptables"
+    profile: str = "current"
+    masquerade_bit: int = 14
+    masquerade_all: bool = False
+
+
+@dataclass(frozen=True)
+class PodPin:
+    """Replica ``index`` of a Deployment gets this name, node and/or IP instead of chosen ones."""
+
+    namespace: str
+    deployment: str
+    index: int
+    name: str = None
+    node: str = None
+    ip: ipaddress.IPv4Address = None
+    where: Field = None
+
+
+@dataclass(frozen=True)
+class ServicePin:
+    namespace: str
+    name: str
+    cluster_ip: ipaddress.IPv4Address
+    where: Field = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    source: str
+    name: str
+    topology: topology.Topology
+    cluster: ClusterConfig
+    kube_proxy: KubeProxyConfig
+    objects: tuple
+    pod_pins: tuple = ()
+    service_pins: tuple = ()
+
+
+def load(path, name=None):
+    """Read and validate a scenario file; ``name`` overrides the lab name in the file."""
+    doc = Field(yamlfiles.load_single(path), path)
+    doc.mapping(allowed=SCENARIO_FIELDS, required=("topology", "manifests"))
+    base = os.path.dirname(os.path.abspath(path))
+    if name is not None:
+        lab_name = _lab_name(Field(name, "command line", "--name"))
+    else:
+        lab_name = _lab_name(doc.child("name")) if doc.has("name") else "k8s"
+    topo_field = doc.child("topology")
+    if isinstance(topo_field.value, str):
+        topo = topology.load(os.path.join(base, topo_field.value))
+    else:
+        topo = topology.parse(topo_field)
+    cluster = _cluster(doc.get("cluster"), topo)
+    kube_proxy = _kube_proxy(doc.get("kubeProxy"))
+    objects = _objects(doc.child("manifests"), base)
+    pod_pins, service_pins = _pins(doc.get("pins"))
+    return Scenario(str(path), lab_name, topo, cluster, kube_proxy, tuple(objects), pod_pins, service_pins)
+
+
+def _lab_name(f):
+    return f.str(DNS_LABEL, "lab name", max_len=MAX_LAB_NAME)
+
+
+def _cluster(f, topo):
+    if f is None:
+        config = ClusterConfig()
+    else:
+        f.mapping(allowed={"serviceCIDR", "clusterCIDR", "domain", "nodePortRange"})
+        defaults = ClusterConfig()
+        config = ClusterConfig(
+            service_cidr=f.child("serviceCIDR").cidr() if f.has("serviceCIDR") else defaults.service_cidr,
+            cluster_cidr=f.child("clusterCIDR").cidr() if f.has("clusterCIDR") else defaults.cluster_cidr,
+            domain=f.child("domain").str(DNS_SUBDOMAIN, "domain") if f.has("domain") else defaults.domain,
+            node_port_range=_port_range(f.child("nodePortRange")) if f.has("nodePortRange")
+            else defaults.node_port_range,
+        )
+    where = f if f is not None else Field({}, "(scenario)", "cluster")
+    _check_cidrs(config, topo, where)
+    return config
+
+
+def _port_range(f):
+    text = f.str()
+    try:
+        lo, hi = (int(x) for x in text.split("-"))
+    except ValueError:
+        raise f.error(f"{text!r} is not a port range", "write it as 30000-32767") from None
+    if not 1 <= lo < hi <= 65535:
+        raise f.error(f"{text!r} is not a valid port range", "write it as LOW-HIGH within 1-65535")
+    return (lo, hi)
+
+
+def _check_cidrs(config, topo, f):
+    svc, pods, lan = config.service_cidr, config.cluster_cidr, topo.lan_cidr
+    field = f.child("serviceCIDR") if f.has("serviceCIDR") else f
+    if svc.prefixlen > 28:
+        raise field.error(f"service CIDR {svc} is too small", "use a /24 or larger")
+    if svc.overlaps(pods):
+        raise field.error(f"service CIDR {svc} overlaps the cluster CIDR {pods}", "keep them apart")
+    if svc.overlaps(lan):
+        raise field.error(f"service CIDR {svc} overlaps the LAN {lan}", "keep them apart")
+    pods_field = f.child("clusterCIDR") if f.has("clusterCIDR") else f
+    if pods.overlaps(lan):
+        raise pods_field.error(f"cluster CIDR {pods} overlaps the LAN {lan}", "keep them apart")
+    for node in topo.nodes:
+        if not node.pod_cidr.subnet_of(pods):
+            raise pods_field.error(f"node {node.name}'s pod CIDR {node.pod_cidr} is outside the cluster CIDR {pods}",
+                                   "widen clusterCIDR or change the node's podCIDR")
+
+
+def _kube_proxy(f):
+    if f is None:
+        return KubeProxyConfig()
+    f.mapping(allowed={"mode", "profile", "masqueradeBit", "masqueradeAll"})
+    d = KubeProxyConfig()
+    return KubeProxyConfig(
+        mode=f.child("mode").choice(("iptables",)) if f.has("mode") else d.mode,
+        profile=_profile(f.child("profile")) if f.has("profile") else d.profile,
+        masquerade_bit=f.child("masqueradeBit").int(0, 31) if f.has("masqueradeBit") else d.masquerade_bit,
+        masquerade_all=f.child("masqueradeAll").bool() if f.has("masqueradeAll") else d.masquerade_all,
+    )
+
+
+def _profile(f):
+    if isinstance(f.value, float):  # profile: 1.18 unquoted
+        f = Field(str(f.value), f.file, f.path)
+    return f.choice(PROFILES)
+
+
+def _objects(f, base):
+    """Manifests: file paths (relative to the scenario; multi-document) or inline objects."""
+    objects = []
+    for item in f.list():
+        if isinstance(item.value, str):
+            path = os.path.join(base, item.value)
+            docs = yamlfiles.load_documents(path)
+            for i, doc in enumerate(docs):
+                label = path if len(docs) == 1 else f"{path} (document {i + 1})"
+                objects.extend(_expand(Field(doc, label, "")))
+        else:
+            objects.extend(_expand(item))
+    _check_unique(objects, f)
+    return objects
+
+
+def _expand(doc):
+    """A manifest, or the items of a ``kind: List``."""
+    if isinstance(doc.value, dict) and doc.value.get("kind") == "List":
+        doc.mapping(allowed={"apiVersion", "kind", "items", "metadata"}, required=("items",))
+        return [manifests.parse_object(item) for item in doc.child("items").list()]
+    return [manifests.parse_object(doc)]
+
+
+def _check_unique(objects, f):
+    seen = {}
+    for obj in objects:
+        key = (type(obj).__name__, obj.namespace, obj.name)
+        if key in seen:
+            raise InputError(obj.source, "metadata.name",
+                             f"{key[0]} {obj.namespace}/{obj.name} is defined twice (also in {seen[key]})",
+                             "give each object its own name")
+        seen[key] = obj.source
+
+
+def _pins(f):
+    if f is None:
+        return (), ()
+    f.mapping(allowed={"pods", "services"})
+    pods, services = [], []
+    replica_counter = {}
+    for pf in (f.child("pods").list() if f.has("pods") else []):
+        pf.mapping(allowed={"deployment", "namespace", "name", "node", "ip"}, required=("deployment",))
+        ns = pf.child("namespace").str(DNS_LABEL, "namespace") if pf.has("namespace") else "default"
+        dep = pf.child("deployment").str(DNS_LABEL, "deployment name")
+        index = replica_counter.get((ns, dep), 0)
+        replica_counter[(ns, dep)] = index + 1
+        pods.append(PodPin(
+            ns, dep, index,
+            name=pf.child("name").str(DNS_SUBDOMAIN, "pod name", max_len=253) if pf.has("name") else None,
+            node=pf.child("node").str() if pf.has("node") else None,
+            ip=pf.child("ip").ip() if pf.has("ip") else None,
+            where=pf))
+    for sf in (f.child("services").list() if f.has("services") else []):
+        sf.mapping(allowed={"name", "namespace", "clusterIP"}, required=("name", "clusterIP"))
+        ns = sf.child("namespace").str(DNS_LABEL, "namespace") if sf.has("namespace") else "default"
+        services.append(ServicePin(ns, sf.child("name").str(DNS_LABEL, "service name"),
+                                   sf.child("clusterIP").ip(), where=sf))
+    return tuple(pods), tuple(services)

@@ -1,0 +1,247 @@
+"""What ``lab get`` prints: kubectl's table columns and Kubernetes-shaped objects. Pure."""
+
+import datetime
+
+KUBE_VERSIONS = {"1.18": "v1.18.20", "current": "v1.33.0"}
+
+
+def human_age(seconds):
+    """kubectl's ``duration.HumanDuration``."""
+    s = int(seconds)
+    if s < 0:
+        return "0s"
+    if s < 120:
+        return f"{s}s"
+    m = s // 60
+    if m < 10:
+        return f"{m}m{s % 60}s" if s % 60 else f"{m}m"
+    if m < 180:
+        return f"{m}m"
+    h = m // 60
+    if h < 8:
+        return f"{h}h{m % 60}m" if m % 60 else f"{h}h"
+    if h < 48:
+        return f"{h}h"
+    if h < 24 * 8:
+        return f"{h // 24}d{h % 24}h" if h % 24 else f"{h // 24}d"
+    if h < 24 * 365 * 2:
+        return f"{h // 24}d"
+    y = h // (24 * 365)
+    return f"{y}y{(h // 24) % 365}d" if y < 8 else f"{y}y"
+
+
+def table(headers, rows):
+    """kubectl's tabwriter layout: columns padded to the widest cell plus three spaces."""
+    widths = [max(len(str(r[i])) for r in [headers] + rows) for i in range(len(headers))]
+    lines = []
+    for r in [headers] + rows:
+        cells = [str(c).ljust(w + 3) if i < len(r) - 1 else str(c) for i, (c, w) in enumerate(zip(r, widths))]
+        lines.append("".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _timestamp(epoch):
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# pods -----------------------------------------------------------------------------------------
+
+def pod_rows(state, pods, age, wide=False, all_namespaces=False):
+    headers = ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    if wide:
+        headers += ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"]
+    if all_namespaces:
+        headers = ["NAMESPACE"] + headers
+    rows = []
+    for p in pods:
+        n = len(p.containers)
+        row = [p.name, f"{n if p.ready else 0}/{n}", "Running", "0", human_age(age)]
+        if wide:
+            row += [str(p.ip), state.node(p.node).hostname, "<none>", "<none>"]
+        rows.append(([p.namespace] if all_namespaces else []) + row)
+    return headers, rows
+
+
+def pod_object(state, p, created):
+    node = state.node(p.node)
+    meta = {"name": p.name, "namespace": p.namespace, "labels": dict(p.labels),
+            "creationTimestamp": _timestamp(created)}
+    if p.owner:
+        meta["generateName"] = p.owner + "-"
+        meta["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": p.owner,
+                                    "controller": True, "blockOwnerDeletion": True}]
+    containers = []
+    for c in p.containers:
+        entry = {"name": c.name, "image": c.image}
+        if c.ports:
+            entry["ports"] = [dict({"containerPort": q.container_port, "protocol": q.protocol},
+                                   **({"name": q.name} if q.name else {})) for q in c.ports]
+        containers.append(entry)
+    ready = "True" if p.ready else "False"
+    return {
+        "apiVersion": "v1", "kind": "Pod", "metadata": meta,
+        "spec": {"containers": containers, "nodeName": node.hostname, "restartPolicy": "Always",
+                 "dnsPolicy": "ClusterFirst"},
+        "status": {
+            "phase": "Running", "hostIP": str(node.ip), "podIP": str(p.ip), "podIPs": [{"ip": str(p.ip)}],
+            "conditions": [{"type": t, "status": ready if t in ("Ready", "ContainersReady") else "True"}
+                           for t in ("Initialized", "Ready", "ContainersReady", "PodScheduled")],
+            "containerStatuses": [{"name": c.name, "image": c.image, "ready": p.ready, "restartCount": 0,
+                                   "started": True, "state": {"running": {"startedAt": _timestamp(created)}}}
+                                  for c in p.containers],
+        },
+    }
+
+
+# services -------------------------------------------------------------------------------------
+
+def ports_column(svc):
+    if not svc.ports:
+        return "<none>"
+    return ",".join(f"{p.port}:{p.node_port}/{p.protocol}" if p.node_port else f"{p.port}/{p.protocol}"
+                    for p in svc.ports)
+
+
+def external_ip_column(svc):
+    if svc.type == "ExternalName":
+        return svc.external_name
+    if svc.external_ips:
+        return ",".join(svc.external_ips)
+    if svc.type == "LoadBalancer":
+        return "<pending>"
+    return "<none>"
+
+
+def service_rows(services, age, wide=False, all_namespaces=False):
+    headers = ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"] + (["SELECTOR"] if wide else [])
+    if all_namespaces:
+        headers = ["NAMESPACE"] + headers
+    rows = []
+    for s in services:
+        row = [s.name, s.type, s.cluster_ip or "<none>", external_ip_column(s), ports_column(s), human_age(age)]
+        if wide:
+            row.append(",".join(f"{k}={v}" for k, v in s.selector) if s.selector else "<none>")
+        rows.append(([s.namespace] if all_namespaces else []) + row)
+    return headers, rows
+
+
+def service_object(s, created):
+    spec = {"type": s.type, "sessionAffinity": s.session_affinity}
+    if s.type == "ExternalName":
+        spec["externalName"] = s.external_name
+    else:
+        spec["clusterIP"] = s.cluster_ip
+        spec["clusterIPs"] = [s.cluster_ip]
+        spec["ipFamilies"] = ["IPv4"]
+        spec["ipFamilyPolicy"] = "SingleStack"
+        spec["internalTrafficPolicy"] = s.internal_traffic_policy
+    ports = []
+    for p in s.ports:
+        entry = {"protocol": p.protocol, "port": p.port, "targetPort": p.target_port}
+        if p.name:
+            entry = {"name": p.name, **entry}
+        if p.node_port:
+            entry["nodePort"] = p.node_port
+        ports.append(entry)
+    if ports:
+        spec["ports"] = ports
+    if s.selector:
+        spec["selector"] = dict(s.selector)
+    if s.external_ips:
+        spec["externalIPs"] = list(s.external_ips)
+    if s.type in ("NodePort", "LoadBalancer"):
+        spec["externalTrafficPolicy"] = s.external_traffic_policy
+    if s.session_affinity == "ClientIP":
+        spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": s.affinity_timeout}}
+    meta = {"name": s.name, "namespace": s.namespace, "creationTimestamp": _timestamp(created)}
+    if (s.namespace, s.name) == ("default", "kubernetes"):
+        meta["labels"] = {"component": "apiserver", "provider": "kubernetes"}
+    return {"apiVersion": "v1", "kind": "Service", "metadata": meta, "spec": spec,
+            "status": {"loadBalancer": {}}}
+
+
+# endpoints ------------------------------------------------------------------------------------
+
+def _service_endpoints(state, svc):
+    """(address, port) pairs of every port of ``svc``, in kube-proxy's order."""
+    return [e for port in svc.ports for e in state.endpoints_for(svc, port)]
+
+
+def endpoint_rows(state, services, age, all_namespaces=False):
+    headers = ["NAME", "ENDPOINTS", "AGE"]
+    if all_namespaces:
+        headers = ["NAMESPACE"] + headers
+    rows = []
+    for s in services:
+        if s.type == "ExternalName" or (s.selector is None and (s.namespace, s.name) != ("default", "kubernetes")):
+            continue
+        addrs = [e.address for e in _service_endpoints(state, s)]
+        text = ",".join(addrs[:3]) + (f" + {len(addrs) - 3} more..." if len(addrs) > 3 else "") if addrs else "<none>"
+        rows.append(([s.namespace] if all_namespaces else []) + [s.name, text, human_age(age)])
+    return headers, rows
+
+
+def endpoints_object(state, s, created):
+    """An Endpoints object: addresses that share the same resolved ports form one subset."""
+    by_ip = {}
+    for port in s.ports:
+        for e in state.endpoints_for(s, port):
+            entry = by_ip.setdefault(str(e.ip), {"endpoint": e, "ports": []})
+            entry["ports"].append(dict({"port": e.port, "protocol": port.protocol},
+                                       **({"name": port.name} if port.name else {})))
+    subsets = {}
+    for ip, entry in sorted(by_ip.items()):
+        key = tuple(sorted((p.get("name", ""), p["port"], p["protocol"]) for p in entry["ports"]))
+        e = entry["endpoint"]
+        address = {"ip": ip, "nodeName": state.node(e.node).hostname}
+        if e.pod:
+            address["targetRef"] = {"kind": "Pod", "name": e.pod, "namespace": s.namespace}
+        subset = subsets.setdefault(key, {"addresses": [], "ports": entry["ports"]})
+        subset["addresses"].append(address)
+    obj = {"apiVersion": "v1", "kind": "Endpoints",
+           "metadata": {"name": s.name, "namespace": s.namespace, "creationTimestamp": _timestamp(created)}}
+    if subsets:
+        obj["subsets"] = list(subsets.values())
+    return obj
+
+
+# nodes ----------------------------------------------------------------------------------------
+
+def _role(state, node):
+    if node != state.nodes[0]:
+        return None
+    return "master" if state.kube_proxy.profile == "1.18" else "control-plane"
+
+
+def node_rows(state, age, wide=False, kernel=""):
+    version = KUBE_VERSIONS[state.kube_proxy.profile]
+    headers = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    if wide:
+        headers += ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"]
+    rows = []
+    for n in state.nodes:
+        row = [n.hostname, "Ready", _role(state, n) or "<none>", human_age(age), version]
+        if wide:
+            row += [str(n.ip), "<none>", "svclab network namespace", kernel, "svclab://" + state.lab]
+        rows.append(row)
+    return headers, rows
+
+
+def node_object(state, n, created):
+    labels = {"kubernetes.io/hostname": n.hostname, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
+    role = _role(state, n)
+    if role:
+        labels[f"node-role.kubernetes.io/{role}"] = ""
+    version = KUBE_VERSIONS[state.kube_proxy.profile]
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": n.hostname, "labels": labels, "creationTimestamp": _timestamp(created)},
+            "spec": {"podCIDR": str(n.pod_cidr), "podCIDRs": [str(n.pod_cidr)]},
+            "status": {"addresses": [{"type": "InternalIP", "address": str(n.ip)},
+                                     {"type": "Hostname", "address": n.hostname}],
+                       "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady"}],
+                       "nodeInfo": {"kubeletVersion": version, "kubeProxyVersion": version,
+                                    "operatingSystem": "linux"}}}
+
+
+def as_list(items):
+    return {"apiVersion": "v1", "kind": "List", "items": items, "metadata": {"resourceVersion": ""}}

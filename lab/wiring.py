@@ -1,0 +1,113 @@
+"""The network a cluster state needs, as plain data: namespaces, bridges, veths, addresses, routes.
+
+Pure: ``plan(state)`` says what to build; ``lab.dataplane`` builds it with netlink and
+``bench/`` renders the same plan as an ``ip -batch`` file for its baseline.
+"""
+
+from dataclasses import dataclass
+
+LAN_BRIDGE = "br0"
+POD_BRIDGE = "cni0"
+ETH = "eth0"
+
+COMMON_SYSCTLS = (
+    # IPv6 on a shared bridge floods DAD/MLD/RS packets to every port (O(N^2)); the lab is IPv4.
+    ("net.ipv6.conf.all.disable_ipv6", 1),
+    ("net.ipv6.conf.default.disable_ipv6", 1),
+)
+NODE_SYSCTLS = COMMON_SYSCTLS + (
+    ("net.ipv4.ip_forward", 1),  # a node routes between its pods, the LAN and other nodes
+    ("net.ipv4.conf.all.route_localnet", 1),  # kube-proxy sets it for 127.0.0.1:<nodePort>
+    ("net.bridge.bridge-nf-call-iptables", 1),  # pod -> ClusterIP on the same bridge passes netfilter
+)
+
+
+@dataclass(frozen=True)
+class Namespace:
+    name: str
+    role: str  # switch, node, host, pod
+    sysctls: tuple
+
+
+@dataclass(frozen=True)
+class Bridge:
+    netns: str
+    name: str
+    address: str  # "ip/prefix"
+
+
+@dataclass(frozen=True)
+class Veth:
+    """A veth pair: ``name`` in ``netns`` (a bridge port) and ``peer`` in ``peer_netns``."""
+
+    netns: str
+    name: str
+    bridge: str
+    peer_netns: str
+    peer: str
+    peer_address: str  # "ip/prefix"
+    hairpin: bool = False
+
+
+@dataclass(frozen=True)
+class Route:
+    netns: str
+    dst: str  # "default" or a CIDR
+    via: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    namespaces: tuple
+    bridges: tuple
+    veths: tuple
+    routes: tuple
+
+    @property
+    def namespace_names(self):
+        return tuple(n.name for n in self.namespaces)
+
+
+def plan(state):
+    lan_prefix = state.lan_cidr.prefixlen
+    namespaces = [Namespace(state.switch_netns, "switch", COMMON_SYSCTLS)]
+    bridges = [Bridge(state.switch_netns, LAN_BRIDGE, f"{state.gateway}/{lan_prefix}")]
+    veths, routes = [], []
+    for node in state.nodes:
+        namespaces.append(Namespace(node.netns, "node", NODE_SYSCTLS))
+        veths.append(Veth(state.switch_netns, node.name, LAN_BRIDGE, node.netns, ETH, f"{node.ip}/{lan_prefix}"))
+        bridges.append(Bridge(node.netns, POD_BRIDGE, f"{node.pod_gateway}/{node.pod_cidr.prefixlen}"))
+        routes.append(Route(node.netns, "default", str(state.gateway)))
+        routes += [Route(node.netns, str(other.pod_cidr), str(other.ip)) for other in state.nodes if other != node]
+    for host in state.hosts:
+        namespaces.append(Namespace(host.netns, "host", COMMON_SYSCTLS))
+        veths.append(Veth(state.switch_netns, host.name, LAN_BRIDGE, host.netns, ETH, f"{host.ip}/{lan_prefix}"))
+        routes.append(Route(host.netns, "default", str(state.gateway)))
+    for pod in state.pods:
+        node = state.node(pod.node)
+        namespaces.append(Namespace(pod.netns, "pod", COMMON_SYSCTLS))
+        veths.append(Veth(node.netns, pod.host_veth, POD_BRIDGE, pod.netns, ETH,
+                          f"{pod.ip}/{node.pod_cidr.prefixlen}", hairpin=True))
+        routes.append(Route(pod.netns, "default", str(node.pod_gateway)))
+    return Plan(tuple(namespaces), tuple(bridges), tuple(veths), tuple(routes))
+
+
+def ip_batch(p):
+    """The same network as ``ip -batch`` lines (the benchmark's plain-tools baseline)."""
+    lines = [f"netns add {n.name}" for n in p.namespaces]
+    for n in p.namespaces:
+        lines += [f"netns exec {n.name} sysctl -qw {k}={v}" for k, v in n.sysctls]
+    for n in p.namespaces:
+        lines.append(f"-n {n.name} link set lo up")
+    for b in p.bridges:
+        lines += [f"-n {b.netns} link add {b.name} type bridge", f"-n {b.netns} addr add {b.address} dev {b.name}",
+                  f"-n {b.netns} link set {b.name} up"]
+    for v in p.veths:
+        lines += [f"-n {v.netns} link add {v.name} type veth peer name {v.peer} netns {v.peer_netns}",
+                  f"-n {v.netns} link set {v.name} master {v.bridge} up",
+                  f"-n {v.peer_netns} addr add {v.peer_address} dev {v.peer}",
+                  f"-n {v.peer_netns} link set {v.peer} up"]
+        if v.hairpin:
+            lines.append(f"-n {v.netns} link set {v.name} type bridge_slave hairpin on")
+    lines += [f"-n {r.netns} route add {r.dst} via {r.via}" for r in p.routes]
+    return lines
