@@ -18,13 +18,13 @@ KINDS = {
 
 
 def _prog():
-    return "python -m lab" if os.path.basename(sys.argv[0]) == "__main__.py" else "lab"
+    return "python3 -m lab" if os.path.basename(sys.argv[0]) == "__main__.py" else "lab"
 
 
 def build_parser():
     p = argparse.ArgumentParser(
         prog=_prog(), description="Kubernetes Service networking, built for real out of Linux network namespaces.",
-        epilog="Start with: sudo python -m lab up scenarios/seed.yml")
+        epilog="Start with: sudo python3 -m lab up scenarios/seed.yml")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -53,12 +53,17 @@ def build_parser():
     ex.add_argument("target", help="a node (master, node1), a host (client) or a pod name")
     ex.add_argument("-n", "--namespace", help="the pod's Kubernetes namespace (default: search all)")
     ex.add_argument("--lab", help="which lab (default: the only lab up)")
-    ex.add_argument("cmd", nargs=argparse.REMAINDER, help="command to run (default: a shell)")
     return p
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = []
+    if argv[:1] == ["exec"] and "--" in argv:  # everything after -- is the command, options included
+        split = argv.index("--")
+        argv, command = argv[:split], argv[split + 1:]
     args = build_parser().parse_args(argv)
+    args.cmd = command
     try:
         return COMMANDS[args.command](args)
     except LabError as exc:
@@ -134,7 +139,7 @@ def _only_lab():
     if len(labs) == 1:
         return labs[0]
     if not labs:
-        raise LabError("no lab is up; start one with: sudo python -m lab up scenarios/seed.yml")
+        raise LabError("no lab is up; start one with: sudo python3 -m lab up scenarios/seed.yml")
     raise LabError(f"several labs are up ({', '.join(labs)}); say which with --lab NAME")
 
 
@@ -249,9 +254,7 @@ def resolve_target(cs, target, namespace=None):
 def cmd_exec(args):
     _, cs = _running(args.lab)
     netns_name = resolve_target(cs, args.target, args.namespace)
-    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
-    if not cmd:
-        cmd = [os.environ.get("SHELL", "/bin/sh")]
+    cmd = args.cmd or [os.environ.get("SHELL", "/bin/sh")]
     os.execvp("ip", ["ip", "netns", "exec", netns_name] + cmd)
 
 

@@ -118,8 +118,8 @@ class Field:
         try:
             net = ipaddress.ip_network(self.str(), strict=True)
         except ValueError as exc:
-            raise self.error(f"{self.value!r} is not a network in CIDR form ({exc})",
-                             "e.g. 10.244.0.0/16, with no host bits set") from None
+            raise self.error(f"{self.value!r} is not a network in CIDR form: {exc}",
+                             "write the network's first address and prefix, e.g. 10.96.0.0/12") from None
         if net.version != 4:
             raise self.error(f"{net} is IPv6; svclab labs are IPv4 only")
         return net

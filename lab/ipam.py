@@ -66,7 +66,7 @@ class _BandedAllocator:
 class ClusterIPAllocator(_BandedAllocator):
     def __init__(self, cidr):
         size = cidr.num_addresses - 2  # no network, no broadcast address
-        super().__init__(cidr.network_address + 1, size, 0 if size <= 16 else min(max(16, size // 16), 256))
+        super().__init__(cidr.network_address + 1, size, 0 if size < 16 else min(max(16, size // 16), 256))
         self.cidr = cidr
 
     def reserve(self, ip):
@@ -88,7 +88,7 @@ class ClusterIPAllocator(_BandedAllocator):
 class NodePortAllocator(_BandedAllocator):
     def __init__(self, lo, hi):
         size = hi - lo + 1
-        super().__init__(lo, size, min(max(16, size // 32), 128))
+        super().__init__(lo, size, 0 if size < 16 else min(max(16, size // 32), 128))
         self.lo, self.hi = lo, hi
 
     def reserve(self, port):

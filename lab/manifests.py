@@ -6,6 +6,7 @@ is accepted and has no effect.
 """
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from lab.fields import DNS_LABEL, DNS_SUBDOMAIN, Field
 
@@ -99,6 +100,7 @@ class PodTemplate:
 
 @dataclass(frozen=True)
 class Deployment:
+    kind: ClassVar[str] = "Deployment"
     namespace: str
     name: str
     replicas: int
@@ -109,6 +111,7 @@ class Deployment:
 
 @dataclass(frozen=True)
 class BarePod:
+    kind: ClassVar[str] = "Pod"
     namespace: str
     name: str
     template: PodTemplate
@@ -126,6 +129,7 @@ class ServicePortSpec:
 
 @dataclass(frozen=True)
 class ServiceSpec:
+    kind: ClassVar[str] = "Service"
     namespace: str
     name: str
     type: str

@@ -180,7 +180,7 @@ def _expand(doc):
 def _check_unique(objects, f):
     seen = {}
     for obj in objects:
-        key = (type(obj).__name__, obj.namespace, obj.name)
+        key = (obj.kind, obj.namespace, obj.name)
         if key in seen:
             raise InputError(obj.source, "metadata.name",
                              f"{key[0]} {obj.namespace}/{obj.name} is defined twice (also in {seen[key]})",

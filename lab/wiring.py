@@ -92,22 +92,28 @@ def plan(state):
     return Plan(tuple(namespaces), tuple(bridges), tuple(veths), tuple(routes))
 
 
-def ip_batch(p):
-    """The same network as ``ip -batch`` lines (the benchmark's plain-tools baseline)."""
-    lines = [f"netns add {n.name}" for n in p.namespaces]
-    for n in p.namespaces:
-        lines += [f"netns exec {n.name} sysctl -qw {k}={v}" for k, v in n.sysctls]
-    for n in p.namespaces:
-        lines.append(f"-n {n.name} link set lo up")
+def ip_batches(p):
+    """The same network as ``ip -batch`` input: (namespace or None, lines) in the order to run them.
+
+    ``ip -batch`` takes no ``-n`` per line, so each namespace gets a batch of its own
+    (``ip -n NS -batch -``); this is the benchmark's plain-tools baseline.
+    """
+    setup = [f"netns add {n.name}" for n in p.namespaces]
+    setup += [f"netns exec {n.name} sysctl -qw {k}={v}" for n in p.namespaces for k, v in n.sysctls]
+    batches = [(None, setup)]
+    makers = {}
     for b in p.bridges:
-        lines += [f"-n {b.netns} link add {b.name} type bridge", f"-n {b.netns} addr add {b.address} dev {b.name}",
-                  f"-n {b.netns} link set {b.name} up"]
+        makers.setdefault(b.netns, []).extend([f"link add {b.name} type bridge",
+                                               f"addr add {b.address} dev {b.name}", f"link set {b.name} up"])
     for v in p.veths:
-        lines += [f"-n {v.netns} link add {v.name} type veth peer name {v.peer} netns {v.peer_netns}",
-                  f"-n {v.netns} link set {v.name} master {v.bridge} up",
-                  f"-n {v.peer_netns} addr add {v.peer_address} dev {v.peer}",
-                  f"-n {v.peer_netns} link set {v.peer} up"]
-        if v.hairpin:
-            lines.append(f"-n {v.netns} link set {v.name} type bridge_slave hairpin on")
-    lines += [f"-n {r.netns} route add {r.dst} via {r.via}" for r in p.routes]
-    return lines
+        makers.setdefault(v.netns, []).extend(
+            [f"link add name {v.name} type veth peer name {v.peer} netns {v.peer_netns}",
+             f"link set dev {v.name} master {v.bridge} up"]
+            + ([f"link set dev {v.name} type bridge_slave hairpin on"] if v.hairpin else []))
+    batches += list(makers.items())
+    config = {n.name: ["link set lo up"] for n in p.namespaces}
+    for v in p.veths:
+        config[v.peer_netns] += [f"addr add {v.peer_address} dev {v.peer}", f"link set {v.peer} up"]
+    for r in p.routes:
+        config[r.netns].append(f"route add {r.dst} via {r.via}")
+    return batches + list(config.items())

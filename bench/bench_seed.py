@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""Time the seed lab: ``lab up`` until every pod answers, and ``lab down``.
+
+Beside it, in the same run, a plain-tools baseline builds the same namespaces, links,
+addresses and routes from the same plan with one ``ip -batch`` file, loads the same rules with
+``iptables-restore``, and starts one stdlib HTTP server per pod. Prints medians with min/max
+and the ratio ours/raw. Run as root:  sudo python3 bench/bench_seed.py [-n RUNS]
+"""
+
+import argparse
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from lab import cluster, netns, scenario, wiring  # noqa: E402
+from lab.proxy import iptables  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEED = os.path.join(ROOT, "scenarios", "seed.yml")
+
+
+def lab(*args):
+    subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+
+
+def http_get(netns_name, ip, port, deadline):
+    """One HTTP GET from inside ``netns_name``; retried until it answers or ``deadline``."""
+    while True:
+        try:
+            with netns.entered(netns_name):
+                s = socket.socket()
+            s.settimeout(1)
+            s.connect((ip, port))
+            s.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            data = s.recv(4096)
+            s.close()
+            if b" 200 " in data.split(b"\r\n", 1)[0]:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{ip}:{port} never answered from {netns_name}")
+        time.sleep(0.002)
+
+
+def all_pods_answer(state):
+    deadline = time.monotonic() + 10
+    for pod in state.pods:
+        node = state.node(pod.node)
+        http_get(node.netns, str(pod.ip), pod.serving_ports[0], deadline)
+
+
+def ours(name):
+    state = cluster.build(scenario.load(SEED, name))
+    t0 = time.monotonic()
+    lab("up", SEED, "--name", name)
+    all_pods_answer(state)
+    t1 = time.monotonic()
+    lab("down", name)
+    t2 = time.monotonic()
+    return t1 - t0, t2 - t1
+
+
+def raw(name):
+    """The same lab from plain tools: ip -batch, iptables-restore, one http.server per pod."""
+    state = cluster.build(scenario.load(SEED, name))
+    plan = wiring.plan(state)
+    profile = iptables.PROFILES[state.kube_proxy.profile]
+    t0 = time.monotonic()
+    servers = []
+    try:
+        for ns, lines in wiring.ip_batches(plan):
+            subprocess.run(["ip"] + (["-n", ns] if ns else []) + ["-batch", "-"], input="\n".join(lines) + "\n",
+                           text=True, check=True, stdout=subprocess.DEVNULL)
+        for node in state.nodes:
+            text = iptables.render_bootstrap(profile) + iptables.render(state, node.name)
+            subprocess.run(["ip", "netns", "exec", node.netns, "iptables-restore", "--noflush"], input=text,
+                           text=True, check=True)
+        servers = [subprocess.Popen(["ip", "netns", "exec", p.netns, sys.executable, "-m", "http.server",
+                                     str(p.serving_ports[0])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   for p in state.pods]
+        all_pods_answer(state)
+        t1 = time.monotonic()
+    finally:
+        for s in servers:
+            s.kill()
+        for s in servers:
+            s.wait()
+        subprocess.run(["ip", "-force", "-batch", "-"], text=True, stderr=subprocess.DEVNULL,
+                       input="".join(f"netns delete {n}\n" for n in plan.namespace_names))
+    t2 = time.monotonic()
+    return t1 - t0, t2 - t1
+
+
+def summary(values):
+    return statistics.median(values), min(values), max(values)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--runs", type=int, default=7)
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("run as root: sudo python3 bench/bench_seed.py")
+    results = {"svclab": [], "raw": []}
+    for i in range(args.runs):  # interleaved, so both see the same machine state
+        results["svclab"].append(ours(f"bench{os.getpid() % 1000}"))
+        results["raw"].append(raw(f"braw{os.getpid() % 1000}"))
+    print(f"seed scenario, {args.runs} runs each; {platform.node()}, {os.cpu_count()} CPUs, "
+          f"kernel {platform.release()}, Python {platform.python_version()}")
+    print(f"{'':28}{'median':>9}{'min':>9}{'max':>9}")
+    rows = {}
+    for who in ("svclab", "raw"):
+        for j, what in enumerate(("up (all pods answering)", "down")):
+            med, lo, hi = summary([r[j] for r in results[who]])
+            rows[(who, what)] = med
+            print(f"{who + ' ' + what:28}{med:9.3f}{lo:9.3f}{hi:9.3f}")
+    for what in ("up (all pods answering)", "down"):
+        print(f"ratio svclab/raw, {what}: {rows[('svclab', what)] / rows[('raw', what)]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

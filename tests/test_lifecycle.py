@@ -1,0 +1,134 @@
+"""up/down as a whole: the current-profile lab, interrupted and killed ups, and nothing left behind."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import ROOT, SCENARIOS, Lab, needs_root, netns_list, run_lab, unique_lab_name
+from lab import state
+
+pytestmark = needs_root
+
+
+def lab_processes(name):
+    """PIDs of processes carrying ``--lab NAME`` (the lab's daemons)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                argv = open(f"/proc/{entry}/cmdline", "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if any(a == b"--lab" and b == name.encode() for a, b in zip(argv, argv[1:])):
+                found.append(int(entry))
+    return found
+
+
+def assert_gone(name, before):
+    assert netns_list() == before
+    assert lab_processes(name) == []
+    assert not os.path.exists(os.path.join(state.ROOT, name))
+
+
+def test_current_profile_lab_end_to_end():
+    before = netns_list()
+    lab = Lab(os.path.join(SCENARIOS, "nodeport.yml"), unique_lab_name("c"))
+    out = lab.up().stdout
+    try:
+        assert "profile current" in out
+        pods = [line.split() for line in lab.get("pods", "-o", "wide").splitlines()[1:]]
+        assert len(pods) == 2 and len({p[6] for p in pods}) == 2  # spread over two nodes
+        names = {p[0] for p in pods}
+        for ip in ("192.168.179.99", "192.168.179.100", "192.168.179.101"):
+            body = lab.curl("client", f"{ip}:30090")
+            assert body and body.startswith("You've hit ") and body.split()[-1] in names
+        saved = lab.exec("node1", "iptables-save", "-t", "nat").stdout
+        assert ('-A KUBE-NODEPORTS -p tcp -m comment --comment "default/nodeport-svc" -m tcp --dport 30090 '
+                '-j KUBE-EXT-FDIGUWRAAKMFZSYO') in saved
+        assert re.search(r'-A KUBE-SVC-FDIGUWRAAKMFZSYO -m comment --comment "default/nodeport-svc -> '
+                         r'10\.244\.\d+\.\d+:8080" -m statistic --mode random --probability 0\.50000000000', saved)
+        cip = next(line.split()[2] for line in lab.get("svc").splitlines() if line.startswith("nodeport-svc"))
+        for pod in names:
+            assert lab.curl(pod, f"{cip}:3000").split()[-1] in names
+    finally:
+        lab.down()
+    assert_gone(lab.name, before)
+
+
+def test_down_is_idempotent_and_clean():
+    before = netns_list()
+    name = unique_lab_name("d")
+    run_lab("up", os.path.join(SCENARIOS, "seed.yml"), "--name", name)
+    assert lab_processes(name)
+    assert "is down" in run_lab("down", name).stdout
+    assert_gone(name, before)
+    assert "not up; nothing to do" in run_lab("down", name).stdout
+
+
+def test_down_by_scenario_file():
+    before = netns_list()
+    seed = os.path.join(SCENARIOS, "seed.yml")
+    name = unique_lab_name("f")
+    run_lab("up", seed, "--name", name)
+    run_lab("down", seed, "--name", name)
+    assert_gone(name, before)
+
+
+def _start_up(name):
+    return subprocess.Popen([sys.executable, "-m", "lab", "up", os.path.join(SCENARIOS, "seed.yml"), "--name", name],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.15, 0.25, 0.35, 0.5, 0.8])
+def test_down_after_up_was_killed(delay):
+    before = netns_list()
+    name = unique_lab_name("k")
+    proc = _start_up(name)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run_lab("down", name)
+    assert_gone(name, before)
+
+
+def test_ctrl_c_during_up_cleans_up_by_itself():
+    before = netns_list()
+    name = unique_lab_name("i")
+    proc = _start_up(name)
+    deadline = time.monotonic() + 5
+    while not os.path.exists(os.path.join(state.ROOT, name, "cluster.json")) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    if proc.returncode == 0:  # finished before the signal arrived: take it down the normal way
+        run_lab("down", name)
+    else:
+        assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
+    assert_gone(name, before)
+
+
+def test_two_labs_side_by_side():
+    before = netns_list()
+    a, b = unique_lab_name("a"), unique_lab_name("b")
+    seed = os.path.join(SCENARIOS, "seed.yml")
+    run_lab("up", seed, "--name", a)
+    try:
+        run_lab("up", seed, "--name", b)
+        try:
+            for name in (a, b):
+                out = run_lab("exec", "client", "--lab", name, "--", "curl", "-s", "-m", "3",
+                              "192.168.179.101:30090").stdout
+                assert out.startswith("You've hit pod-nodeport-6cc49c7999-")
+            r = run_lab("get", "pods", check=False) if len(state.labs()) > 1 else None
+            if r is not None:
+                assert r.returncode == 2 and "--lab" in r.stderr
+        finally:
+            run_lab("down", b)
+    finally:
+        run_lab("down", a)
+    assert netns_list() == before
