@@ -5,6 +5,9 @@ import json
 import os
 import platform
 import sys
+import time
+
+import yaml
 
 from lab import lifecycle, state, views, yamlfiles
 from lab.errors import LabError
@@ -177,7 +180,6 @@ def cmd_get(args):
         raise LabError(f"unknown kind {args.kind!r}: use pods, services, endpoints or nodes")
     record, cs = _running(args.lab)
     created = record.created
-    import time
     age = time.time() - created
     selector = _selector(args.selector)
 
@@ -196,16 +198,16 @@ def cmd_get(args):
             items = [views.service_object(s, created) for s in objs]
         else:
             headers, rows = views.endpoint_rows(cs, objs, age, args.all_namespaces)
-            items = [views.endpoints_object(cs, s, created) for s in objs
-                     if s.type != "ExternalName" and s.selector is not None or s.name == "kubernetes"]
+            objs = [s for s in objs if views.has_endpoints_object(s)]
+            items = [views.endpoints_object(cs, s, created) for s in objs]
     else:
         objs = [n for n in cs.nodes if not args.names or n.hostname in args.names or n.name in args.names]
         headers, rows = views.node_rows(cs, age, args.output == "wide", platform.release())
         rows = [r for r in rows if any(r[0] == n.hostname for n in objs)]
         items = [views.node_object(cs, n, created) for n in objs]
 
-    missing = [n for n in args.names if not any(i["metadata"]["name"] == n or n in (getattr(o, "name", None),)
-                                              for i, o in zip(items, objs))]
+    found = {o.name for o in objs} | {getattr(o, "hostname", None) for o in objs}
+    missing = [n for n in args.names if n not in found]
     if missing:
         raise LabError(f'{kind} "{missing[0]}" not found')
     _print(args.output, headers, rows, items, kind, single=len(args.names) == 1)
@@ -222,7 +224,6 @@ def _print(output, headers, rows, items, kind, single):
         if output == "json":
             print(json.dumps(doc, indent=4))
         else:
-            import yaml
             print(yaml.safe_dump(doc, sort_keys=False, default_flow_style=False), end="")
     elif output == "name":
         for i in items:

@@ -167,13 +167,18 @@ def _service_endpoints(state, svc):
     return [e for port in svc.ports for e in state.endpoints_for(svc, port)]
 
 
+def has_endpoints_object(s):
+    """The endpoints controller manages Endpoints for services with a selector (and the apiserver its own)."""
+    return s.type != "ExternalName" and (s.selector is not None or (s.namespace, s.name) == ("default", "kubernetes"))
+
+
 def endpoint_rows(state, services, age, all_namespaces=False):
     headers = ["NAME", "ENDPOINTS", "AGE"]
     if all_namespaces:
         headers = ["NAMESPACE"] + headers
     rows = []
     for s in services:
-        if s.type == "ExternalName" or (s.selector is None and (s.namespace, s.name) != ("default", "kubernetes")):
+        if not has_endpoints_object(s):
             continue
         addrs = [e.address for e in _service_endpoints(state, s)]
         text = ",".join(addrs[:3]) + (f" + {len(addrs) - 3} more..." if len(addrs) > 3 else "") if addrs else "<none>"

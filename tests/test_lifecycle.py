@@ -132,3 +132,39 @@ def test_two_labs_side_by_side():
     finally:
         run_lab("down", a)
     assert netns_list() == before
+
+
+@pytest.mark.parametrize("profile", ["1.18", "current"])
+def test_service_without_endpoints_is_rejected(tmp_path, profile):
+    (tmp_path / "s.yml").write_text(f"""\
+topology: {os.path.join(ROOT, 'topologies', 'three-node.yml')}
+kubeProxy: {{profile: "{profile}"}}
+manifests:
+  - apiVersion: v1
+    kind: Service
+    metadata: {{name: empty}}
+    spec:
+      type: NodePort
+      selector: {{app: nothing}}
+      ports: [{{port: 80, targetPort: 8080, nodePort: 30111}}]
+""")
+    before = netns_list()
+    lab = Lab(str(tmp_path / "s.yml"), unique_lab_name("r"))
+    out = lab.up().stdout
+    try:
+        assert "warning: service default/empty: selector app=nothing matches no pods" in out
+        cip = next(line.split()[2] for line in lab.get("svc").splitlines() if line.startswith("empty"))
+        # REJECT answers at once with ICMP port unreachable: curl says "connection refused" (exit 7)
+        started = time.monotonic()
+        assert lab.exec("node1", "curl", "-s", "-m", "5", f"{cip}:80", check=False).returncode == 7
+        assert lab.exec("client", "curl", "-s", "-m", "5", "192.168.179.100:30111", check=False).returncode == 7
+        assert time.monotonic() - started < 4
+        saved = lab.exec("node1", "iptables-save", "-t", "filter").stdout
+        name = "default/empty:" if profile == "1.18" else "default/empty"
+        assert (f'-A KUBE-SERVICES -d {cip}/32 -p tcp -m comment --comment "{name} has no endpoints" -m tcp '
+                f'--dport 80 -j REJECT --reject-with icmp-port-unreachable') in saved
+        assert (f'-A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment "{name} has no endpoints" -m addrtype '
+                f'--dst-type LOCAL -m tcp --dport 30111 -j REJECT --reject-with icmp-port-unreachable') in saved
+    finally:
+        lab.down()
+    assert_gone(lab.name, before)
