@@ -26,13 +26,14 @@ class Profile:
     legacy_layout: bool  # 1.18 rules (no KUBE-EXT/SVL chains)
     endpoint_comments: bool  # "N -> IP:port" on service -> endpoint rules
     fallback_to_terminating: bool  # use serving+terminating endpoints when none is ready
+    host_cidrs: bool  # addresses written as IP/32 (``utilproxy.ToCIDR``, gone by the EXT/SVL layout)
 
 
 PROFILES = {
     "1.18": Profile("1.18", trailing_colon=True, legacy_layout=True, endpoint_comments=False,
-                    fallback_to_terminating=False),
+                    fallback_to_terminating=False, host_cidrs=True),
     "current": Profile("current", trailing_colon=False, legacy_layout=False, endpoint_comments=True,
-                       fallback_to_terminating=True),
+                       fallback_to_terminating=True, host_cidrs=False),
 }
 
 
@@ -211,7 +212,7 @@ def _ports(state, opts):
             continue
         for port in sorted(svc.ports, key=lambda p: (p.name, p.protocol)):
             name = names.service_port_name(svc.namespace, svc.name, port.name, opts.profile.trailing_colon)
-            eps = state.endpoints_for(svc, port)
+            eps = sorted(state.endpoints_for(svc, port), key=lambda e: e.address)  # kube-proxy's byEndpoint
             cluster, local, any_eps = _categorize(eps, opts)
             out.append(_Port(svc, port, name, port.protocol.lower(),
                              names.service_chains(name, port.protocol), cluster, local, any_eps))
@@ -241,6 +242,7 @@ def render_ports(ports, opts):
     w = _Writer()
     if opts.profile.legacy_layout:
         _static_chains_legacy(w)
+        _postrouting(w, opts)
         for p in ports:
             _service_legacy(w, p, opts)
         _static_rules_legacy(w, opts)
@@ -253,9 +255,13 @@ def render_ports(ports, opts):
     return w.text()
 
 
-def _cluster_ip_match(p):
+def _host(ip, opts):
+    return f"{ip}/32" if opts.profile.host_cidrs else str(ip)
+
+
+def _cluster_ip_match(p, opts):
     return (f"-m comment --comment {_q(p.name + ' cluster IP')} -m {p.proto} -p {p.proto} "
-            f"-d {p.svc.cluster_ip}/32 --dport {p.port.port}")
+            f"-d {_host(p.svc.cluster_ip, opts)} --dport {p.port.port}")
 
 
 def _masq_rule(opts):
@@ -286,10 +292,10 @@ def _endpoint_rules(w, p, chain, eps, opts):
         w.rule("nat", chain, "-m comment --comment", comment(e), stat, f"-j {sep}")
 
 
-def _sep_rules(w, p, e):
+def _sep_rules(w, p, e, opts):
     sep = names.endpoint_chain(p.name, p.proto, e.address)
     w.chain("nat", sep)
-    w.rule("nat", sep, "-m comment --comment", p.name, f"-s {e.ip}/32 -j KUBE-MARK-MASQ")
+    w.rule("nat", sep, "-m comment --comment", p.name, f"-s {_host(e.ip, opts)} -j KUBE-MARK-MASQ")
     recent = f"-m recent --name {sep} --set" if p.svc.session_affinity == "ClientIP" else ""
     w.rule("nat", sep, "-m comment --comment", p.name, recent,
            f"-m {p.proto} -p {p.proto} -j DNAT --to-destination {e.address}")
@@ -329,21 +335,21 @@ def _service_current(w, p, opts):
     proto = f"-m {p.proto} -p {p.proto}"
 
     if has_internal:
-        match = _cluster_ip_match(p)
+        match = _cluster_ip_match(p, opts)
         if opts.masquerade_all:
             w.rule("nat", internal_chain, match, "-j KUBE-MARK-MASQ")
         else:
             w.rule("nat", internal_chain, match, f"! -s {opts.cluster_cidr} -j KUBE-MARK-MASQ")
         w.rule("nat", "KUBE-SERVICES", match, f"-j {internal_chain}")
     else:
-        _no_endpoints(w, p, "KUBE-SERVICES", f"{proto} -d {p.svc.cluster_ip}/32 --dport {p.port.port}",
+        _no_endpoints(w, p, "KUBE-SERVICES", f"{proto} -d {_host(p.svc.cluster_ip, opts)} --dport {p.port.port}",
                       local=p.has_endpoints)
     for eip in p.svc.external_ips:
         if p.has_endpoints:
             w.rule("nat", "KUBE-SERVICES", "-m comment --comment", _q(f"{p.name} external IP"),
-                   f"{proto} -d {eip}/32 --dport {p.port.port} -j {c['EXT']}")
+                   f"{proto} -d {_host(eip, opts)} --dport {p.port.port} -j {c['EXT']}")
         if not has_external:
-            _no_endpoints(w, p, "KUBE-EXTERNAL-SERVICES", f"{proto} -d {eip}/32 --dport {p.port.port}",
+            _no_endpoints(w, p, "KUBE-EXTERNAL-SERVICES", f"{proto} -d {_host(eip, opts)} --dport {p.port.port}",
                           local=p.has_endpoints)
     if p.port.node_port:
         if p.has_endpoints:
@@ -371,7 +377,7 @@ def _service_current(w, p, opts):
     if uses_svl:
         _endpoint_rules(w, p, c["SVL"], local_eps, opts)
     for e in sorted(set(cluster_eps) | set(local_eps), key=lambda e: e.address):
-        _sep_rules(w, p, e)
+        _sep_rules(w, p, e, opts)
 
 
 def _ext_chain(w, p, opts, has_local):
@@ -401,7 +407,6 @@ def _static_chains_legacy(w):
 
 
 def _static_rules_legacy(w, opts):
-    _postrouting(w, opts)
     w.rule("nat", "KUBE-SERVICES", "-m comment --comment", NODEPORTS_COMMENT,
            "-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS")
     w.rule("filter", "KUBE-FORWARD", "-m conntrack --ctstate INVALID -j DROP")
@@ -425,7 +430,7 @@ def _service_legacy(w, p, opts):
         w.chain("nat", xlb_chain)
 
     if has_endpoints:
-        match = _cluster_ip_match(p)
+        match = _cluster_ip_match(p, opts)
         if opts.masquerade_all:
             w.rule("nat", "KUBE-SERVICES", match, "-j KUBE-MARK-MASQ")
         else:
@@ -492,6 +497,11 @@ def _xlb_chain(w, p, opts, eps):
     if not local:
         w.rule("nat", xlb, "-m comment --comment", _q(f"{p.name} has no local endpoints"), "-j KUBE-MARK-DROP")
         return
+    if p.svc.session_affinity == "ClientIP":
+        for e in local:
+            sep = names.endpoint_chain(p.name, p.proto, e.address)
+            w.rule("nat", xlb, "-m comment --comment", p.name,
+                   f"-m recent --name {sep} --rcheck --seconds {p.svc.affinity_timeout} --reap -j {sep}")
     n = len(local)
     for i, e in enumerate(local):
         sep = names.endpoint_chain(p.name, p.proto, e.address)

@@ -1,0 +1,898 @@
+"""The kube-proxy iptables renderer (lab.proxy.iptables) against kube-proxy's real text.
+
+The facts come from the kube-proxy reference notes: chain-name hashes, probabilities, the
+restore-input templates, and real ``iptables-save`` dumps (Example A, Example B, and the old-layout
+dump), which are copied verbatim below. Tests marked ``netns`` need root: they load the rules into
+a scratch network namespace and compare what ``iptables-save`` prints.
+
+Golden files in tests/golden/ pin the whole restore text of a few states. To regenerate them after
+a deliberate renderer change, run ``SVCLAB_UPDATE_GOLDEN=1 python -m pytest tests/test_proxy_render.py``
+and review the diff.
+"""
+
+import difflib
+import ipaddress
+import itertools
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from lab.model import ClusterState, Endpoint, Host, Node, Service, ServicePort
+from lab.proxy import iptables, names
+from lab.scenario import KubeProxyConfig
+
+GOLDEN_DIR = Path(__file__).parent / "golden"
+UPDATE_GOLDEN = os.environ.get("SVCLAB_UPDATE_GOLDEN") == "1"
+NODEPORTS_RULE = ('-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the '
+                  'last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS')
+
+
+# factories ------------------------------------------------------------------------------------
+
+NODES = (("master", "192.168.179.99", "10.244.0.0/24"),
+         ("node1", "192.168.179.100", "10.244.1.0/24"),
+         ("node2", "192.168.179.101", "10.244.2.0/24"))
+
+
+def make_state(services, endpoints=None, profile="current", **kube_proxy):
+    """The seed's three-node topology, with these services and endpoints."""
+    nodes = tuple(Node(n, f"k8s-{n}", ipaddress.ip_address(ip), ipaddress.ip_network(cidr), f"k8s-{n}")
+                  for n, ip, cidr in NODES)
+    return ClusterState(
+        lab="k8s", lan_cidr=ipaddress.ip_network("192.168.179.0/24"), gateway=ipaddress.ip_address("192.168.179.1"),
+        nodes=nodes, hosts=(Host("client", ipaddress.ip_address("192.168.179.200"), "k8s-client"),),
+        service_cidr=ipaddress.ip_network("10.96.0.0/12"), cluster_cidr=ipaddress.ip_network("10.244.0.0/16"),
+        domain="cluster.local", kube_proxy=KubeProxyConfig(profile=profile, **kube_proxy), pods=(),
+        services=tuple(services), endpoints=dict(endpoints or {}))
+
+
+def port(number, target=None, name="", protocol="TCP", node_port=None):
+    return ServicePort(name, protocol, number, number if target is None else target, node_port)
+
+
+def service(name, cluster_ip, *ports, namespace="default", type=None, **fields):
+    if type is None:
+        type = "NodePort" if any(p.node_port for p in ports) else "ClusterIP"
+    return Service(namespace, name, type, tuple(ports), cluster_ip, **fields)
+
+
+def ep(address, node, **conditions):
+    ip, number = address.rsplit(":", 1)
+    return Endpoint(ipaddress.ip_address(ip), int(number), node, pod=None, **conditions)
+
+
+def eps(svc, *endpoints, port_name=""):
+    """One entry of ClusterState.endpoints."""
+    return (svc.namespace, svc.name, port_name), tuple(endpoints)
+
+
+def kubernetes_service():
+    svc = service("kubernetes", "10.96.0.1", port(443, 6443, name="https"))
+    return svc, eps(svc, ep("192.168.179.99:6443", "master"), port_name="https")
+
+
+def seed_state(profile):
+    """scenarios/seed.yml as lab.cluster builds it: the blog post's NodePort service on 3000/30090."""
+    api, api_eps = kubernetes_service()
+    svc = service("nodeport-svc", "10.105.182.209", port(3000, 8080, node_port=30090), selector=(("app", "myapp"),))
+    return make_state([api, svc], dict([api_eps, eps(svc, ep("10.244.0.23:8080", "master"),
+                                                     ep("10.244.2.14:8080", "node2"))]), profile)
+
+
+def features_state(profile):
+    """One service per feature the renderer handles."""
+    api, api_eps = kubernetes_service()
+    web = service("web", "10.96.10.10", port(80, 8080, name="http", node_port=30080))
+    local_np = service("local-np", "10.96.10.11", port(80, 8080, node_port=30081), external_traffic_policy="Local")
+    itp = service("itp-local", "10.96.10.12", port(80, 8080), internal_traffic_policy="Local")
+    sticky = service("sticky", "10.96.10.13", port(80, 8080), session_affinity="ClientIP", affinity_timeout=600)
+    empty = service("empty", "10.96.10.14", port(80, 8080, node_port=30082))
+    dns = service("kube-dns", "10.96.0.10", port(53, 53, name="dns", protocol="UDP"), port(53, 53, name="dns-tcp"),
+                  port(9153, 9153, name="metrics"), namespace="kube-system")
+    ext = service("ext-ip", "10.96.10.15", port(8080), external_ips=("192.168.179.250",))
+    headless = service("headless", "None", port(80, 8080))
+    external_name = service("ext-name", None, type="ExternalName", external_name="example.com")
+    coredns = (ep("10.244.0.2:53", "master"), ep("10.244.1.2:53", "node1"))
+    endpoints = dict([
+        api_eps,
+        eps(web, ep("10.244.1.10:8080", "node1"), ep("10.244.2.10:8080", "node2"), port_name="http"),
+        eps(local_np, ep("10.244.0.11:8080", "master"), ep("10.244.1.11:8080", "node1")),
+        eps(itp, ep("10.244.0.12:8080", "master"), ep("10.244.1.12:8080", "node1")),
+        eps(sticky, ep("10.244.1.13:8080", "node1"), ep("10.244.2.13:8080", "node2")),
+        eps(empty),
+        eps(dns, *coredns, port_name="dns"),
+        eps(dns, *coredns, port_name="dns-tcp"),
+        eps(dns, ep("10.244.0.2:9153", "master"), ep("10.244.1.2:9153", "node1"), port_name="metrics"),
+        eps(ext, ep("10.244.2.15:8080", "node2")),
+        eps(headless, ep("10.244.1.16:8080", "node1")),
+    ])
+    services = [api, web, local_np, itp, sticky, empty, dns, ext, headless, external_name]
+    return make_state(services, endpoints, profile)
+
+
+def example_a_state(profile="current"):
+    """Notes §2.5: default/nodeport-svc, unnamed 80->8080, nodePort 30090, two remote endpoints."""
+    svc = service("nodeport-svc", "10.96.143.17", port(80, 8080, node_port=30090))
+    return make_state([svc], dict([eps(svc, ep("10.244.1.5:8080", "node1"), ep("10.244.2.7:8080", "node2"))]),
+                      profile)
+
+
+def example_b_state():
+    """Notes §2.6, as far as the model goes: lb-local becomes a NodePort service (no LB ingress IP)."""
+    both = (ep("10.244.1.5:8080", "node1"), ep("10.244.2.7:8080", "node2"))
+    lb_local = service("lb-local", "10.96.200.10", port(80, 8080, name="http", node_port=31080),
+                       external_traffic_policy="Local")
+    itp = service("itp-local", "10.96.200.11", port(80, 8080), internal_traffic_policy="Local")
+    sticky = service("sticky", "10.96.200.12", port(80, 8080), session_affinity="ClientIP", affinity_timeout=10800)
+    empty = service("empty", "10.96.200.13", port(80, 8080, node_port=31081))
+    endpoints = dict([eps(lb_local, *both, port_name="http"), eps(itp, *both), eps(sticky, *both), eps(empty)])
+    return make_state([lb_local, itp, sticky, empty], endpoints)
+
+
+# parsing --------------------------------------------------------------------------------------
+
+def parse(text):
+    """Restore or save text as {table: {"chains": [...], "rules": {chain: ["-A chain ...", ...]}}}."""
+    tables, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("*"):
+            current = tables.setdefault(line[1:], {"chains": [], "rules": {}})
+        elif line.startswith(":"):
+            current["chains"].append(line[1:].split()[0])
+        elif line.startswith("-A "):
+            current["rules"].setdefault(line.split()[1], []).append(line)
+    return tables
+
+
+def rules(text, table, chain):
+    return parse(text)[table]["rules"].get(chain, [])
+
+
+def all_rules(parsed, table):
+    return [r for chain_rules in parsed[table]["rules"].values() for r in chain_rules]
+
+
+def is_subsequence(wanted, lines):
+    it = iter(lines)
+    return all(any(w == line for line in it) for w in wanted)
+
+
+SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-", "KUBE-XLB-")
+BUILTIN = {"PREROUTING", "INPUT", "FORWARD", "OUTPUT", "POSTROUTING"}
+
+
+def kube_chains(parsed, table, exclude=()):
+    """{chain: rules} of the KUBE-* chains in a table."""
+    return {c: r for c, r in parsed[table]["rules"].items()
+            if c.startswith("KUBE-") and c not in exclude}
+
+
+def jumps(parsed, table, exclude_targets=()):
+    """The rules of the built-in chains, as a set."""
+    return {r for c, rs in parsed[table]["rules"].items() if c in BUILTIN for r in rs
+            if r.split(" -j ")[-1] not in exclude_targets}
+
+
+# golden files ---------------------------------------------------------------------------------
+
+GOLDENS = {
+    "seed-1.18-node1.rules": (lambda: seed_state("1.18"), "node1"),
+    "seed-current-node1.rules": (lambda: seed_state("current"), "node1"),
+    "features-1.18-node1.rules": (lambda: features_state("1.18"), "node1"),
+    "features-1.18-node2.rules": (lambda: features_state("1.18"), "node2"),
+    "features-current-node1.rules": (lambda: features_state("current"), "node1"),
+    "features-current-node2.rules": (lambda: features_state("current"), "node2"),
+}
+
+
+def golden_profile(name):
+    return iptables.PROFILES[name.split("-")[1]]
+
+
+@pytest.mark.parametrize("name", sorted(GOLDENS))
+def test_golden(name):
+    make, node = GOLDENS[name]
+    text = iptables.render(make(), node)
+    path = GOLDEN_DIR / name
+    if UPDATE_GOLDEN:
+        GOLDEN_DIR.mkdir(exist_ok=True)
+        path.write_text(text)
+        return
+    assert path.exists(), f"{path} is missing; create it with SVCLAB_UPDATE_GOLDEN=1"
+    expected = path.read_text()
+    diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True), str(path), "rendered"))
+    assert text == expected, f"rendered rules differ from {name} (SVCLAB_UPDATE_GOLDEN=1 rewrites it):\n{diff}"
+
+
+def test_no_stray_golden_files():
+    present = {p.name for p in GOLDEN_DIR.glob("*.rules")}
+    assert present <= set(GOLDENS), f"golden files no test uses: {sorted(present - set(GOLDENS))}"
+
+
+# §7.1-7.4: names ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("port_name, protocol, suffix", [
+    ("default/nodeport-svc:", "tcp", "GFPAJ7EGCNM4QF4H"),  # <=1.18, unnamed port: the seed's chain
+    ("default/nodeport-svc", "tcp", "FDIGUWRAAKMFZSYO"),
+    ("default/nodeport-svc:http", "tcp", "5ZIT5SV44EEWQIKI"),
+    ("default/nodeport-svc", "udp", "G2CBO6Y5TN6DD37I"),
+    ("default/kubernetes:https", "tcp", "NPX46M4PTMTKRN6Y"),
+    ("kube-system/kube-dns:dns", "udp", "TCOU7JCQXEZGVUNU"),
+    ("kube-system/kube-dns:dns-tcp", "tcp", "ERIFXISQEP7F7OF4"),
+    ("kube-system/kube-dns:metrics", "tcp", "JD5MR3NA4I4DYORP"),
+    ("ns1/svc1:p80", "tcp", "XPGD46QRK7WJZT7O"),
+])
+def test_port_proto_hash(port_name, protocol, suffix):
+    assert names.port_proto_hash(port_name, protocol) == suffix
+    assert names.port_proto_hash(port_name, protocol.upper()) == suffix  # the protocol is lowercased
+
+
+@pytest.mark.parametrize("port_name, endpoint, chain", [
+    ("ns1/svc1:p80", "10.180.0.1:80", "KUBE-SEP-SXIVWICOYRO3J4NJ"),
+    ("default/nodeport-svc", "10.244.1.5:8080", "KUBE-SEP-UF55QKMQU654BGLR"),
+    ("default/nodeport-svc", "10.244.2.7:8080", "KUBE-SEP-WGFMOGF3NBKTMP4H"),
+    ("default/nodeport-svc:", "10.244.1.5:8080", "KUBE-SEP-M764Y7U5HRCRB3CS"),
+    ("default/nodeport-svc", "[fd00:10:244::5]:8080", "KUBE-SEP-GTIRT63TR2XCSZOH"),
+    ("default/nodeport-svc:", "10.244.0.23:8080", "KUBE-SEP-TWG53VPX4RADGFC6"),  # the seed's endpoints
+    ("default/nodeport-svc:", "10.244.2.14:8080", "KUBE-SEP-YUA4WPOUSEKJIAM2"),
+])
+def test_endpoint_chain(port_name, endpoint, chain):
+    assert names.endpoint_chain(port_name, "tcp", endpoint) == chain
+    assert names.endpoint_chain(port_name, "TCP", endpoint) == chain
+
+
+def test_service_chains_share_one_suffix_per_protocol():
+    tcp = names.service_chains("default/nodeport-svc", "TCP")
+    udp = names.service_chains("default/nodeport-svc", "UDP")
+    assert sorted(tcp) == ["EXT", "FW", "SVC", "SVL", "XLB"]
+    assert {c.split("-")[-1] for c in tcp.values()} == {"FDIGUWRAAKMFZSYO"}
+    assert {kind: c.rsplit("-", 1)[0] for kind, c in tcp.items()} == {k: f"KUBE-{k}" for k in tcp}
+    assert {c.split("-")[-1] for c in udp.values()} == {"G2CBO6Y5TN6DD37I"}
+
+
+def test_service_port_name():
+    assert names.service_port_name("default", "nodeport-svc", "") == "default/nodeport-svc"
+    assert names.service_port_name("default", "nodeport-svc", "", trailing_colon=True) == "default/nodeport-svc:"
+    assert names.service_port_name("default", "nodeport-svc", "http") == "default/nodeport-svc:http"
+    assert names.service_port_name("default", "nodeport-svc", "http", trailing_colon=True) == "default/nodeport-svc:http"
+
+
+@pytest.mark.parametrize("profile, name, svc_chain", [("current", "default/nodeport-svc", "FDIGUWRAAKMFZSYO"),
+                                                      ("1.18", "default/nodeport-svc:", "GFPAJ7EGCNM4QF4H")])
+def test_comments_use_the_port_name_string(profile, name, svc_chain):
+    text = iptables.render(example_a_state(profile), "node1")
+    assert f'--comment "{name} cluster IP"' in text
+    assert f"-A KUBE-NODEPORTS -m comment --comment {name} -m tcp -p tcp --dport 30090 " in text
+    assert f":KUBE-SVC-{svc_chain} - [0:0]" in text.splitlines()
+    other = "default/nodeport-svc:" if profile == "current" else "default/nodeport-svc "
+    assert other not in text
+
+
+# §7.5-7.6: probabilities and endpoint order ---------------------------------------------------
+
+@pytest.mark.parametrize("n, text", [(2, "0.5000000000"), (3, "0.3333333333"), (4, "0.2500000000"),
+                                     (5, "0.2000000000"), (10, "0.1000000000")])
+def test_probability(n, text):
+    assert iptables.probability(n) == text
+
+
+def saved_probability(restore_text):
+    """What iptables-save prints: the kernel keeps lround(p * 2^31), printed as %.11f of it / 2^31."""
+    return f"{round(float(restore_text) * 2 ** 31) / 2 ** 31:.11f}"
+
+
+@pytest.mark.parametrize("n, saved", [(2, "0.50000000000"), (3, "0.33333333349"), (4, "0.25000000000"),
+                                      (5, "0.20000000019"), (6, "0.16666666651"), (7, "0.14285714272"),
+                                      (10, "0.10000000009"), (100, "0.00999999978")])
+def test_saved_probability_table(n, saved):
+    assert saved_probability(iptables.probability(n)) == saved
+
+
+def spread_state(n, profile="current"):
+    svc = service("spread", "10.96.20.20", port(80))
+    endpoints = [ep(f"10.244.{i % 3}.{100 + i}:80", NODES[i % 3][0]) for i in range(n)]
+    return make_state([svc], dict([eps(svc, *endpoints)]), profile)
+
+
+@pytest.mark.parametrize("profile", ["current", "1.18"])
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_svc_chain_splits_with_falling_probabilities(profile, n):
+    text = iptables.render(spread_state(n, profile), "master")
+    svc_chain = names.service_chains(names.service_port_name("default", "spread", "", profile == "1.18"), "tcp")["SVC"]
+    to_sep = [r for r in rules(text, "nat", svc_chain) if "-j KUBE-SEP-" in r]
+    assert len(to_sep) == n
+    for i, rule in enumerate(to_sep[:-1]):
+        assert f"-m statistic --mode random --probability {iptables.probability(n - i)} -j KUBE-SEP-" in rule
+    assert "statistic" not in to_sep[-1]
+
+
+@pytest.mark.parametrize("profile", ["current", "1.18"])
+def test_endpoints_are_ordered_by_address_string(profile):
+    """10.0.0.10:80 sorts before 10.0.0.9:80, whatever order the endpoints come in."""
+    svc = service("order", "10.96.20.21", port(80))
+    state = make_state([svc], dict([eps(svc, ep("10.0.0.9:80", "node2"), ep("10.0.0.10:80", "node2"))]), profile)
+    text = iptables.render(state, "node1")
+    name = names.service_port_name("default", "order", "", profile == "1.18")
+    svc_rules = rules(text, "nat", names.service_chains(name, "tcp")["SVC"])
+    first, second = (names.endpoint_chain(name, "tcp", a) for a in ("10.0.0.10:80", "10.0.0.9:80"))
+    assert [r.split()[-1] for r in svc_rules if "-j KUBE-SEP-" in r] == [first, second]
+    assert "--probability 0.5000000000" in next(r for r in svc_rules if r.endswith(first))
+
+
+# restore-form fidelity (notes §2.2, §2.3, §4.3 and the 1.18 research) ------------------------
+
+def test_example_a_restore_form():
+    """Example A written out from the §2.2/§2.3 templates, in kube-proxy's own restore form."""
+    text = iptables.render(example_a_state(), "master")
+    svc, ext = "KUBE-SVC-FDIGUWRAAKMFZSYO", "KUBE-EXT-FDIGUWRAAKMFZSYO"
+    sep1, sep2 = "KUBE-SEP-UF55QKMQU654BGLR", "KUBE-SEP-WGFMOGF3NBKTMP4H"
+    cip = '-m comment --comment "default/nodeport-svc cluster IP" -m tcp -p tcp -d 10.96.143.17 --dport 80'
+    # the real binary formats the mark with Go's %#08x (0x00004000); the notes' static lines come
+    # from upstream's fake proxier, which hard-codes "0x4000"
+    expected_nat = {
+        "KUBE-POSTROUTING": [
+            "-A KUBE-POSTROUTING -m mark ! --mark 0x00004000/0x00004000 -j RETURN",
+            "-A KUBE-POSTROUTING -j MARK --xor-mark 0x00004000",
+            '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully',
+        ],
+        "KUBE-MARK-MASQ": ["-A KUBE-MARK-MASQ -j MARK --or-mark 0x00004000"],
+        "KUBE-SERVICES": [f"-A KUBE-SERVICES {cip} -j {svc}", NODEPORTS_RULE],
+        "KUBE-NODEPORTS": [f"-A KUBE-NODEPORTS -m comment --comment default/nodeport-svc -m tcp -p tcp --dport 30090 -j {ext}"],
+        svc: [
+            f"-A {svc} {cip} ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ",
+            f'-A {svc} -m comment --comment "default/nodeport-svc -> 10.244.1.5:8080" -m statistic --mode random --probability 0.5000000000 -j {sep1}',
+            f'-A {svc} -m comment --comment "default/nodeport-svc -> 10.244.2.7:8080" -j {sep2}',
+        ],
+        ext: [
+            f'-A {ext} -m comment --comment "masquerade traffic for default/nodeport-svc external destinations" -j KUBE-MARK-MASQ',
+            f"-A {ext} -j {svc}",
+        ],
+        sep1: [
+            f"-A {sep1} -m comment --comment default/nodeport-svc -s 10.244.1.5 -j KUBE-MARK-MASQ",
+            f"-A {sep1} -m comment --comment default/nodeport-svc -m tcp -p tcp -j DNAT --to-destination 10.244.1.5:8080",
+        ],
+        sep2: [
+            f"-A {sep2} -m comment --comment default/nodeport-svc -s 10.244.2.7 -j KUBE-MARK-MASQ",
+            f"-A {sep2} -m comment --comment default/nodeport-svc -m tcp -p tcp -j DNAT --to-destination 10.244.2.7:8080",
+        ],
+    }
+    expected_filter = {
+        "KUBE-FIREWALL": ['-A KUBE-FIREWALL -m comment --comment "block incoming localnet connections" -d 127.0.0.0/8 '
+                          "! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP"],
+        "KUBE-FORWARD": [
+            "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
+            '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x00004000/0x00004000 -j ACCEPT',
+            '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+        ],
+    }
+    parsed = parse(text)
+    assert parsed["nat"]["rules"] == expected_nat
+    assert parsed["filter"]["rules"] == expected_filter
+    assert parsed["filter"]["chains"] == ["KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS",
+                                          "KUBE-PROXY-FIREWALL", "KUBE-FIREWALL"]
+    assert parsed["nat"]["chains"][:4] == ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"]
+    assert set(parsed["nat"]["chains"][4:]) == {svc, ext, sep1, sep2}
+    assert list(parsed) == ["filter", "nat"]  # one restore input, filter first
+
+
+def test_example_a_restore_form_1_18():
+    """The same service in kube-proxy 1.18's layout (1.18 research §2-§3; ToCIDR adds /32)."""
+    text = iptables.render(example_a_state("1.18"), "master")
+    svc = "KUBE-SVC-GFPAJ7EGCNM4QF4H"
+    sep1, sep2 = "KUBE-SEP-M764Y7U5HRCRB3CS", "KUBE-SEP-KDDFKGBNRT77SKWO"
+    cip = '-m comment --comment "default/nodeport-svc: cluster IP" -m tcp -p tcp -d 10.96.143.17/32 --dport 80'
+    nodeport = "-A KUBE-NODEPORTS -m comment --comment default/nodeport-svc: -m tcp -p tcp --dport 30090"
+    parsed = parse(text)
+    assert parsed["nat"]["rules"] == {
+        "KUBE-POSTROUTING": [
+            "-A KUBE-POSTROUTING -m mark ! --mark 0x00004000/0x00004000 -j RETURN",
+            "-A KUBE-POSTROUTING -j MARK --xor-mark 0x00004000",
+            '-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully',
+        ],
+        "KUBE-MARK-MASQ": ["-A KUBE-MARK-MASQ -j MARK --or-mark 0x00004000"],
+        "KUBE-SERVICES": [f"-A KUBE-SERVICES {cip} ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ",
+                          f"-A KUBE-SERVICES {cip} -j {svc}", NODEPORTS_RULE],
+        "KUBE-NODEPORTS": [f"{nodeport} -j KUBE-MARK-MASQ", f"{nodeport} -j {svc}"],
+        svc: [
+            f"-A {svc} -m comment --comment default/nodeport-svc: -m statistic --mode random --probability 0.5000000000 -j {sep1}",
+            f"-A {svc} -m comment --comment default/nodeport-svc: -j {sep2}",
+        ],
+        sep1: [
+            f"-A {sep1} -m comment --comment default/nodeport-svc: -s 10.244.1.5/32 -j KUBE-MARK-MASQ",
+            f"-A {sep1} -m comment --comment default/nodeport-svc: -m tcp -p tcp -j DNAT --to-destination 10.244.1.5:8080",
+        ],
+        sep2: [
+            f"-A {sep2} -m comment --comment default/nodeport-svc: -s 10.244.2.7/32 -j KUBE-MARK-MASQ",
+            f"-A {sep2} -m comment --comment default/nodeport-svc: -m tcp -p tcp -j DNAT --to-destination 10.244.2.7:8080",
+        ],
+    }
+    assert parsed["filter"]["rules"] == {"KUBE-FORWARD": [
+        "-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP",
+        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x00004000/0x00004000 -j ACCEPT',
+        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack pod source rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+        '-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack pod destination rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+    ]}
+    assert parsed["filter"]["chains"] == ["KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD"]
+    assert parsed["nat"]["chains"][:4] == ["KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"]
+
+
+@pytest.mark.parametrize("profile", ["current", "1.18"])
+@pytest.mark.parametrize("node", ["master", "node1", "node2"])
+def test_nodeports_rule_is_last_in_nat_services(profile, node):
+    text = iptables.render(features_state(profile), node)
+    assert rules(text, "nat", "KUBE-SERVICES")[-1] == NODEPORTS_RULE
+    assert text.count("-j KUBE-NODEPORTS") == 1
+
+
+@pytest.mark.parametrize("profile", ["current", "1.18"])
+def test_headless_and_external_name_services_render_nothing(profile):
+    text = iptables.render(features_state(profile), "node1")
+    assert "headless" not in text and "ext-name" not in text and "10.244.1.16" not in text
+    for svc_name in ("default/headless", "default/headless:", "default/ext-name", "default/ext-name:"):
+        assert names.port_proto_hash(svc_name, "tcp") not in text
+
+
+@pytest.mark.parametrize("profile, name", [("current", "default/empty"), ("1.18", "default/empty:")])
+def test_service_without_endpoints_only_rejects(profile, name):
+    text = iptables.render(features_state(profile), "node1")
+    d = "10.96.10.14" if profile == "current" else "10.96.10.14/32"
+    assert rules(text, "filter", "KUBE-SERVICES") == [
+        f'-A KUBE-SERVICES -m comment --comment "{name} has no endpoints" -m tcp -p tcp -d {d} --dport 80 -j REJECT']
+    assert rules(text, "filter", "KUBE-EXTERNAL-SERVICES") == [
+        f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{name} has no endpoints" '
+        "-m addrtype --dst-type LOCAL -m tcp -p tcp --dport 30082 -j REJECT"]
+    assert names.port_proto_hash(name, "tcp") not in text  # no nat chains at all
+    assert "30082" not in "\n".join(all_rules(parse(text), "nat"))
+
+
+def test_multi_port_service_gets_one_chain_per_port_and_protocol():
+    text = iptables.render(features_state("current"), "node1")
+    nat = parse(text)["nat"]
+    udp = names.service_chains("kube-system/kube-dns:dns", "udp")["SVC"]
+    assert udp == "KUBE-SVC-TCOU7JCQXEZGVUNU"
+    assert ('-A KUBE-SERVICES -m comment --comment "kube-system/kube-dns:dns cluster IP" -m udp -p udp '
+            f"-d 10.96.0.10 --dport 53 -j {udp}") in nat["rules"]["KUBE-SERVICES"]
+    assert {"KUBE-SVC-TCOU7JCQXEZGVUNU", "KUBE-SVC-ERIFXISQEP7F7OF4", "KUBE-SVC-JD5MR3NA4I4DYORP"} <= set(nat["chains"])
+    sep = names.endpoint_chain("kube-system/kube-dns:dns", "udp", "10.244.0.2:53")
+    assert nat["rules"][sep][-1] == (f"-A {sep} -m comment --comment kube-system/kube-dns:dns -m udp -p udp "
+                                     "-j DNAT --to-destination 10.244.0.2:53")
+    metrics = names.service_chains("kube-system/kube-dns:metrics", "tcp")["SVC"]
+    assert nat["rules"][metrics][-1].endswith(names.endpoint_chain("kube-system/kube-dns:metrics", "tcp",
+                                                                   "10.244.1.2:9153"))
+
+
+def test_external_ip_current():
+    text = iptables.render(features_state("current"), "node1")
+    ext = names.service_chains("default/ext-ip", "tcp")["EXT"]
+    assert ('-A KUBE-SERVICES -m comment --comment "default/ext-ip external IP" -m tcp -p tcp -d 192.168.179.250 '
+            f"--dport 8080 -j {ext}") in rules(text, "nat", "KUBE-SERVICES")
+    assert rules(text, "nat", ext) == [
+        f'-A {ext} -m comment --comment "masquerade traffic for default/ext-ip external destinations" -j KUBE-MARK-MASQ',
+        f"-A {ext} -j {ext.replace('EXT', 'SVC')}"]
+
+
+def test_external_ip_1_18():
+    text = iptables.render(features_state("1.18"), "node1")
+    svc = names.service_chains("default/ext-ip:", "tcp")["SVC"]
+    base = '-A KUBE-SERVICES -m comment --comment "default/ext-ip: external IP" -m tcp -p tcp -d 192.168.179.250/32 --dport 8080'
+    assert is_subsequence([f"{base} -j KUBE-MARK-MASQ",
+                           f"{base} -m physdev ! --physdev-is-in -m addrtype ! --src-type LOCAL -j {svc}",
+                           f"{base} -m addrtype --dst-type LOCAL -j {svc}"], rules(text, "nat", "KUBE-SERVICES"))
+
+
+def test_etp_local_with_local_endpoint_current():
+    """§7.10: pod -> masq LOCAL -> route LOCAL -> SVL; the SVL chain holds only the local endpoint."""
+    text = iptables.render(features_state("current"), "node1")
+    c = names.service_chains("default/local-np", "tcp")
+    n = "default/local-np"
+    assert rules(text, "nat", c["EXT"]) == [
+        f'-A {c["EXT"]} -m comment --comment "pod traffic for {n} external destinations" -s 10.244.0.0/16 -j {c["SVC"]}',
+        f'-A {c["EXT"]} -m comment --comment "masquerade LOCAL traffic for {n} external destinations" '
+        "-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ",
+        f'-A {c["EXT"]} -m comment --comment "route LOCAL traffic for {n} external destinations" '
+        f'-m addrtype --src-type LOCAL -j {c["SVC"]}',
+        f'-A {c["EXT"]} -j {c["SVL"]}',
+    ]
+    local_sep = names.endpoint_chain(n, "tcp", "10.244.1.11:8080")
+    assert rules(text, "nat", c["SVL"]) == [f'-A {c["SVL"]} -m comment --comment "{n} -> 10.244.1.11:8080" -j {local_sep}']
+    assert len([r for r in rules(text, "nat", c["SVC"]) if "-j KUBE-SEP-" in r]) == 2
+    assert "has no local endpoints" not in text
+
+
+def test_etp_and_itp_local_without_local_endpoints_current():
+    text = iptables.render(features_state("current"), "node2")
+    c = names.service_chains("default/local-np", "tcp")
+    assert rules(text, "nat", c["EXT"])[-1].endswith("-m addrtype --src-type LOCAL -j " + c["SVC"])  # no -j SVL
+    assert c["SVL"] not in text
+    assert ('-A KUBE-EXTERNAL-SERVICES -m comment --comment "default/local-np has no local endpoints" '
+            "-m addrtype --dst-type LOCAL -m tcp -p tcp --dport 30081 -j DROP") in rules(text, "filter", "KUBE-EXTERNAL-SERVICES")
+    itp = names.service_chains("default/itp-local", "tcp")
+    assert ('-A KUBE-SERVICES -m comment --comment "default/itp-local has no local endpoints" -m tcp -p tcp '
+            "-d 10.96.10.12 --dport 80 -j DROP") in rules(text, "filter", "KUBE-SERVICES")
+    assert itp["SVC"] not in text and itp["SVL"] not in text
+
+
+def test_itp_local_jumps_straight_to_svl():
+    text = iptables.render(features_state("current"), "node1")
+    c = names.service_chains("default/itp-local", "tcp")
+    cip = '-m comment --comment "default/itp-local cluster IP" -m tcp -p tcp -d 10.96.10.12 --dport 80'
+    assert f"-A KUBE-SERVICES {cip} -j {c['SVL']}" in rules(text, "nat", "KUBE-SERVICES")
+    assert rules(text, "nat", c["SVL"]) == [
+        f"-A {c['SVL']} {cip} ! -s 10.244.0.0/16 -j KUBE-MARK-MASQ",
+        f'-A {c["SVL"]} -m comment --comment "default/itp-local -> 10.244.1.12:8080" '
+        f'-j {names.endpoint_chain("default/itp-local", "tcp", "10.244.1.12:8080")}']
+    assert c["SVC"] not in text  # no KUBE-SVC chain for a pure ClusterIP ITP=Local service
+
+
+@pytest.mark.parametrize("profile", ["current", "1.18"])
+def test_session_affinity(profile):
+    """§7.11: rcheck rules first, then the split; the DNAT rule records the client."""
+    text = iptables.render(features_state(profile), "node1")
+    name = names.service_port_name("default", "sticky", "", profile == "1.18")
+    c = names.service_chains(name, "tcp")
+    seps = [names.endpoint_chain(name, "tcp", a) for a in ("10.244.1.13:8080", "10.244.2.13:8080")]
+    svc_rules = [r for r in rules(text, "nat", c["SVC"]) if "-j KUBE-SEP-" in r]
+    assert len(svc_rules) == 4
+    for rule, sep in zip(svc_rules[:2], seps):
+        assert rule.endswith(f"-m recent --name {sep} --rcheck --seconds 600 --reap -j {sep}")
+    assert "--probability 0.5000000000" in svc_rules[2] and svc_rules[3].endswith(f"-j {seps[1]}")
+    for sep, addr in zip(seps, ("10.244.1.13:8080", "10.244.2.13:8080")):
+        assert rules(text, "nat", sep)[1] == (f"-A {sep} -m comment --comment {name} -m recent --name {sep} --set "
+                                              f"-m tcp -p tcp -j DNAT --to-destination {addr}")
+
+
+def test_1_18_etp_local_nodeport_and_xlb():
+    """1.18 research §3(d),(f): loopback masq, jump to XLB; XLB balances over local endpoints only."""
+    text = iptables.render(features_state("1.18"), "node1")
+    n = "default/local-np:"
+    c = names.service_chains(n, "tcp")
+    local_sep = names.endpoint_chain(n, "tcp", "10.244.1.11:8080")
+    base = f"-A KUBE-NODEPORTS -m comment --comment {n} -m tcp -p tcp --dport 30081"
+    assert rules(text, "nat", "KUBE-NODEPORTS")[:2] == [f"{base} -s 127.0.0.0/8 -j KUBE-MARK-MASQ", f"{base} -j {c['XLB']}"]
+    assert rules(text, "nat", c["XLB"]) == [
+        f'-A {c["XLB"]} -m comment --comment "Redirect pods trying to reach external loadbalancer VIP to clusterIP" '
+        f"-s 10.244.0.0/16 -j {c['SVC']}",
+        f'-A {c["XLB"]} -m comment --comment "masquerade LOCAL traffic for {n} LB IP" -m addrtype --src-type LOCAL '
+        "-j KUBE-MARK-MASQ",
+        f'-A {c["XLB"]} -m comment --comment "route LOCAL traffic for {n} LB IP to service chain" '
+        f"-m addrtype --src-type LOCAL -j {c['SVC']}",
+        f'-A {c["XLB"]} -m comment --comment "Balancing rule 0 for {n}" -j {local_sep}',
+    ]
+    text2 = iptables.render(features_state("1.18"), "node2")
+    assert rules(text2, "nat", c["XLB"])[-1] == (
+        f'-A {c["XLB"]} -m comment --comment "{n} has no local endpoints" -j KUBE-MARK-DROP')
+
+
+def test_1_18_xlb_with_session_affinity():
+    """1.18 writes rcheck rules over the local endpoints before XLB's balancing rules."""
+    svc = service("sticky-local", "10.96.30.1", port(80, 8080, node_port=30500), external_traffic_policy="Local",
+                  session_affinity="ClientIP", affinity_timeout=300)
+    local = (ep("10.244.1.5:8080", "node1"), ep("10.244.1.6:8080", "node1"), ep("10.244.2.7:8080", "node2"))
+    text = iptables.render(make_state([svc], dict([eps(svc, *local)]), "1.18"), "node1")
+    n = "default/sticky-local:"
+    xlb = names.service_chains(n, "tcp")["XLB"]
+    s1, s2 = (names.endpoint_chain(n, "tcp", a) for a in ("10.244.1.5:8080", "10.244.1.6:8080"))
+    assert rules(text, "nat", xlb)[3:] == [
+        f"-A {xlb} -m comment --comment {n} -m recent --name {s1} --rcheck --seconds 300 --reap -j {s1}",
+        f"-A {xlb} -m comment --comment {n} -m recent --name {s2} --rcheck --seconds 300 --reap -j {s2}",
+        f'-A {xlb} -m comment --comment "Balancing rule 0 for {n}" -m statistic --mode random '
+        f"--probability 0.5000000000 -j {s1}",
+        f'-A {xlb} -m comment --comment "Balancing rule 1 for {n}" -j {s2}',
+    ]
+
+
+def test_masquerade_all():
+    svc = service("all", "10.96.30.2", port(80))
+    state = make_state([svc], dict([eps(svc, ep("10.244.1.5:80", "node1"))]), "current", masquerade_all=True)
+    text = iptables.render(state, "node1")
+    chain = names.service_chains("default/all", "tcp")["SVC"]
+    assert rules(text, "nat", chain)[0] == (f'-A {chain} -m comment --comment "default/all cluster IP" -m tcp -p tcp '
+                                            "-d 10.96.30.2 --dport 80 -j KUBE-MARK-MASQ")
+
+
+def test_terminating_endpoints_are_a_fallback_only_in_current():
+    svc = service("term", "10.96.30.3", port(80))
+    terminating = ep("10.244.1.5:80", "node1", ready=False, serving=True, terminating=True)
+    current = iptables.render(make_state([svc], dict([eps(svc, terminating)])), "node1")
+    assert names.endpoint_chain("default/term", "tcp", "10.244.1.5:80") in current
+    old = iptables.render(make_state([svc], dict([eps(svc, terminating)]), "1.18"), "node1")
+    assert '"default/term: has no endpoints"' in old
+
+
+# real kube-proxy output (notes §2.5, §2.6, §4.2), loaded into a network namespace -------------
+
+EXAMPLE_A_SAVE = r"""
+*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+:KUBE-EXT-FDIGUWRAAKMFZSYO - [0:0]
+:KUBE-MARK-MASQ - [0:0]
+:KUBE-NODEPORTS - [0:0]
+:KUBE-POSTROUTING - [0:0]
+:KUBE-PROXY-CANARY - [0:0]
+:KUBE-SEP-UF55QKMQU654BGLR - [0:0]
+:KUBE-SEP-WGFMOGF3NBKTMP4H - [0:0]
+:KUBE-SERVICES - [0:0]
+:KUBE-SVC-FDIGUWRAAKMFZSYO - [0:0]
+-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING
+-A KUBE-EXT-FDIGUWRAAKMFZSYO -m comment --comment "masquerade traffic for default/nodeport-svc external destinations" -j KUBE-MARK-MASQ
+-A KUBE-EXT-FDIGUWRAAKMFZSYO -j KUBE-SVC-FDIGUWRAAKMFZSYO
+-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
+-A KUBE-NODEPORTS -p tcp -m comment --comment "default/nodeport-svc" -m tcp --dport 30090 -j KUBE-EXT-FDIGUWRAAKMFZSYO
+-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0
+-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
+-A KUBE-SEP-UF55QKMQU654BGLR -s 10.244.1.5/32 -m comment --comment "default/nodeport-svc" -j KUBE-MARK-MASQ
+-A KUBE-SEP-UF55QKMQU654BGLR -p tcp -m comment --comment "default/nodeport-svc" -m tcp -j DNAT --to-destination 10.244.1.5:8080
+-A KUBE-SEP-WGFMOGF3NBKTMP4H -s 10.244.2.7/32 -m comment --comment "default/nodeport-svc" -j KUBE-MARK-MASQ
+-A KUBE-SEP-WGFMOGF3NBKTMP4H -p tcp -m comment --comment "default/nodeport-svc" -m tcp -j DNAT --to-destination 10.244.2.7:8080
+-A KUBE-SERVICES -d 10.96.143.17/32 -p tcp -m comment --comment "default/nodeport-svc cluster IP" -m tcp --dport 80 -j KUBE-SVC-FDIGUWRAAKMFZSYO
+-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS
+-A KUBE-SVC-FDIGUWRAAKMFZSYO ! -s 10.244.0.0/16 -d 10.96.143.17/32 -p tcp -m comment --comment "default/nodeport-svc cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SVC-FDIGUWRAAKMFZSYO -m comment --comment "default/nodeport-svc -> 10.244.1.5:8080" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-UF55QKMQU654BGLR
+-A KUBE-SVC-FDIGUWRAAKMFZSYO -m comment --comment "default/nodeport-svc -> 10.244.2.7:8080" -j KUBE-SEP-WGFMOGF3NBKTMP4H
+COMMIT
+*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:KUBE-EXTERNAL-SERVICES - [0:0]
+:KUBE-FIREWALL - [0:0]
+:KUBE-FORWARD - [0:0]
+:KUBE-NODEPORTS - [0:0]
+:KUBE-PROXY-CANARY - [0:0]
+:KUBE-PROXY-FIREWALL - [0:0]
+:KUBE-SERVICES - [0:0]
+-A INPUT -j KUBE-FIREWALL
+-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
+-A INPUT -m comment --comment "kubernetes health check service ports" -j KUBE-NODEPORTS
+-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES
+-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
+-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
+-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES
+-A OUTPUT -j KUBE-FIREWALL
+-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes load balancer firewall" -j KUBE-PROXY-FIREWALL
+-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A KUBE-FIREWALL ! -s 127.0.0.0/8 -d 127.0.0.0/8 -m comment --comment "block incoming localnet connections" -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP
+-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
+-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
+-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+COMMIT
+"""
+
+# Example B's lines the model can express (no LoadBalancer ingress IP, so no "loadbalancer IP"
+# rule and no health check node port; lb-local is modelled as an ETP=Local NodePort service)
+EXAMPLE_B_NAT = r"""
+-A KUBE-EXT-36SRL3I7JZKMDG5Q -s 10.244.0.0/16 -m comment --comment "pod traffic for default/lb-local:http external destinations" -j KUBE-SVC-36SRL3I7JZKMDG5Q
+-A KUBE-EXT-36SRL3I7JZKMDG5Q -m comment --comment "masquerade LOCAL traffic for default/lb-local:http external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ
+-A KUBE-EXT-36SRL3I7JZKMDG5Q -m comment --comment "route LOCAL traffic for default/lb-local:http external destinations" -m addrtype --src-type LOCAL -j KUBE-SVC-36SRL3I7JZKMDG5Q
+-A KUBE-EXT-36SRL3I7JZKMDG5Q -j KUBE-SVL-36SRL3I7JZKMDG5Q
+-A KUBE-NODEPORTS -p tcp -m comment --comment "default/lb-local:http" -m tcp --dport 31080 -j KUBE-EXT-36SRL3I7JZKMDG5Q
+-A KUBE-SEP-4SZLZ5ZJ3VJ2LKIO -s 10.244.1.5/32 -m comment --comment "default/sticky" -j KUBE-MARK-MASQ
+-A KUBE-SEP-4SZLZ5ZJ3VJ2LKIO -p tcp -m comment --comment "default/sticky" -m recent --set --name KUBE-SEP-4SZLZ5ZJ3VJ2LKIO --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination 10.244.1.5:8080
+-A KUBE-SERVICES -d 10.96.200.10/32 -p tcp -m comment --comment "default/lb-local:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-36SRL3I7JZKMDG5Q
+-A KUBE-SERVICES -d 10.96.200.11/32 -p tcp -m comment --comment "default/itp-local cluster IP" -m tcp --dport 80 -j KUBE-SVL-RTIYTA7OSJYUMIOF
+-A KUBE-SERVICES -d 10.96.200.12/32 -p tcp -m comment --comment "default/sticky cluster IP" -m tcp --dport 80 -j KUBE-SVC-BJWR5DPVIKTHVKZU
+-A KUBE-SVC-36SRL3I7JZKMDG5Q ! -s 10.244.0.0/16 -d 10.96.200.10/32 -p tcp -m comment --comment "default/lb-local:http cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SVC-36SRL3I7JZKMDG5Q -m comment --comment "default/lb-local:http -> 10.244.1.5:8080" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-3JBHQGI2AAP6LU4T
+-A KUBE-SVC-36SRL3I7JZKMDG5Q -m comment --comment "default/lb-local:http -> 10.244.2.7:8080" -j KUBE-SEP-OXVLUESD2MQF2XBA
+-A KUBE-SVC-BJWR5DPVIKTHVKZU -m comment --comment "default/sticky -> 10.244.1.5:8080" -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-4SZLZ5ZJ3VJ2LKIO --mask 255.255.255.255 --rsource -j KUBE-SEP-4SZLZ5ZJ3VJ2LKIO
+-A KUBE-SVC-BJWR5DPVIKTHVKZU -m comment --comment "default/sticky -> 10.244.2.7:8080" -m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-A2HLNN5I3UWO6SGP --mask 255.255.255.255 --rsource -j KUBE-SEP-A2HLNN5I3UWO6SGP
+-A KUBE-SVC-BJWR5DPVIKTHVKZU -m comment --comment "default/sticky -> 10.244.1.5:8080" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-4SZLZ5ZJ3VJ2LKIO
+-A KUBE-SVC-BJWR5DPVIKTHVKZU -m comment --comment "default/sticky -> 10.244.2.7:8080" -j KUBE-SEP-A2HLNN5I3UWO6SGP
+-A KUBE-SVL-36SRL3I7JZKMDG5Q -m comment --comment "default/lb-local:http -> 10.244.1.5:8080" -j KUBE-SEP-3JBHQGI2AAP6LU4T
+-A KUBE-SVL-RTIYTA7OSJYUMIOF ! -s 10.244.0.0/16 -d 10.96.200.11/32 -p tcp -m comment --comment "default/itp-local cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SVL-RTIYTA7OSJYUMIOF -m comment --comment "default/itp-local -> 10.244.1.5:8080" -j KUBE-SEP-J6PWGASVPSULQ4HC
+"""
+EXAMPLE_B_FILTER = r"""
+-A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment "default/empty has no endpoints" -m addrtype --dst-type LOCAL -m tcp --dport 31081 -j REJECT --reject-with icmp-port-unreachable
+-A KUBE-SERVICES -d 10.96.200.13/32 -p tcp -m comment --comment "default/empty has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable
+"""
+# chains whose rules Example B lists in full
+EXAMPLE_B_COMPLETE = ("KUBE-EXT-36SRL3I7JZKMDG5Q", "KUBE-SVC-36SRL3I7JZKMDG5Q", "KUBE-SVL-36SRL3I7JZKMDG5Q",
+                      "KUBE-SVL-RTIYTA7OSJYUMIOF", "KUBE-SEP-4SZLZ5ZJ3VJ2LKIO")
+
+# §4.2 (the old layout's real iptables-save) with 1.18 naming: the trailing colon in port names
+# (so other chain hashes), kubelet's chains left out as in the notes. KUBE-FORWARD's two conntrack
+# rules carry no -s/-d clusterCIDR here: §4.2 was built from a pre-1.18.0 snapshot, and #87748
+# (in v1.18.0) dropped the CIDR (1.18 research §2; the renderer follows the research).
+OLD_LAYOUT_1_18_SAVE = r"""
+*nat
+:KUBE-MARK-MASQ - [0:0]
+:KUBE-NODEPORTS - [0:0]
+:KUBE-POSTROUTING - [0:0]
+:KUBE-PROXY-CANARY - [0:0]
+:KUBE-SEP-M764Y7U5HRCRB3CS - [0:0]
+:KUBE-SEP-KDDFKGBNRT77SKWO - [0:0]
+:KUBE-SERVICES - [0:0]
+:KUBE-SVC-GFPAJ7EGCNM4QF4H - [0:0]
+-A PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A OUTPUT -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A POSTROUTING -m comment --comment "kubernetes postrouting rules" -j KUBE-POSTROUTING
+-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
+-A KUBE-NODEPORTS -p tcp -m comment --comment "default/nodeport-svc:" -m tcp --dport 30090 -j KUBE-MARK-MASQ
+-A KUBE-NODEPORTS -p tcp -m comment --comment "default/nodeport-svc:" -m tcp --dport 30090 -j KUBE-SVC-GFPAJ7EGCNM4QF4H
+-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
+-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0
+-A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
+-A KUBE-SEP-M764Y7U5HRCRB3CS -s 10.244.1.5/32 -m comment --comment "default/nodeport-svc:" -j KUBE-MARK-MASQ
+-A KUBE-SEP-M764Y7U5HRCRB3CS -p tcp -m comment --comment "default/nodeport-svc:" -m tcp -j DNAT --to-destination 10.244.1.5:8080
+-A KUBE-SEP-KDDFKGBNRT77SKWO -s 10.244.2.7/32 -m comment --comment "default/nodeport-svc:" -j KUBE-MARK-MASQ
+-A KUBE-SEP-KDDFKGBNRT77SKWO -p tcp -m comment --comment "default/nodeport-svc:" -m tcp -j DNAT --to-destination 10.244.2.7:8080
+-A KUBE-SERVICES ! -s 10.244.0.0/16 -d 10.96.143.17/32 -p tcp -m comment --comment "default/nodeport-svc: cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
+-A KUBE-SERVICES -d 10.96.143.17/32 -p tcp -m comment --comment "default/nodeport-svc: cluster IP" -m tcp --dport 80 -j KUBE-SVC-GFPAJ7EGCNM4QF4H
+-A KUBE-SERVICES -m comment --comment "kubernetes service nodeports; NOTE: this must be the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS
+-A KUBE-SVC-GFPAJ7EGCNM4QF4H -m comment --comment "default/nodeport-svc:" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-M764Y7U5HRCRB3CS
+-A KUBE-SVC-GFPAJ7EGCNM4QF4H -m comment --comment "default/nodeport-svc:" -j KUBE-SEP-KDDFKGBNRT77SKWO
+COMMIT
+*filter
+:KUBE-EXTERNAL-SERVICES - [0:0]
+:KUBE-FORWARD - [0:0]
+:KUBE-PROXY-CANARY - [0:0]
+:KUBE-SERVICES - [0:0]
+-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A INPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes externally-visible service portals" -j KUBE-EXTERNAL-SERVICES
+-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD
+-A FORWARD -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A OUTPUT -m conntrack --ctstate NEW -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
+-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP
+-A KUBE-FORWARD -m comment --comment "kubernetes forwarding rules" -m mark --mark 0x4000/0x4000 -j ACCEPT
+-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack pod source rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+-A KUBE-FORWARD -m comment --comment "kubernetes forwarding conntrack pod destination rule" -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+COMMIT
+"""
+KUBELET_CHAINS = ("KUBE-FIREWALL", "KUBE-MARK-DROP", "KUBE-KUBELET-CANARY")
+
+# the seed's own `iptables-save | grep 30090` lines, and its service chain (kube-proxy v1.18)
+SEED_1_18_LINES = r"""
+-A KUBE-NODEPORTS -p tcp -m comment --comment "default/nodeport-svc:" -m tcp --dport 30090 -j KUBE-MARK-MASQ
+-A KUBE-NODEPORTS -p tcp -m comment --comment "default/nodeport-svc:" -m tcp --dport 30090 -j KUBE-SVC-GFPAJ7EGCNM4QF4H
+-A KUBE-SVC-GFPAJ7EGCNM4QF4H -m comment --comment "default/nodeport-svc:" -m statistic --mode random --probability 0.50000000000 -j KUBE-SEP-TWG53VPX4RADGFC6
+-A KUBE-SVC-GFPAJ7EGCNM4QF4H -m comment --comment "default/nodeport-svc:" -j KUBE-SEP-YUA4WPOUSEKJIAM2
+"""
+
+needs_root = pytest.mark.skipif(
+    os.geteuid() != 0 or not (shutil.which("ip") and shutil.which("iptables-restore") and shutil.which("iptables-save")),
+    reason="loads rules into a network namespace: needs root, ip and iptables-restore/-save")
+_netns_ids = itertools.count()
+
+
+@pytest.fixture
+def netns():
+    """A scratch network namespace with a name no one else uses, always deleted afterwards."""
+    name = f"svt-{os.getpid()}-{next(_netns_ids)}"
+    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def restore(ns, text):
+    result = subprocess.run(["ip", "netns", "exec", ns, "iptables-restore", "--noflush"], input=text, text=True,
+                            capture_output=True)
+    assert result.returncode == 0, f"iptables-restore rejected the input: {result.stderr}\n{text}"
+
+
+def save(ns):
+    return subprocess.run(["ip", "netns", "exec", ns, "iptables-save"], check=True, capture_output=True,
+                          text=True).stdout
+
+
+def load(ns, profile_name, text):
+    """What iptables-save shows after kube-proxy's start-up and one sync with ``text``."""
+    restore(ns, iptables.render_bootstrap(iptables.PROFILES[profile_name]))
+    restore(ns, text)
+    return save(ns)
+
+
+def lines(block):
+    return [line for line in block.strip().splitlines() if line.startswith("-A ")]
+
+
+@pytest.mark.netns
+@needs_root
+def test_example_a_matches_real_iptables_save(netns):
+    saved = parse(load(netns, "current", iptables.render(example_a_state(), "master")))
+    real = parse(EXAMPLE_A_SAVE)
+    for line in lines(EXAMPLE_A_SAVE):
+        assert line in all_rules(saved, "nat") + all_rules(saved, "filter"), f"missing: {line}"
+    for table in ("nat", "filter"):
+        assert kube_chains(saved, table) == kube_chains(real, table), table
+        assert jumps(saved, table) == jumps(real, table), table
+        assert set(saved[table]["chains"]) == set(real[table]["chains"]), table
+
+
+@pytest.mark.netns
+@needs_root
+def test_example_b_matches_real_iptables_save(netns):
+    saved = parse(load(netns, "current", iptables.render(example_b_state(), "node1")))
+    for table, block in (("nat", EXAMPLE_B_NAT), ("filter", EXAMPLE_B_FILTER)):
+        real = parse(f"*{table}\n{block}COMMIT\n")[table]["rules"]
+        for chain, real_rules in real.items():
+            got = saved[table]["rules"].get(chain, [])
+            if not chain.startswith(SERVICE_CHAIN_PREFIXES):  # shared chains: services in random order
+                assert set(real_rules) <= set(got), f"{table} {chain}: missing {set(real_rules) - set(got)}"
+                continue
+            assert is_subsequence(real_rules, got), f"{table} {chain}:\nexpected, in order:\n" + \
+                "\n".join(real_rules) + "\ngot:\n" + "\n".join(got)
+            if chain in EXAMPLE_B_COMPLETE:
+                assert got == real_rules
+    sticky = saved["nat"]["rules"]["KUBE-SVC-BJWR5DPVIKTHVKZU"]
+    assert sticky[0] == ("-A KUBE-SVC-BJWR5DPVIKTHVKZU ! -s 10.244.0.0/16 -d 10.96.200.12/32 -p tcp -m comment "
+                         '--comment "default/sticky cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ')
+    assert len(sticky) == 5
+
+
+@pytest.mark.netns
+@needs_root
+def test_old_layout_matches_real_iptables_save_with_1_18_names(netns):
+    saved = parse(load(netns, "1.18", iptables.render(example_a_state("1.18"), "master")))
+    real = parse(OLD_LAYOUT_1_18_SAVE)
+    for table in ("nat", "filter"):
+        assert kube_chains(saved, table, exclude=KUBELET_CHAINS) == kube_chains(real, table), table
+        assert jumps(saved, table, exclude_targets=KUBELET_CHAINS) == jumps(real, table), table
+        assert set(saved[table]["chains"]) - BUILTIN - set(KUBELET_CHAINS) == set(real[table]["chains"]), table
+
+
+@pytest.mark.netns
+@needs_root
+def test_seed_lines_of_kube_proxy_1_18(netns):
+    saved = parse(load(netns, "1.18", iptables.render(seed_state("1.18"), "node1")))
+    nat = saved["nat"]["rules"]
+    for line in lines(SEED_1_18_LINES):
+        assert line in nat[line.split()[1]], f"missing: {line}"
+    assert nat["KUBE-SVC-GFPAJ7EGCNM4QF4H"] == lines(SEED_1_18_LINES)[2:]
+
+
+@pytest.mark.netns
+@needs_root
+def test_saved_probabilities(netns):
+    """§7.5: ten endpoints give 1/10 ... 1/2 in restore text, kernel-rounded in iptables-save."""
+    saved = parse(load(netns, "current", iptables.render(spread_state(10), "master")))
+    chain = names.service_chains("default/spread", "tcp")["SVC"]
+    got = [r.split("--probability ")[1].split()[0] for r in saved["nat"]["rules"][chain] if "--probability" in r]
+    assert got == [saved_probability(iptables.probability(n)) for n in range(10, 1, -1)]
+    assert got[0] == "0.10000000009" and got[-2:] == ["0.33333333349", "0.50000000000"]
+
+
+@pytest.mark.netns
+@needs_root
+def test_saved_affinity_and_masquerade_plumbing(netns):
+    """§7.8, §7.11: the saved forms of the mark rules and of the recent matches."""
+    saved = parse(load(netns, "current", iptables.render(features_state("current"), "node1")))
+    nat = saved["nat"]["rules"]
+    assert nat["KUBE-MARK-MASQ"] == ["-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000"]
+    assert nat["KUBE-POSTROUTING"][:2] == ["-A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN",
+                                           "-A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0"]
+    sep = names.endpoint_chain("default/sticky", "tcp", "10.244.1.13:8080")
+    assert f"-m recent --rcheck --seconds 600 --reap --name {sep} --mask 255.255.255.255 --rsource -j {sep}" \
+        in nat[names.service_chains("default/sticky", "tcp")["SVC"]][1]
+    assert f"-m recent --set --name {sep} --mask 255.255.255.255 --rsource -m tcp -j DNAT" in nat[sep][1]
+
+
+@pytest.mark.netns
+@needs_root
+@pytest.mark.parametrize("name", sorted(GOLDENS))
+def test_golden_loads_and_resyncs(netns, name):
+    """iptables-restore accepts the golden file, and a second identical sync changes nothing."""
+    text = (GOLDEN_DIR / name).read_text()
+    profile = golden_profile(name)
+    restore(netns, iptables.render_bootstrap(profile))
+    restore(netns, text)
+    first = parse(save(netns))
+    restore(netns, text)
+    assert parse(save(netns)) == first
+    rendered = parse(text)
+    kubelet = KUBELET_CHAINS if profile.legacy_layout else ()
+    for table in ("filter", "nat"):
+        assert {c: len(r) for c, r in rendered[table]["rules"].items()} == \
+            {c: len(r) for c, r in kube_chains(first, table, exclude=kubelet).items()}
