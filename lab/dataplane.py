@@ -33,15 +33,16 @@ class Dataplane:
         self.close()
 
     def _prepare(self, ns):
-        """Sysctls first (IPv6 off before any link exists), then a netlink socket for ``ns``."""
-        missing = []
+        """Sysctls first (IPv6 off before any link exists), then a netlink socket for ``ns``.
+
+        A sysctl this kernel lacks is skipped: no IPv6 at all is as good as IPv6 off, and
+        ``up`` refuses to start without br_netfilter before it gets here.
+        """
         with netns.entered(ns.name):
             for key, value in ns.sysctls:
-                if not netns.write_sysctl(key, value):
-                    missing.append(key)
+                netns.write_sysctl(key, value)
             self._sockets[ns.name] = IPRoute()
         self._fds[ns.name] = os.open(netns.path(ns.name), os.O_RDONLY)
-        return missing
 
     def _index(self, ns, ifname):
         found = self._sockets[ns].link_lookup(ifname=ifname)
@@ -50,10 +51,9 @@ class Dataplane:
         return found[0]
 
     def build(self, plan):
-        """Realise ``plan``; returns sysctls this kernel does not have (e.g. without br_netfilter)."""
-        missing = set()
+        """Realise ``plan`` in namespaces that exist and are empty."""
         for ns in plan.namespaces:
-            missing.update(self._prepare(ns))
+            self._prepare(ns)
         for ns in plan.namespaces:
             ipr = self._sockets[ns.name]
             ipr.link("set", index=self._index(ns.name, "lo"), state="up")
@@ -70,7 +70,6 @@ class Dataplane:
         for r in plan.routes:
             dst = "0.0.0.0/0" if r.dst == "default" else r.dst
             self._sockets[r.netns].route("add", dst=dst, gateway=r.via)
-        return sorted(missing)
 
     def _veth(self, v, bridge):
         ipr, peer_ipr = self._sockets[v.netns], self._sockets[v.peer_netns]

@@ -9,7 +9,6 @@ import time
 from lab import cluster, dataplane, netns, processes, scenario, state, wiring
 from lab.errors import LabError
 
-
 REQUIRED_TOOLS = ("ip", "iptables-restore", "iptables-save")
 
 
@@ -57,7 +56,11 @@ def _check_host():
         raise LabError("svclab builds network namespaces and needs root: run it with sudo")
     missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
     if missing:
-        raise LabError(f"missing tools: {', '.join(missing)} (install iproute2 and iptables)")
+        raise LabError(f"missing tools: {', '.join(missing)} (install them with: sudo ./setup)")
+    if not os.path.isdir("/proc/sys/net/bridge"):
+        raise LabError("the kernel's br_netfilter module is not loaded; pods need it to reach services on their "
+                       "own node. Load it with: sudo modprobe br_netfilter (bridged traffic on this host then "
+                       "passes through iptables too)")
 
 
 def _build(record, desired, plan, progress):
@@ -65,10 +68,7 @@ def _build(record, desired, plan, progress):
     record.add_namespaces(plan.namespace_names)
     netns.create(plan.namespace_names)
     with dataplane.Dataplane() as dp:
-        missing = dp.build(plan)
-    if missing:
-        raise LabError("this kernel lacks " + ", ".join(missing) + " (the br_netfilter module is needed "
-                       "so that pods reach services on their own node)")
+        dp.build(plan)
     progress.done(f"Network: {len(plan.namespaces)} namespaces, LAN {desired.lan_cidr}, "
                   f"{len(desired.nodes)} nodes, {len(desired.pods)} pods")
     daemons = _start_kube_proxies(record, desired) + _start_pod_servers(record, desired)

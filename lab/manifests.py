@@ -8,7 +8,7 @@ is accepted and has no effect.
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from lab.fields import DNS_LABEL, DNS_SUBDOMAIN, Field
+from lab.fields import DNS_LABEL, DNS_SUBDOMAIN
 
 METADATA_FIELDS = {
     "name", "namespace", "labels", "annotations", "generateName", "uid", "resourceVersion",

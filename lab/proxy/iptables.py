@@ -276,20 +276,30 @@ def _postrouting(w, opts):
     w.rule("nat", "KUBE-MARK-MASQ", f"-j MARK --or-mark {opts.mark}")
 
 
+def _affinity_rules(w, p, chain, eps, comment):
+    """ClientIP affinity: a client seen recently goes back to the same endpoint (checked first)."""
+    if p.svc.session_affinity != "ClientIP":
+        return
+    for e in eps:
+        sep = names.endpoint_chain(p.name, p.proto, e.address)
+        w.rule("nat", chain, "-m comment --comment", comment(e),
+               f"-m recent --name {sep} --rcheck --seconds {p.svc.affinity_timeout} --reap -j {sep}")
+
+
+def _balance_rule(w, p, chain, eps, i, comment):
+    """Rule ``i`` of the random split: probability 1/(n-i), the last one unconditional."""
+    n = len(eps)
+    sep = names.endpoint_chain(p.name, p.proto, eps[i].address)
+    stat = f"-m statistic --mode random --probability {probability(n - i)}" if i < n - 1 else ""
+    w.rule("nat", chain, "-m comment --comment", comment, stat, f"-j {sep}")
+
+
 def _endpoint_rules(w, p, chain, eps, opts):
     """``writeServiceToEndpointRules``: affinity checks, then the random split."""
-    n = len(eps)
-    affinity = p.svc.session_affinity == "ClientIP"
     comment = (lambda e: _q(f"{p.name} -> {e.address}")) if opts.profile.endpoint_comments else (lambda e: p.name)
-    if affinity:
-        for e in eps:
-            sep = names.endpoint_chain(p.name, p.proto, e.address)
-            w.rule("nat", chain, "-m comment --comment", comment(e),
-                   f"-m recent --name {sep} --rcheck --seconds {p.svc.affinity_timeout} --reap -j {sep}")
+    _affinity_rules(w, p, chain, eps, comment)
     for i, e in enumerate(eps):
-        sep = names.endpoint_chain(p.name, p.proto, e.address)
-        stat = f"-m statistic --mode random --probability {probability(n - i)}" if i < n - 1 else ""
-        w.rule("nat", chain, "-m comment --comment", comment(e), stat, f"-j {sep}")
+        _balance_rule(w, p, chain, eps, i, comment(e))
 
 
 def _sep_rules(w, p, e, opts):
@@ -465,21 +475,10 @@ def _service_legacy(w, p, opts):
 
     for e in eps:
         w.chain("nat", names.endpoint_chain(p.name, p.proto, e.address))
-    affinity = p.svc.session_affinity == "ClientIP"
-    if affinity:
-        for e in eps:
-            sep = names.endpoint_chain(p.name, p.proto, e.address)
-            w.rule("nat", svc_chain, "-m comment --comment", p.name,
-                   f"-m recent --name {sep} --rcheck --seconds {p.svc.affinity_timeout} --reap -j {sep}")
-    n = len(eps)
-    for i, e in enumerate(eps):
-        sep = names.endpoint_chain(p.name, p.proto, e.address)
-        stat = f"-m statistic --mode random --probability {probability(n - i)}" if i < n - 1 else ""
-        w.rule("nat", svc_chain, "-m comment --comment", p.name, stat, f"-j {sep}")
-        w.rule("nat", sep, "-m comment --comment", p.name, f"-s {e.ip}/32 -j KUBE-MARK-MASQ")
-        recent = f"-m recent --name {sep} --set" if affinity else ""
-        w.rule("nat", sep, "-m comment --comment", p.name, recent,
-               f"-m {p.proto} -p {p.proto} -j DNAT --to-destination {e.address}")
+    _affinity_rules(w, p, svc_chain, eps, lambda e: p.name)
+    for i, e in enumerate(eps):  # 1.18 writes each endpoint's split rule, then its chain
+        _balance_rule(w, p, svc_chain, eps, i, p.name)
+        _sep_rules(w, p, e, opts)
     if only_local:
         _xlb_chain(w, p, opts, eps)
 
@@ -497,13 +496,6 @@ def _xlb_chain(w, p, opts, eps):
     if not local:
         w.rule("nat", xlb, "-m comment --comment", _q(f"{p.name} has no local endpoints"), "-j KUBE-MARK-DROP")
         return
-    if p.svc.session_affinity == "ClientIP":
-        for e in local:
-            sep = names.endpoint_chain(p.name, p.proto, e.address)
-            w.rule("nat", xlb, "-m comment --comment", p.name,
-                   f"-m recent --name {sep} --rcheck --seconds {p.svc.affinity_timeout} --reap -j {sep}")
-    n = len(local)
-    for i, e in enumerate(local):
-        sep = names.endpoint_chain(p.name, p.proto, e.address)
-        stat = f"-m statistic --mode random --probability {probability(n - i)}" if i < n - 1 else ""
-        w.rule("nat", xlb, "-m comment --comment", _q(f"Balancing rule {i} for {p.name}"), stat, f"-j {sep}")
+    _affinity_rules(w, p, xlb, local, lambda e: p.name)
+    for i in range(len(local)):
+        _balance_rule(w, p, xlb, local, i, _q(f"Balancing rule {i} for {p.name}"))
