@@ -9,7 +9,7 @@ import time
 
 import yaml
 
-from lab import lifecycle, state, views, yamlfiles
+from lab import cluster, lifecycle, reconcile, state, views, yamlfiles
 from lab.errors import LabError
 
 KINDS = {
@@ -51,6 +51,12 @@ def build_parser():
     get.add_argument("-o", "--output", choices=("wide", "json", "yaml", "name"))
     get.add_argument("--lab", help="which lab (default: the only lab up)")
 
+    de = sub.add_parser("delete", help="delete a pod (its Deployment replaces it), like kubectl delete")
+    de.add_argument("kind", help="pod")
+    de.add_argument("name")
+    de.add_argument("-n", "--namespace", default="default")
+    de.add_argument("--lab", help="which lab (default: the only lab up)")
+
     ex = sub.add_parser("exec", help="run a command in a node, pod or host of the lab",
                         usage=f"{_prog()} exec TARGET [-n NAMESPACE] [--lab LAB] -- COMMAND [ARG...]")
     ex.add_argument("target", help="a node (master, node1), a host (client) or a pod name")
@@ -59,7 +65,35 @@ def build_parser():
     return p
 
 
+class _PipeSafe:
+    """stdout that goes quiet when its reader has gone (``lab up | head``), instead of failing
+    halfway through an ``up`` and tearing the lab down."""
+
+    def __init__(self, stream):
+        self.stream, self.closed_pipe = stream, False
+
+    def write(self, text):
+        if not self.closed_pipe:
+            try:
+                return self.stream.write(text)
+            except BrokenPipeError:
+                self.closed_pipe = True
+        return len(text)
+
+    def flush(self):
+        if not self.closed_pipe:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self.closed_pipe = True
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
 def main(argv=None):
+    if not isinstance(sys.stdout, _PipeSafe):
+        sys.stdout = _PipeSafe(sys.stdout)
     argv = list(sys.argv[1:] if argv is None else argv)
     command = []
     if argv[:1] == ["exec"] and "--" in argv:  # everything after -- is the command, options included
@@ -259,4 +293,22 @@ def cmd_exec(args):
     os.execvp("ip", ["ip", "netns", "exec", netns_name] + cmd)
 
 
-COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "get": cmd_get, "exec": cmd_exec}
+def cmd_delete(args):
+    if KINDS.get(args.kind.lower()) != "pods":
+        raise LabError(f"lab delete handles pods (not {args.kind!r})")
+    with state.locked():
+        record, cs = _running(args.lab)
+        if not any(p.namespace == args.namespace and p.name == args.name for p in cs.pods):
+            raise LabError(f'pods "{args.name}" not found in namespace {args.namespace}')
+        new = cluster.delete_pod(cs, args.namespace, args.name)
+        seconds = reconcile.apply(record, cs, new)
+    print(f'pod "{args.name}" deleted')
+    replacement = [p for p in new.pods if p.name not in {q.name for q in cs.pods}]
+    for p in replacement:
+        print(f"replaced by {p.name} on {new.node(p.node).hostname} ({p.ip}); "
+              f"endpoints, rules and DNS updated in {seconds:.2f} s")
+    return 0
+
+
+COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "get": cmd_get, "exec": cmd_exec,
+            "delete": cmd_delete}

@@ -4,12 +4,14 @@ Scheduling, pod names and IPs, ClusterIPs, NodePorts and endpoints, decided the 
 Kubernetes decides them (with hashes standing in for its random choices).
 """
 
-from lab import ipam, naming
-from lab.errors import InputError
-from lab.manifests import BarePod, Deployment, ServicePortSpec, ServiceSpec
-from lab.model import ClusterState, Container, Endpoint, Host, Node, Pod, PodPort, Service, ServicePort
+import dataclasses
+import itertools
+import re
 
-API_SERVER_PORT = 6443
+from lab import addons, ipam, naming, workloads
+from lab.errors import InputError
+from lab.manifests import BarePod, Deployment, ServiceSpec
+from lab.model import ClusterState, Container, Endpoint, Host, Node, Pod, PodPort, Service, ServicePort
 
 
 def build(scenario):
@@ -17,8 +19,9 @@ def build(scenario):
     topo = scenario.topology
     nodes = tuple(Node(m.name, f"{lab}-{m.name}", m.ip, m.pod_cidr, f"{lab}-{m.name}") for m in topo.nodes)
     hosts = tuple(Host(m.name, m.ip, f"{lab}-{m.name}") for m in topo.hosts)
-    pods = _pods(scenario, nodes)
-    services = _services(scenario, nodes)
+    objects = _addons(scenario) + list(scenario.objects)
+    pods = _pods(scenario, objects, nodes)
+    services = _services(scenario, objects)
     endpoints, warnings = _endpoints(services, pods, nodes)
     state = ClusterState(
         lab=lab, lan_cidr=topo.lan_cidr, gateway=topo.gateway, nodes=nodes, hosts=hosts,
@@ -29,13 +32,25 @@ def build(scenario):
     return state
 
 
+def _addons(scenario):
+    if not scenario.cluster.dns:
+        return []
+    objects = addons.coredns_objects(scenario.cluster.service_cidr, scenario.kube_proxy.profile)
+    taken = {(o.kind, o.namespace, o.name) for o in objects}
+    for obj in scenario.objects:
+        if (obj.kind, obj.namespace, obj.name) in taken:
+            raise InputError(obj.source, "metadata.name", f"{obj.kind} {obj.namespace}/{obj.name} is the lab's "
+                             "built-in cluster DNS", "rename it, or set cluster.dns: false to bring your own")
+    return objects
+
+
 # pods -----------------------------------------------------------------------------------------
 
-def _pods(scenario, nodes):
+def _pods(scenario, objects, nodes):
     """Name, schedule and address every pod: Deployment replicas and bare Pods."""
     node_names = [n.name for n in nodes]
     pins = {(p.namespace, p.deployment, p.index): p for p in scenario.pod_pins}
-    _check_pins(scenario, pins, node_names)
+    _check_pins(scenario, objects, node_names)
     pools = {n.name: ipam.PodAddressPool(n.pod_cidr) for n in nodes}
     for pin in scenario.pod_pins:
         if pin.ip is not None:
@@ -48,9 +63,9 @@ def _pods(scenario, nodes):
 
     planned = []  # (namespace, name, template, owner, hash, pin)
     taken_names = set()
-    for obj in scenario.objects:
+    for obj in objects:
         if isinstance(obj, Deployment):
-            tmpl_hash = naming.pod_template_hash(obj.template.raw)
+            tmpl_hash = _pinned_hash(obj, pins) or naming.pod_template_hash(obj.template.raw)
             owner = f"{obj.name}-{tmpl_hash}"
             for i in range(obj.replicas):
                 pin = pins.get((obj.namespace, obj.name, i))
@@ -63,27 +78,42 @@ def _pods(scenario, nodes):
     _check_pod_names(planned, scenario)
 
     load = {n: 0 for n in node_names}
-    for _, _, _, _, _, pin in planned:
+    owner_load = {}
+    for _, _, _, owner, _, pin in planned:
         if pin and (pin.node or pin.ip):
-            load[pin.node or _node_of_ip(pin, nodes)] += 1
+            node = pin.node or _node_of_ip(pin, nodes)
+            load[node] += 1
+            owner_load[(owner, node)] = owner_load.get((owner, node), 0) + 1
     pods = []
     for ns, name, tmpl, owner, tmpl_hash, pin in planned:
         if pin and (pin.node or pin.ip):
             node = pin.node or _node_of_ip(pin, nodes)
-        elif tmpl.node_name:
-            node = _node_by_hostname(tmpl.node_name, nodes, scenario, ns, name)
-            load[node] += 1
         else:
-            node = _schedule(name, load)
+            if tmpl.node_name:
+                node = _node_by_hostname(tmpl.node_name, nodes, scenario, ns, name)
+            else:
+                node = _schedule(name, owner, load, owner_load)
             load[node] += 1
+            owner_load[(owner, node)] = owner_load.get((owner, node), 0) + 1
         ip = pin.ip if pin and pin.ip else _allocate_pod_ip(pools[node], node, scenario)
         labels = tmpl.labels + ((("pod-template-hash", tmpl_hash),) if tmpl_hash else ())
         containers = tuple(Container(c.name, c.image, tuple(PodPort(p.container_port, p.protocol, p.name)
                                                              for p in c.ports)) for c in tmpl.containers)
         netns = f"{scenario.name}-{name}" if ns == "default" else f"{scenario.name}-{ns}.{name}"
-        pods.append(Pod(ns, name, node, ip, tuple(sorted(labels)), containers, "kubia", netns,
+        pods.append(Pod(ns, name, node, ip, tuple(sorted(labels)), containers, workloads.app_for(tmpl), netns,
                         naming.host_veth_name(netns), owner, tmpl_hash))
     return tuple(pods)
+
+
+def _pinned_hash(deployment, pins):
+    """The pod-template-hash in pinned pod names (a recorded cluster's ReplicaSet), if any."""
+    hashes = {pin.name[len(deployment.name) + 1:].rsplit("-", 1)[0]
+              for (ns, dep, _), pin in pins.items()
+              if (ns, dep) == (deployment.namespace, deployment.name) and pin.name}
+    if len(hashes) > 1:
+        raise InputError(deployment.source, "pins.pods", f"pinned pods of {deployment.name} name different "
+                         f"pod-template-hashes ({', '.join(sorted(hashes))})", "pods of one ReplicaSet share one")
+    return hashes.pop() if hashes else None
 
 
 def _unique_pod_name(owner, index, taken):
@@ -94,10 +124,14 @@ def _unique_pod_name(owner, index, taken):
     raise AssertionError("unreachable: 27^5 suffixes")
 
 
-def _schedule(pod_name, load):
-    """Least-loaded node; ties broken by a hash of the pod name (kube-scheduler picks at random)."""
-    fewest = min(load.values())
-    candidates = sorted(n for n, count in load.items() if count == fewest)
+def _schedule(pod_name, owner, load, owner_load):
+    """Spread first (fewest pods of the same owner, as kube-scheduler's default topology spread
+    does), then the least-loaded node; ties broken by a hash of the pod name (kube-scheduler
+    picks at random)."""
+    def score(node):
+        return (owner_load.get((owner, node), 0) if owner else 0, load[node])
+    best = min(score(n) for n in load)
+    candidates = sorted(n for n in load if score(n) == best)
     return candidates[naming.stable_index(pod_name, len(candidates))]
 
 
@@ -124,8 +158,8 @@ def _node_by_hostname(hostname, nodes, scenario, ns, name):
                      f"no node named {hostname!r}", "use one of: " + ", ".join(n.hostname for n in nodes))
 
 
-def _check_pins(scenario, pins, node_names):
-    deployments = {(o.namespace, o.name): o for o in scenario.objects if isinstance(o, Deployment)}
+def _check_pins(scenario, objects, node_names):
+    deployments = {(o.namespace, o.name): o for o in objects if isinstance(o, Deployment)}
     for pin in scenario.pod_pins:
         dep = deployments.get((pin.namespace, pin.deployment))
         if dep is None:
@@ -138,8 +172,10 @@ def _check_pins(scenario, pins, node_names):
             node = next(n for n in scenario.topology.nodes if n.name == pin.node)
             if pin.ip not in node.pod_cidr:
                 raise pin.where.child("ip").error(f"{pin.ip} is not in {pin.node}'s podCIDR {node.pod_cidr}")
-        if pin.name is not None and not pin.name.startswith(pin.deployment + "-"):
-            raise pin.where.child("name").error(f"a pod of {pin.deployment} is named {pin.deployment}-<hash>-<suffix>")
+        if pin.name is not None and not re.fullmatch(rf"{re.escape(pin.deployment)}-[a-z0-9]+-[a-z0-9]{{5}}",
+                                                     pin.name):
+            raise pin.where.child("name").error(f"a pod of {pin.deployment} is named {pin.deployment}-<hash>-<suffix>",
+                                                "the suffix has 5 characters")
 
 
 def _check_pod_names(planned, scenario):
@@ -153,21 +189,15 @@ def _check_pod_names(planned, scenario):
 
 # services -------------------------------------------------------------------------------------
 
-def _kubernetes_service(cidr):
-    """The apiserver's own service, at the service CIDR's first address, as in every cluster."""
-    https = ServicePortSpec("https", "TCP", 443, API_SERVER_PORT)
-    return ServiceSpec("default", "kubernetes", "ClusterIP", (https,), None, str(cidr.network_address + 1),
-                       source="(built in)")
-
-
-def _services(scenario, nodes):
+def _services(scenario, objects):
     cfg = scenario.cluster
-    specs = [o for o in scenario.objects if isinstance(o, ServiceSpec)]
+    specs = [o for o in objects if isinstance(o, ServiceSpec)]
+    builtin = {("default", "kubernetes")} | {(s.namespace, s.name) for s in specs if s.source.startswith("(built")}
     for s in specs:
-        if (s.namespace, s.name) == ("default", "kubernetes"):
-            raise InputError(s.source, "metadata.name", "the kubernetes service is built into every lab",
-                             "rename this service")
-    specs = [_kubernetes_service(cfg.service_cidr)] + specs
+        if (s.namespace, s.name) in builtin and not s.source.startswith("(built"):
+            raise InputError(s.source, "metadata.name", f"{s.namespace}/{s.name} is built into every lab",
+                             "rename this object")
+    specs = [addons.kubernetes_service(cfg.service_cidr)] + specs
     pins = {(p.namespace, p.name): p for p in scenario.service_pins}
     by_key = {(s.namespace, s.name): s for s in specs}
     for key, pin in pins.items():
@@ -246,7 +276,7 @@ def _endpoints(services, pods, nodes):
         if (svc.namespace, svc.name) == ("default", "kubernetes"):
             port = svc.ports[0]
             endpoints[(svc.namespace, svc.name, port.name)] = (
-                Endpoint(api_node.ip, API_SERVER_PORT, api_node.name, pod=None),)
+                Endpoint(api_node.ip, addons.API_SERVER_PORT, api_node.name, pod=None),)
             continue
         if svc.selector is None:
             continue  # endpoints of a selector-less service are managed by hand
@@ -277,3 +307,38 @@ def _check_netns_names(state, scenario):
                              f"{what} and {seen[netns]} would share the network namespace {netns}",
                              "rename one of them")
         seen[netns] = what
+
+
+# changes to a running cluster -----------------------------------------------------------------
+
+def delete_pod(state, namespace, name):
+    """The state after a pod is deleted: a Deployment's ReplicaSet replaces it with a new pod
+    (new name, scheduled again, the next address of its node as host-local IPAM hands it out);
+    a bare pod is simply gone. Endpoints follow."""
+    pod = next((p for p in state.pods if p.namespace == namespace and p.name == name), None)
+    if pod is None:
+        raise KeyError(f"{namespace}/{name}")
+    pods = [p for p in state.pods if p is not pod]
+    if pod.owner:
+        pods.append(_replacement(state, pod, pods))
+    endpoints, warnings = _endpoints(state.services, pods, state.nodes)
+    return dataclasses.replace(state, pods=tuple(pods), endpoints=endpoints, warnings=tuple(warnings))
+
+
+def _replacement(state, old, others):
+    taken = {p.name for p in state.pods}
+    for attempt in itertools.count():
+        name = f"{old.owner}-{naming.random_suffix(f'{old.owner}/{old.name}/{attempt}')}"
+        if name not in taken:
+            break
+    load = {n.name: 0 for n in state.nodes}
+    owner_load = {}
+    for p in others:
+        load[p.node] += 1
+        owner_load[(p.owner, p.node)] = owner_load.get((p.owner, p.node), 0) + 1
+    node = state.node(_schedule(name, old.owner, load, owner_load))
+    used = {p.ip for p in state.pods if p.node == node.name}
+    ip = ipam.next_after(node.pod_cidr, used)
+    netns = old.netns[: len(old.netns) - len(old.name)] + name
+    return dataclasses.replace(old, name=name, node=node.name, ip=ip, netns=netns,
+                               host_veth=naming.host_veth_name(netns))

@@ -32,17 +32,17 @@ class Dataplane:
     def __exit__(self, *exc):
         self.close()
 
-    def _prepare(self, ns):
-        """Sysctls first (IPv6 off before any link exists), then a netlink socket for ``ns``.
+    def _prepare(self, name, sysctls=()):
+        """Sysctls first (IPv6 off before any link exists), then a netlink socket for ``name``.
 
         A sysctl this kernel lacks is skipped: no IPv6 at all is as good as IPv6 off, and
         ``up`` refuses to start without br_netfilter before it gets here.
         """
-        with netns.entered(ns.name):
-            for key, value in ns.sysctls:
+        with netns.entered(name):
+            for key, value in sysctls:
                 netns.write_sysctl(key, value)
-            self._sockets[ns.name] = IPRoute()
-        self._fds[ns.name] = os.open(netns.path(ns.name), os.O_RDONLY)
+            self._sockets[name] = IPRoute()
+        self._fds[name] = os.open(netns.path(name), os.O_RDONLY)
 
     def _index(self, ns, ifname):
         found = self._sockets[ns].link_lookup(ifname=ifname)
@@ -51,9 +51,12 @@ class Dataplane:
         return found[0]
 
     def build(self, plan):
-        """Realise ``plan`` in namespaces that exist and are empty."""
+        """Realise ``plan`` in namespaces that exist and are empty; its veths may join bridges
+        of namespaces built earlier (pods added to a running lab)."""
         for ns in plan.namespaces:
-            self._prepare(ns)
+            self._prepare(ns.name, ns.sysctls)
+        for name in {v.netns for v in plan.veths} - set(self._sockets):
+            self._prepare(name)
         for ns in plan.namespaces:
             ipr = self._sockets[ns.name]
             ipr.link("set", index=self._index(ns.name, "lo"), state="up")
@@ -64,9 +67,8 @@ class Dataplane:
             address, prefix = b.address.split("/")
             ipr.addr("add", index=index, address=address, prefixlen=int(prefix))
             ipr.link("set", index=index, state="up")
-        bridge_index = {(b.netns, b.name): self._index(b.netns, b.name) for b in plan.bridges}
         for v in plan.veths:
-            self._veth(v, bridge_index[(v.netns, v.bridge)])
+            self._veth(v, self._index(v.netns, v.bridge))
         for r in plan.routes:
             dst = "0.0.0.0/0" if r.dst == "default" else r.dst
             self._sockets[r.netns].route("add", dst=dst, gateway=r.via)

@@ -33,6 +33,18 @@ class PodAddressPool:
         raise AllocationError(f"no free address left in {self.cidr}")
 
 
+def next_after(cidr, used):
+    """host-local IPAM on a running node: the next free address after the last one handed out
+    (it goes round, rather than reusing the lowest free address at once)."""
+    hosts = list(cidr.hosts())[1:]  # .1 is the gateway
+    last = max((hosts.index(ip) for ip in used if ip in hosts), default=-1)
+    for step in range(1, len(hosts) + 1):
+        candidate = hosts[(last + step) % len(hosts)]
+        if candidate not in used:
+            return candidate
+    raise AllocationError(f"no free address left in {cidr}")
+
+
 class _BandedAllocator:
     """Kubernetes' allocation strategy: a random pick in the upper band first, then the lower band.
 

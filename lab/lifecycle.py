@@ -6,7 +6,7 @@ import shutil
 import sys
 import time
 
-from lab import cluster, dataplane, netns, processes, scenario, state, wiring
+from lab import cluster, dataplane, etcfiles, netns, processes, scenario, state, wiring, workloads
 from lab.errors import LabError
 
 REQUIRED_TOOLS = ("ip", "iptables-restore", "iptables-save")
@@ -23,8 +23,9 @@ class Progress:
         print(f" {self.tick} {text}", file=self.out, flush=True)
 
 
-def up(scenario_path, name=None, out=sys.stdout):
+def up(scenario_path, name=None, out=None):
     """Bring a lab up; on any failure (or Ctrl-C) take down whatever was made, then re-raise."""
+    out = out or sys.stdout
     started = time.monotonic()
     spec = scenario.load(scenario_path, name)
     desired = cluster.build(spec)
@@ -38,6 +39,10 @@ def up(scenario_path, name=None, out=sys.stdout):
         clash = sorted(set(plan.namespace_names) & netns.existing())
         if clash:
             raise LabError(f"network namespace {clash[0]} already exists and is not this lab's; "
+                           f"choose another lab name with --name")
+        clash = sorted(n for n in plan.namespace_names if os.path.exists(etcfiles.directory(n)))
+        if clash:
+            raise LabError(f"{etcfiles.directory(clash[0])} already exists and is not this lab's; "
                            f"choose another lab name with --name")
         print(f"Creating lab {desired.lab!r} from {scenario_path}", file=out)
         record = state.Record.create(desired.lab, scenario_path)
@@ -69,6 +74,7 @@ def _build(record, desired, plan, progress):
     netns.create(plan.namespace_names)
     with dataplane.Dataplane() as dp:
         dp.build(plan)
+    write_etc_files(record, desired)
     progress.done(f"Network: {len(plan.namespaces)} namespaces, LAN {desired.lan_cidr}, "
                   f"{len(desired.nodes)} nodes, {len(desired.pods)} pods")
     daemons = _start_kube_proxies(record, desired) + _start_pod_servers(record, desired)
@@ -90,20 +96,36 @@ def _start_kube_proxies(record, desired):
     return daemons
 
 
+def write_etc_files(record, desired, only=None):
+    files = {n: t for n, t in etcfiles.files(desired).items() if only is None or n in only}
+    record.add_etc_dirs(sorted(files))
+    for netns_name, texts in files.items():
+        etcfiles.write(netns_name, texts)
+
+
 def _start_pod_servers(record, desired):
-    daemons = []
-    for node in desired.nodes:
-        pods = desired.pods_on(node.name)
-        if not pods:
-            continue
-        spec_path = record.path(f"kubia-{node.name}.json")
-        with open(spec_path, "w") as f:
-            json.dump({"pods": [{"name": p.name, "netns": p.netns, "ports": list(p.serving_ports)} for p in pods]}, f)
-        d = processes.spawn("kubia", "lab.agents.kubia", ["--spec", spec_path], node.netns,
-                            record.path(f"kubia-{node.name}.log"), desired.lab, record.path("bin"))
-        record.add_pid(f"kubia/{node.name}", d.pid)
-        daemons.append(d)
-    return daemons
+    """One daemon per (node, app): ``kubia`` for the web pods, ``coredns`` for the DNS pods."""
+    return [start_pod_server(record, desired, node, app) for node in desired.nodes for app in workloads.APPS
+            if write_pod_spec(record, desired, node, app)]
+
+
+def write_pod_spec(record, desired, node, app):
+    """The pods one daemon serves (it re-reads this on SIGHUP). False when there are none."""
+    pods = [p for p in desired.pods_on(node.name) if p.app == app]
+    with open(record.path(f"{app}-{node.name}.json"), "w") as f:
+        json.dump({"pods": [{"name": p.name, "netns": p.netns, "ports": workloads.listen_ports(p)}
+                            for p in pods]}, f)
+    return bool(pods)
+
+
+def start_pod_server(record, desired, node, app):
+    args = ["--spec", record.path(f"{app}-{node.name}.json")]
+    if app == "coredns":
+        args += ["--cluster", record.path("cluster.json")]
+    d = processes.spawn(app, f"lab.agents.{app}", args, node.netns, record.path(f"{app}-{node.name}.log"),
+                        desired.lab, record.path("bin"))
+    record.add_pid(f"{app}/{node.name}", d.pid)
+    return d
 
 
 def down(lab):
@@ -123,6 +145,8 @@ def _teardown(record):
         pids += netns.pids(name)  # anything else still running inside the lab's namespaces
     processes.stop(sorted(set(pids)))
     netns.delete(names)
+    for name in record.etc_dirs:
+        etcfiles.remove(name)
     record.remove()
 
 

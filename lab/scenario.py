@@ -19,6 +19,7 @@ class ClusterConfig:
     cluster_cidr: ipaddress.IPv4Network = ipaddress.ip_network("10.244.0.0/16")
     domain: str = "cluster.local"
     node_port_range: tuple = (30000, 32767)
+    dns: bool = True  # the CoreDNS addon (kube-dns service, two coredns pods in kube-system)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def _cluster(f, topo):
     if f is None:
         config = ClusterConfig()
     else:
-        f.mapping(allowed={"serviceCIDR", "clusterCIDR", "domain", "nodePortRange"})
+        f.mapping(allowed={"serviceCIDR", "clusterCIDR", "domain", "nodePortRange", "dns"})
         defaults = ClusterConfig()
         config = ClusterConfig(
             service_cidr=f.child("serviceCIDR").cidr() if f.has("serviceCIDR") else defaults.service_cidr,
@@ -99,6 +100,7 @@ def _cluster(f, topo):
             domain=f.child("domain").str(DNS_SUBDOMAIN, "domain") if f.has("domain") else defaults.domain,
             node_port_range=_port_range(f.child("nodePortRange")) if f.has("nodePortRange")
             else defaults.node_port_range,
+            dns=f.child("dns").bool() if f.has("dns") else defaults.dns,
         )
     where = f if f is not None else Field({}, "(scenario)", "cluster")
     _check_cidrs(config, topo, where)

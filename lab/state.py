@@ -39,7 +39,7 @@ class Record:
     def create(cls, lab, scenario_path):
         os.makedirs(lab_dir(lab), mode=0o700, exist_ok=True)
         record = cls(lab, {"lab": lab, "scenario": os.path.abspath(scenario_path), "created": time.time(),
-                           "phase": "creating", "namespaces": [], "pids": {}, "files": []})
+                           "phase": "creating", "namespaces": [], "pids": {}, "etc_dirs": []})
         record.save()
         return record
 
@@ -52,7 +52,7 @@ class Record:
             return None
         except (json.JSONDecodeError, OSError):
             # a crash mid-write; the namespaces are still named after the lab in the partial record
-            return cls(lab, {"lab": lab, "phase": "damaged", "namespaces": [], "pids": {}, "files": []})
+            return cls(lab, {"lab": lab, "phase": "damaged", "namespaces": [], "pids": {}, "etc_dirs": []})
 
     def save(self):
         _atomic_write(os.path.join(lab_dir(self.lab), "state.json"), json.dumps(self.data, indent=1))
@@ -62,6 +62,22 @@ class Record:
 
     def add_namespaces(self, names):
         self.data["namespaces"] += [n for n in names if n not in self.data["namespaces"]]
+        self.save()
+
+    def add_etc_dirs(self, netns_names):
+        """/etc/netns/<name> directories, recorded before they are written."""
+        self.data["etc_dirs"] += [n for n in netns_names if n not in self.data["etc_dirs"]]
+        self.save()
+
+    @property
+    def etc_dirs(self):
+        return list(self.data.get("etc_dirs", []))
+
+    def forget(self, netns_names):
+        """Namespaces (and their /etc/netns directories) that are gone for good."""
+        gone = set(netns_names)
+        self.data["namespaces"] = [n for n in self.data["namespaces"] if n not in gone]
+        self.data["etc_dirs"] = [n for n in self.data.get("etc_dirs", []) if n not in gone]
         self.save()
 
     def add_pid(self, name, pid):

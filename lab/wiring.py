@@ -117,3 +117,11 @@ def ip_batches(p):
     for r in p.routes:
         config[r.netns].append(f"route add {r.dst} via {r.via}")
     return batches + list(config.items())
+
+
+def subplan(p, netns_names):
+    """The part of ``p`` that builds the namespaces ``netns_names`` (new pods joining a running lab)."""
+    names = set(netns_names)
+    return Plan(tuple(n for n in p.namespaces if n.name in names), (),
+                tuple(v for v in p.veths if v.peer_netns in names),
+                tuple(r for r in p.routes if r.netns in names))

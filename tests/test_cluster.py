@@ -12,7 +12,7 @@ from lab import cluster, ipam, naming, scenario
 from test_spec import TOPOLOGY
 
 
-def build(tmp_path, manifests, extra=""):
+def build(tmp_path, manifests, extra="cluster: {dns: false}\n"):
     files = []
     for i, text in enumerate(manifests):
         (tmp_path / f"m{i}.yml").write_text(textwrap.dedent(text))
@@ -130,7 +130,7 @@ def test_allocators():
 
 def test_seed_pins_reproduce_the_seed():
     state = cluster.build(scenario.load(os.path.join(SCENARIOS, "seed.yml")))
-    assert [(p.name, p.node, str(p.ip)) for p in state.pods] == [
+    assert [(p.name, p.node, str(p.ip)) for p in state.pods if p.namespace == "default"] == [
         ("pod-nodeport-6cc49c7999-5fjdh", "node2", "10.244.2.14"),
         ("pod-nodeport-6cc49c7999-gdqbg", "master", "10.244.0.23")]
     assert state.service("default", "nodeport-svc").cluster_ip == "10.105.182.209"
@@ -140,3 +140,24 @@ def test_seed_pins_reproduce_the_seed():
 def test_safe_encode_matches_kubernetes():
     # rand.SafeEncodeString maps each byte onto "bcdfghjklmnpqrstvwxz2456789" by value mod 27
     assert naming.safe_encode("2770573555") == "6cc49c7999"  # the seed's pod-template-hash
+
+
+def test_cluster_dns_addon(tmp_path):
+    state = build(tmp_path, [deployment(replicas=1)], extra="")
+    dns = state.service("kube-system", "kube-dns")
+    assert dns.cluster_ip == "10.96.0.10"
+    assert [(p.name, p.protocol, p.port) for p in dns.ports] == [
+        ("dns", "UDP", 53), ("dns-tcp", "TCP", 53), ("metrics", "TCP", 9153)]
+    coredns = [p for p in state.pods if p.namespace == "kube-system"]
+    assert len(coredns) == 2 and {p.app for p in coredns} == {"coredns"}
+    assert len({p.node for p in coredns}) == 2  # replicas of one owner spread over nodes
+    assert all(p.name.startswith("coredns-") for p in coredns)
+    assert {e.pod for e in state.endpoints_for(dns, dns.ports[0])} == {p.name for p in coredns}
+
+
+def test_builtin_dns_objects_cannot_be_redefined(tmp_path):
+    from lab.errors import InputError
+    with pytest.raises(InputError, match="built-in cluster DNS.*cluster.dns: false"):
+        build(tmp_path, [service(name="kube-dns").replace("metadata: {name: kube-dns}",
+                                                          "metadata: {name: kube-dns, namespace: kube-system}")],
+              extra="")

@@ -36,6 +36,8 @@ def test_namespaces_exist(seed_lab):
     expected = {seed_lab.netns(n) for n in ("master", "node1", "node2", "lan", "client",
                                             SEED_POD_MASTER, SEED_POD_NODE2)}
     assert expected <= netns_list()
+    coredns = {n for n in netns_list() if n.startswith(seed_lab.netns("kube-system.coredns-"))}
+    assert len(coredns) == 2
 
 
 def test_pod_wiring(seed_lab):
@@ -181,7 +183,7 @@ def test_get_unknown_name_fails_cleanly(seed_lab):
 def test_status_lists_the_lab(seed_lab):
     out = seed_lab.lab("status").stdout
     row = next(line for line in out.splitlines() if line.split()[0] == seed_lab.name)
-    assert row.split()[1:4] == ["up", "7/7", "5/5"]
+    assert row.split()[1:4] == ["up", "9/9", "7/7"]  # 3 nodes, lan, client, 4 pods; kube-proxy x3, kubia x2, coredns x2
 
 
 def test_exec_targets(seed_lab):

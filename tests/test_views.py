@@ -21,16 +21,16 @@ def test_table_pads_columns_by_three():
 
 def test_service_columns():
     state = cluster.build(scenario.load(os.path.join(SCENARIOS, "seed.yml")))
-    kube, svc = state.services
+    kube, svc = state.service("default", "kubernetes"), state.service("default", "nodeport-svc")
     assert views.ports_column(kube) == "443/TCP" and views.ports_column(svc) == "3000:30090/TCP"
     assert views.external_ip_column(svc) == "<none>"
-    headers, rows = views.service_rows(state.services, 27 * 60)
+    headers, rows = views.service_rows([kube, svc], 27 * 60)
     assert rows[1] == ["nodeport-svc", "NodePort", "10.105.182.209", "<none>", "3000:30090/TCP", "27m"]
 
 
 def test_endpoints_object_groups_addresses_by_ports():
     state = cluster.build(scenario.load(os.path.join(SCENARIOS, "seed.yml")))
-    obj = views.endpoints_object(state, state.services[1], 0)
+    obj = views.endpoints_object(state, state.service("default", "nodeport-svc"), 0)
     assert obj["subsets"] == [{
         "addresses": [
             {"ip": "10.244.0.23", "nodeName": "k8s-master",

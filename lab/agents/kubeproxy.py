@@ -6,13 +6,15 @@ its rules with one ``iptables-restore --noflush``. SIGHUP re-reads the cluster s
 re-syncs.
 """
 
+import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 
 from lab import codec
-from lab.agents.common import listen_in, parse_args
+from lab.agents.common import acknowledge, listen_in, parse_args
 from lab.processes import report_ready
 from lab.proxy import iptables
 
@@ -24,6 +26,7 @@ class KubeProxy:
         self.cluster_file, self.node = cluster_file, node
         self.sockets = {}  # (port, protocol) -> socket
         self.bootstrapped = False
+        self.udp_backends = set()  # (cluster IP, endpoint IP) pairs of UDP services
 
     def load(self):
         with open(self.cluster_file) as f:
@@ -38,6 +41,8 @@ class KubeProxy:
             self.bootstrapped = True
         restore(iptables.render(state, self.node))
         self.hold_node_ports(state, node.netns)
+        self.clear_stale_udp(state)
+        acknowledge(os.path.dirname(self.cluster_file), f"kube-proxy-{self.node}")
 
     def hold_node_ports(self, state, netns_name):
         wanted = {(p.node_port, p.protocol) for s in state.services for p in s.ports
@@ -47,6 +52,18 @@ class KubeProxy:
         for port, proto in sorted(wanted - set(self.sockets)):
             kind = socket.SOCK_STREAM if proto == "TCP" else socket.SOCK_DGRAM
             self.sockets[(port, proto)] = listen_in(netns_name, port, kind)
+
+
+    def clear_stale_udp(self, state):
+        """UDP has no connections to end: conntrack entries still DNAT to a removed endpoint,
+        so kube-proxy deletes them (``conntrack -D --orig-dst CIP --dst-nat EP -p udp``)."""
+        backends = {(s.cluster_ip, str(e.ip)) for s in state.services if s.cluster_ip not in (None, "None")
+                    for p in s.ports if p.protocol == "UDP" for e in state.endpoints_for(s, p)}
+        if shutil.which("conntrack"):
+            for cluster_ip, endpoint in sorted(self.udp_backends - backends):
+                subprocess.run(["conntrack", "-D", "--orig-dst", cluster_ip, "--dst-nat", endpoint, "-p", "udp"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.udp_backends = backends
 
 
 def restore(text):

@@ -6,13 +6,10 @@ costs 10 MiB), so ``ss -tlnp`` in a pod shows the listener, owned by this ``kubi
 """
 
 import asyncio
-import json
-import signal
 import sys
 import time
 
-from lab.agents.common import listen_in, parse_args
-from lab.processes import report_ready
+from lab.agents.common import PodServer, parse_args
 
 MAX_HEADER = 16384
 
@@ -72,33 +69,14 @@ def _content_length(head):
     return 0
 
 
-async def main_async(spec, ready_fd):
-    servers = []
-    try:
-        for pod in spec["pods"]:
-            for port in pod["ports"]:
-                sock = listen_in(pod["netns"], port)
-                handler = (lambda name: lambda r, w: serve_client(name, r, w))(pod["name"])
-                servers.append(await asyncio.start_server(handler, sock=sock, backlog=4096, limit=MAX_HEADER))
-    except OSError as exc:
-        report_ready(ready_fd, f"cannot listen: {exc}")
-        return 1
-    report_ready(ready_fd)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    for s in servers:
-        s.close()
-    return 0
+async def serve(pod_name, protocol, sock):
+    return await asyncio.start_server(lambda r, w: serve_client(pod_name, r, w), sock=sock, backlog=4096,
+                                      limit=MAX_HEADER)
 
 
 def main():
     args = parse_args("kubia: You've hit <pod>", [("--spec", {"required": True})])
-    with open(args.spec) as f:
-        spec = json.load(f)
-    return asyncio.run(main_async(spec, args.ready_fd))
+    return asyncio.run(PodServer(args.spec, serve).run(args.ready_fd))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Cluster DNS: the records of the Kubernetes DNS-Based Service Discovery specification."""
