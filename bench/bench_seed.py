@@ -2,8 +2,9 @@
 """Time the seed lab: ``lab up`` until every pod answers, and ``lab down``.
 
 Beside it, in the same run, a plain-tools baseline builds the same namespaces, links,
-addresses and routes from the same plan with one ``ip -batch`` file, loads the same rules with
-``iptables-restore``, and starts one stdlib HTTP server per pod. Prints medians with min/max
+addresses and routes from the same plan with ``ip -batch`` files, loads the same rules with
+``iptables-restore``, and starts one stdlib server per pod (``http.server`` for the web pods, a
+UDP stub that answers NXDOMAIN for the DNS pods). Prints medians with min/max
 and the ratio ours/raw. Run as root:  sudo python3 bench/bench_seed.py [-n RUNS]
 """
 
@@ -49,20 +50,45 @@ def http_get(netns_name, ip, port, deadline):
         time.sleep(0.002)
 
 
+def dns_query(netns_name, ip, deadline):
+    """One DNS query over UDP from inside ``netns_name``; retried until answered or ``deadline``."""
+    query = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x0akubernetes\x07default\x03svc\x07cluster\x05local\x00\x00\x01\x00\x01"
+    while True:
+        try:
+            with netns.entered(netns_name):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            s.settimeout(0.2)
+            s.sendto(query, (ip, 53))
+            data = s.recv(4096)
+            s.close()
+            if data[:2] == b"\x12\x34" and data[2] & 0x80:
+                return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{ip}:53 never answered DNS from {netns_name}")
+
+
 def all_pods_answer(state):
+    """Every web pod answers HTTP and every DNS pod answers a DNS query, asked from its node."""
     deadline = time.monotonic() + 10
     for pod in state.pods:
         node = state.node(pod.node)
-        http_get(node.netns, str(pod.ip), pod.serving_ports[0], deadline)
+        if pod.app == "coredns":
+            dns_query(node.netns, str(pod.ip), deadline)
+        else:
+            http_get(node.netns, str(pod.ip), pod.serving_ports[0], deadline)
 
 
 def ours(name):
     state = cluster.build(scenario.load(SEED, name))
     t0 = time.monotonic()
-    lab("up", SEED, "--name", name)
-    all_pods_answer(state)
-    t1 = time.monotonic()
-    lab("down", name)
+    try:
+        lab("up", SEED, "--name", name)
+        all_pods_answer(state)
+        t1 = time.monotonic()
+    finally:
+        lab("down", name)
     t2 = time.monotonic()
     return t1 - t0, t2 - t1
 
@@ -82,8 +108,10 @@ def raw(name):
             text = iptables.render_bootstrap(profile) + iptables.render(state, node.name)
             subprocess.run(["ip", "netns", "exec", node.netns, "iptables-restore", "--noflush"], input=text,
                            text=True, check=True)
-        servers = [subprocess.Popen(["ip", "netns", "exec", p.netns, sys.executable, "-m", "http.server",
-                                     str(p.serving_ports[0])], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        servers = [subprocess.Popen(["ip", "netns", "exec", p.netns, sys.executable]
+                                    + (["-c", DNS_STUB] if p.app == "coredns"
+                                       else ["-m", "http.server", str(p.serving_ports[0])]),
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                    for p in state.pods]
         all_pods_answer(state)
         t1 = time.monotonic()
@@ -96,6 +124,17 @@ def raw(name):
                        input="".join(f"netns delete {n}\n" for n in plan.namespace_names))
     t2 = time.monotonic()
     return t1 - t0, t2 - t1
+
+
+# the plain baseline's DNS pod: a stdlib UDP server that answers every query with NXDOMAIN
+DNS_STUB = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", 53))
+while True:
+    q, addr = s.recvfrom(4096)
+    s.sendto(q[:2] + bytes([0x81, 0x83]) + q[4:], addr)
+"""
 
 
 def summary(values):

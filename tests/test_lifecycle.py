@@ -33,6 +33,8 @@ def assert_gone(name, before):
     assert netns_list() == before
     assert lab_processes(name) == []
     assert not os.path.exists(os.path.join(state.ROOT, name))
+    etc = os.listdir("/etc/netns") if os.path.isdir("/etc/netns") else []
+    assert [d for d in etc if d.startswith(name + "-")] == []
 
 
 def test_current_profile_lab_end_to_end():
