@@ -51,6 +51,16 @@ def build_parser():
     get.add_argument("-o", "--output", choices=("wide", "json", "yaml", "name"))
     get.add_argument("--lab", help="which lab (default: the only lab up)")
 
+    ds = sub.add_parser("describe", help="describe a service, like kubectl describe")
+    ds.add_argument("kind", help="svc")
+    ds.add_argument("name")
+    ds.add_argument("-n", "--namespace", default="default")
+    ds.add_argument("--lab", help="which lab (default: the only lab up)")
+
+    lb = sub.add_parser("lb", help="the front load balancer: lb config prints its nginx configuration")
+    lb.add_argument("what", choices=("config",))
+    lb.add_argument("--lab", help="which lab (default: the only lab up)")
+
     de = sub.add_parser("delete", help="delete a pod (its Deployment replaces it), like kubectl delete")
     de.add_argument("kind", help="pod")
     de.add_argument("name")
@@ -121,11 +131,19 @@ def cmd_up(args):
     print("Try:")
     print(f"  {prog} get pods -o wide")
     print(f"  {prog} get svc")
+    client = desired.hosts[0].name if desired.hosts else None
     node_port = next(((s, p) for s in desired.services for p in s.ports if p.node_port), None)
-    if node_port and desired.hosts and len(desired.nodes) > 1:
+    if node_port and client and len(desired.nodes) > 1:
         svc, port = node_port
-        print(f"  {prog} exec {desired.hosts[0].name} -- curl -s {desired.nodes[1].ip}:{port.node_port}")
+        print(f"  {prog} exec {client} -- curl -s {desired.nodes[1].ip}:{port.node_port}")
         print(f"  {prog} exec {desired.nodes[1].name} -- iptables-save -t nat | grep {port.node_port}")
+    if desired.frontends and client:
+        print(f"  {prog} exec {client} -- curl -s -H 'Host: {desired.frontends[0].host}' http://{desired.lb.ip}/")
+    lb_service = next((s for s in desired.services if s.lb_ips), None)
+    if lb_service and client:
+        print(f"  {prog} exec {client} -- curl -s http://{lb_service.lb_ips[0]}:{lb_service.ports[0].port}/")
+    if desired.frontends or lb_service:
+        print(f"  {prog} lb config")
     print(f"  {prog} down {desired.lab}")
     return 0
 
@@ -276,6 +294,8 @@ def resolve_target(cs, target, namespace=None):
     for h in cs.hosts:
         if target == h.name:
             return h.netns
+    if cs.lb is not None and target in ("lb", cs.lb.netns):
+        return cs.lb.netns
     pods = [p for p in cs.pods if p.name == target and (namespace is None or p.namespace == namespace)]
     if len(pods) == 1:
         return pods[0].netns
@@ -291,6 +311,29 @@ def cmd_exec(args):
     netns_name = resolve_target(cs, args.target, args.namespace)
     cmd = args.cmd or [os.environ.get("SHELL", "/bin/sh")]
     os.execvp("ip", ["ip", "netns", "exec", netns_name] + cmd)
+
+
+def cmd_describe(args):
+    if KINDS.get(args.kind.lower()) != "services":
+        raise LabError(f"lab describe handles services (not {args.kind!r})")
+    record, cs = _running(args.lab)
+    svc = cs.service(args.namespace, args.name)
+    if svc is None:
+        raise LabError(f'services "{args.name}" not found in namespace {args.namespace}')
+    print(views.describe_service(cs, svc, time.time() - record.created))
+    return 0
+
+
+def cmd_lb(args):
+    record, cs = _running(args.lab)
+    path = record.path("nginx", "nginx.conf")
+    if cs.lb is None:
+        raise LabError(f"lab {record.lab!r} has no load balancer (its topology has no loadBalancer)")
+    if not os.path.exists(path):
+        raise LabError(f"lab {record.lab!r} runs no nginx: its scenario has no frontend and no LoadBalancer address")
+    with open(path) as f:
+        print(f.read(), end="")
+    return 0
 
 
 def cmd_delete(args):
@@ -311,4 +354,4 @@ def cmd_delete(args):
 
 
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "get": cmd_get, "exec": cmd_exec,
-            "delete": cmd_delete}
+            "delete": cmd_delete, "describe": cmd_describe, "lb": cmd_lb}

@@ -5,13 +5,15 @@ Kubernetes decides them (with hashes standing in for its random choices).
 """
 
 import dataclasses
+import ipaddress
 import itertools
 import re
 
 from lab import addons, ipam, naming, workloads
 from lab.errors import InputError
 from lab.manifests import BarePod, Deployment, ServiceSpec
-from lab.model import ClusterState, Container, Endpoint, Host, Node, Pod, PodPort, Service, ServicePort
+from lab.model import (ClusterState, Container, Endpoint, Frontend, Host, LoadBalancerHost, Node, Pod, PodPort,
+                       Service, ServicePort)
 
 
 def build(scenario):
@@ -19,17 +21,77 @@ def build(scenario):
     topo = scenario.topology
     nodes = tuple(Node(m.name, f"{lab}-{m.name}", m.ip, m.pod_cidr, f"{lab}-{m.name}") for m in topo.nodes)
     hosts = tuple(Host(m.name, m.ip, f"{lab}-{m.name}") for m in topo.hosts)
+    lb = topo.load_balancer
+    lb_host = LoadBalancerHost(lb.ip, f"{lab}-{lb.name}", lb.pool) if lb else None
     objects = _addons(scenario) + list(scenario.objects)
     pods = _pods(scenario, objects, nodes)
     services = _services(scenario, objects)
+    services = _load_balancers(services, lb_host, scenario)
     endpoints, warnings = _endpoints(services, pods, nodes)
     state = ClusterState(
         lab=lab, lan_cidr=topo.lan_cidr, gateway=topo.gateway, nodes=nodes, hosts=hosts,
         service_cidr=scenario.cluster.service_cidr, cluster_cidr=scenario.cluster.cluster_cidr,
         domain=scenario.cluster.domain, kube_proxy=scenario.kube_proxy, pods=pods,
-        services=services, endpoints=endpoints, warnings=tuple(warnings), switch_netns=f"{lab}-lan")
+        services=services, endpoints=endpoints, warnings=tuple(warnings), switch_netns=f"{lab}-lan",
+        lb=lb_host, frontends=_frontends(scenario, services))
     _check_netns_names(state, scenario)
     return state
+
+
+# the load-balancer controller -----------------------------------------------------------------
+
+def _load_balancers(services, lb, scenario):
+    """What a cloud controller does for ``type: LoadBalancer``: an external IP from the pool
+    (``spec.loadBalancerIP`` if it asks for a free one), or ``<pending>`` and the reason."""
+    pool = list(lb.pool) if lb else []
+    taken = set()
+    out = {}
+    wanted = [s for s in services if s.type == "LoadBalancer"]
+    for svc in sorted(wanted, key=lambda s: (s.load_balancer_ip is None, s.namespace, s.name)):
+        if lb is None:
+            out[svc.key] = dataclasses.replace(svc, lb_message="no load balancer in the topology "
+                                               "(add loadBalancer: {ip: ..., pool: ...} to it)")
+            continue
+        if svc.load_balancer_ip is not None:
+            ip = ipaddress.ip_address(svc.load_balancer_ip)
+            if ip not in pool:
+                message = f"loadBalancerIP {ip} is not in the pool {_pool_text(pool)}"
+            elif ip in taken:
+                message = f"loadBalancerIP {ip} is already in use"
+            else:
+                message = None
+        else:
+            free = [a for a in pool if a not in taken]
+            ip = free[0] if free else None
+            message = None if free else f"no addresses left in the pool {_pool_text(pool)}"
+        if message:
+            out[svc.key] = dataclasses.replace(svc, lb_message=message)
+        else:
+            taken.add(ip)
+            out[svc.key] = dataclasses.replace(svc, lb_ips=(str(ip),))
+    return tuple(out.get(s.key, s) for s in services)
+
+
+def _pool_text(pool):
+    return f"{pool[0]}-{pool[-1]}" if pool else "(empty)"
+
+
+def _frontends(scenario, services):
+    out = []
+    for fe in scenario.frontends:
+        svc = next((s for s in services if (s.namespace, s.name) == (fe.namespace, fe.service)), None)
+        if svc is None:
+            raise fe.where.child("service").error(f"no Service {fe.namespace}/{fe.service} in the manifests")
+        ports = [p for p in svc.ports if p.node_port and (fe.port is None or p.port == fe.port)]
+        if not ports:
+            raise fe.where.error(f"Service {fe.namespace}/{fe.service} has no node port"
+                                 + (f" for port {fe.port}" if fe.port else ""),
+                                 "a front-end virtual host needs a NodePort or LoadBalancer service")
+        out.append(Frontend(fe.host, fe.namespace, fe.service, ports[0].port))
+    if out and scenario.topology.load_balancer is None:
+        raise InputError(scenario.source, "frontend", "the topology has no load balancer",
+                         "add loadBalancer: {ip: ...} to the topology")
+    return tuple(out)
 
 
 def _addons(scenario):
@@ -223,6 +285,11 @@ def _services(scenario, objects):
             cluster_ips[(s.namespace, s.name)] = chosen
     ports = ipam.NodePortAllocator(*cfg.node_port_range)
     for s in specs:
+        if s.health_check_node_port is not None:
+            try:
+                ports.reserve(s.health_check_node_port)
+            except ipam.AllocationError as exc:
+                raise InputError(s.source, "spec.healthCheckNodePort", str(exc)) from None
         for i, p in enumerate(s.ports):
             if p.node_port is not None:
                 try:
@@ -250,10 +317,13 @@ def _services(scenario, objects):
                 node_port = _allocate(ports.allocate, f"{s.namespace}/{s.name}:{p.name}/{p.protocol}", s,
                                       f"spec.ports[{i}].nodePort")
             svc_ports.append(ServicePort(p.name, p.protocol, p.port, p.target_port, node_port))
+        hcnp = s.health_check_node_port
+        if hcnp is None and s.type == "LoadBalancer" and s.external_traffic_policy == "Local":
+            hcnp = _allocate(ports.allocate, f"{s.namespace}/{s.name}/healthcheck", s, "spec.healthCheckNodePort")
         services.append(Service(
             s.namespace, s.name, s.type, tuple(svc_ports), cip, s.selector, s.external_ips,
             s.session_affinity, s.affinity_timeout, s.external_traffic_policy, s.internal_traffic_policy,
-            s.external_name))
+            s.external_name, s.load_balancer_ip, health_check_node_port=hcnp, lb_source_ranges=s.lb_source_ranges))
     return tuple(services)
 
 

@@ -7,7 +7,7 @@ import json
 from lab import model, scenario
 
 _CLASSES = {cls.__name__: cls for cls in (
-    model.Node, model.Host, model.Container, model.PodPort, model.Pod, model.ServicePort, model.Service, model.Endpoint,
+    model.Node, model.Host, model.LoadBalancerHost, model.Frontend, model.Container, model.PodPort, model.Pod, model.ServicePort, model.Service, model.Endpoint,
     model.ClusterState, scenario.KubeProxyConfig)}
 
 

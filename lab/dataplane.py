@@ -69,9 +69,19 @@ class Dataplane:
             ipr.link("set", index=index, state="up")
         for v in plan.veths:
             self._veth(v, self._index(v.netns, v.bridge))
+        for a in plan.addresses:
+            address, prefix = a.address.split("/")
+            self._sockets[a.netns].addr("add", index=self._index(a.netns, a.dev), address=address,
+                                        prefixlen=int(prefix))
         for r in plan.routes:
             dst = "0.0.0.0/0" if r.dst == "default" else r.dst
-            self._sockets[r.netns].route("add", dst=dst, gateway=r.via)
+            if r.local_dev:
+                self._sockets[r.netns].route("add", dst=dst, type="local", scope=254, oif=self._index(r.netns, r.local_dev),
+                                             table=r.table)
+            else:
+                self._sockets[r.netns].route("add", dst=dst, gateway=r.via, table=r.table)
+        for rule in plan.rules:
+            self._sockets[rule.netns].rule("add", fwmark=rule.fwmark, fwmask=rule.mask, table=rule.table)
 
     def _veth(self, v, bridge):
         ipr, peer_ipr = self._sockets[v.netns], self._sockets[v.peer_netns]
@@ -81,6 +91,8 @@ class Dataplane:
         if v.hairpin:
             ipr.brport("set", index=index, mode=1)  # IFLA_BRPORT_MODE: hairpin, as the CNI bridge plugin sets
         peer = self._index(v.peer_netns, v.peer)
+        if v.peer_mac:
+            peer_ipr.link("set", index=peer, address=v.peer_mac)
         address, prefix = v.peer_address.split("/")
         peer_ipr.addr("add", index=peer, address=address, prefixlen=int(prefix))
         peer_ipr.link("set", index=peer, state="up")

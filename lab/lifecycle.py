@@ -6,7 +6,8 @@ import shutil
 import sys
 import time
 
-from lab import cluster, dataplane, etcfiles, netns, processes, scenario, state, wiring, workloads
+from lab import (cluster, dataplane, etcfiles, frontlb, frontlb_runtime, netns, nodenet, processes, scenario, state,
+                 wiring, workloads)
 from lab.errors import LabError
 
 REQUIRED_TOOLS = ("ip", "iptables-restore", "iptables-save")
@@ -31,6 +32,8 @@ def up(scenario_path, name=None, out=None):
     desired = cluster.build(spec)
     plan = wiring.plan(desired)
     _check_host()
+    if frontlb.needs_nginx(desired):
+        frontlb_runtime.check_installed()
     with state.locked():
         existing = state.Record.load(desired.lab)
         if existing is not None:
@@ -75,6 +78,8 @@ def _build(record, desired, plan, progress):
     with dataplane.Dataplane() as dp:
         dp.build(plan)
     write_etc_files(record, desired)
+    _load_rules([(n.netns, nodenet.node_rules(desired)) for n in desired.nodes]
+                + ([(desired.lb.netns, nodenet.lb_rules())] if desired.lb else []))
     progress.done(f"Network: {len(plan.namespaces)} namespaces, LAN {desired.lan_cidr}, "
                   f"{len(desired.nodes)} nodes, {len(desired.pods)} pods")
     daemons = _start_kube_proxies(record, desired) + _start_pod_servers(record, desired)
@@ -82,6 +87,11 @@ def _build(record, desired, plan, progress):
     profile = desired.kube_proxy.profile
     progress.done(f"kube-proxy (iptables, profile {profile}) synced on {len(desired.nodes)} nodes")
     progress.done(f"Pods serving: {len(desired.pods)}")
+    if frontlb.needs_nginx(desired):
+        frontlb_runtime.start(record, desired)
+        external = sum(len(s.lb_ips) for s in desired.services)
+        progress.done(f"Load balancer {desired.lb.ip}: nginx with {len(desired.frontends)} virtual hosts, "
+                      f"{external} LoadBalancer addresses")
     record.set_phase("up")
 
 
@@ -94,6 +104,14 @@ def _start_kube_proxies(record, desired):
         record.add_pid(f"kube-proxy/{node.name}", d.pid)
         daemons.append(d)
     return daemons
+
+
+def _load_rules(per_netns):
+    """The pod network's and load balancer's own rules (not kube-proxy's), once, at build time."""
+    for netns_name, text in per_netns:
+        result = processes.run_in(netns_name, ["iptables-restore", "-w", "5", "--noflush"], input=text)
+        if result.returncode != 0:
+            raise LabError(f"iptables-restore failed in {netns_name}: {result.stderr.strip()}")
 
 
 def write_etc_files(record, desired, only=None):
@@ -122,7 +140,9 @@ def start_pod_server(record, desired, node, app):
     args = ["--spec", record.path(f"{app}-{node.name}.json")]
     if app == "coredns":
         args += ["--cluster", record.path("cluster.json")]
-    d = processes.spawn(app, f"lab.agents.{app}", args, node.netns, record.path(f"{app}-{node.name}.log"),
+    else:
+        args += ["--app", app]
+    d = processes.spawn(app, workloads.MODULES[app], args, node.netns, record.path(f"{app}-{node.name}.log"),
                         desired.lab, record.path("bin"))
     record.add_pid(f"{app}/{node.name}", d.pid)
     return d
@@ -140,7 +160,7 @@ def down(lab):
 
 def _teardown(record):
     names = record.namespaces
-    pids = [pid for pid in record.pids.values() if processes.is_lab_process(pid, record.lab)]
+    pids = [pid for pid in record.pids.values() if processes.is_lab_process(pid, record.lab, record.path())]
     for name in names:
         pids += netns.pids(name)  # anything else still running inside the lab's namespaces
     processes.stop(sorted(set(pids)))

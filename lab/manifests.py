@@ -143,6 +143,9 @@ class ServiceSpec:
     internal_traffic_policy: str = "Cluster"
     external_name: str = None
     source: str = ""
+    load_balancer_ip: str = None
+    health_check_node_port: int = None
+    lb_source_ranges: tuple = ()
 
 
 def parse_object(doc, default_namespace="default"):
@@ -267,8 +270,20 @@ def _service(namespace, name, spec, source):
                 f"only NodePort and LoadBalancer services take an externalTrafficPolicy (this one is {svc_type})")
     itp = spec.child("internalTrafficPolicy").choice(("Cluster", "Local")) \
         if spec.has("internalTrafficPolicy") else "Cluster"
+    lb_fields = [f for f in ("loadBalancerIP", "loadBalancerSourceRanges", "healthCheckNodePort") if spec.has(f)]
+    if lb_fields and svc_type != "LoadBalancer":
+        raise spec.child(lb_fields[0]).error(f"only LoadBalancer services take {lb_fields[0]} (this one is {svc_type})")
+    lb_ip = str(spec.child("loadBalancerIP").ip()) if spec.has("loadBalancerIP") else None
+    ranges = tuple(str(f.cidr()) for f in spec.child("loadBalancerSourceRanges").list()) \
+        if spec.has("loadBalancerSourceRanges") else ()
+    hcnp = None
+    if spec.has("healthCheckNodePort"):
+        if etp != "Local":
+            raise spec.child("healthCheckNodePort").error("only externalTrafficPolicy: Local uses a health check "
+                                                          "node port")
+        hcnp = spec.child("healthCheckNodePort").int(1, 65535)
     return ServiceSpec(namespace, name, svc_type, ports, selector, cluster_ip, external_ips, affinity,
-                       timeout, etp, itp, None, source)
+                       timeout, etp, itp, None, source, lb_ip, hcnp, ranges)
 
 
 def _service_ports(spec, svc_type, cluster_ip):

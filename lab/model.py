@@ -27,6 +27,25 @@ class Host:
 
 
 @dataclass(frozen=True)
+class LoadBalancerHost:
+    """The front load balancer: nginx in its own namespace, holding the external IPs."""
+
+    ip: ipaddress.IPv4Address
+    netns: str
+    pool: tuple
+
+
+@dataclass(frozen=True)
+class Frontend:
+    """A virtual host on the load balancer: HTTP for ``host`` goes to every node's NodePort."""
+
+    host: str
+    namespace: str
+    service: str
+    port: int  # the service port whose NodePort the upstream lists
+
+
+@dataclass(frozen=True)
 class PodPort:
     container_port: int
     protocol: str
@@ -99,6 +118,11 @@ class Service:
     external_traffic_policy: str = "Cluster"
     internal_traffic_policy: str = "Cluster"
     external_name: str = None
+    load_balancer_ip: str = None  # spec.loadBalancerIP, the address asked for
+    lb_ips: tuple = ()  # status.loadBalancer.ingress[].ip, filled by the load-balancer controller
+    lb_message: str = None  # why no address was given (EXTERNAL-IP <pending>)
+    health_check_node_port: int = None  # LoadBalancer with externalTrafficPolicy: Local
+    lb_source_ranges: tuple = ()  # spec.loadBalancerSourceRanges
 
     @property
     def key(self):
@@ -138,6 +162,8 @@ class ClusterState:
     endpoints: dict = field(default_factory=dict)  # (ns, svc, port name) -> tuple of Endpoint
     warnings: tuple = ()
     switch_netns: str = ""
+    lb: LoadBalancerHost = None
+    frontends: tuple = ()
 
     def node(self, name):
         return next((n for n in self.nodes if n.name == name), None)

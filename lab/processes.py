@@ -48,6 +48,28 @@ def spawn(argv0, module, args, netns_name, log_path, lab, bin_dir):
     return Daemon(argv0, proc, ready_r)
 
 
+def run_in(netns_name, argv, input=None):
+    """Run a command to completion inside ``netns_name``; the CompletedProcess, output captured."""
+    ns_fd = os.open(netns.path(netns_name), os.O_RDONLY)
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, input=input,
+                              preexec_fn=lambda: netns.setns_fd(ns_fd))
+    finally:
+        os.close(ns_fd)
+
+
+def spawn_command(argv, netns_name, log_path):
+    """Run a program (nginx) in ``netns_name``, in a session of its own, logging to ``log_path``."""
+    ns_fd = os.open(netns.path(netns_name), os.O_RDONLY)
+    log = open(log_path, "ab")
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=lambda: netns.setns_fd(ns_fd), start_new_session=True, cwd="/")
+    finally:
+        os.close(ns_fd)
+        log.close()
+
+
 def _named_interpreter(bin_dir, name):
     os.makedirs(bin_dir, exist_ok=True)
     link = os.path.join(bin_dir, name)
@@ -98,15 +120,19 @@ def report_ready(fd, message="ok"):
     os.close(fd)
 
 
-def is_lab_process(pid, lab):
-    """True if ``pid`` is still one of this lab's daemons (a recorded PID may have been reused)."""
+def is_lab_process(pid, lab, lab_dir=None):
+    """True if ``pid`` is still one of this lab's daemons (a recorded PID may have been reused):
+    its command line carries ``--lab NAME``, or names a path in the lab's state directory."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             argv = f.read().split(b"\0")
     except OSError:
         return False
     marker, name = LAB_MARKER.encode(), lab.encode()
-    return any(a == marker and b == name for a, b in zip(argv, argv[1:]))
+    if any(a == marker and b == name for a, b in zip(argv, argv[1:])):
+        return True
+    prefix = (lab_dir.rstrip("/") + "/").encode() if lab_dir else None
+    return prefix is not None and any(a.startswith(prefix) for a in argv)
 
 
 def stop(pids, grace=1.0):

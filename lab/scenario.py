@@ -10,7 +10,7 @@ from lab.fields import DNS_LABEL, DNS_SUBDOMAIN, Field
 
 MAX_LAB_NAME = 12
 PROFILES = ("1.18", "current")
-SCENARIO_FIELDS = {"name", "topology", "cluster", "kubeProxy", "manifests", "pins"}
+SCENARIO_FIELDS = {"name", "topology", "cluster", "kubeProxy", "manifests", "pins", "frontend"}
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,15 @@ class ServicePin:
 
 
 @dataclass(frozen=True)
+class FrontendSpec:
+    host: str
+    namespace: str
+    service: str
+    port: int = None
+    where: Field = None
+
+
+@dataclass(frozen=True)
 class Scenario:
     source: str
     name: str
@@ -61,6 +70,7 @@ class Scenario:
     objects: tuple
     pod_pins: tuple = ()
     service_pins: tuple = ()
+    frontends: tuple = ()
 
 
 def load(path, name=None):
@@ -81,7 +91,27 @@ def load(path, name=None):
     kube_proxy = _kube_proxy(doc.get("kubeProxy"))
     objects = _objects(doc.child("manifests"), base)
     pod_pins, service_pins = _pins(doc.get("pins"))
-    return Scenario(str(path), lab_name, topo, cluster, kube_proxy, tuple(objects), pod_pins, service_pins)
+    frontends = _frontends(doc.get("frontend"))
+    return Scenario(str(path), lab_name, topo, cluster, kube_proxy, tuple(objects), pod_pins, service_pins,
+                    frontends)
+
+
+def _frontends(f):
+    """Virtual hosts on the front load balancer: ``{host: a.xxx.com, service: demo}``."""
+    if f is None:
+        return ()
+    out, hosts = [], set()
+    for item in f.list():
+        item.mapping(allowed={"host", "service", "namespace", "port"}, required=("host", "service"))
+        host = item.child("host").str(DNS_SUBDOMAIN, "host name", max_len=253)
+        if host in hosts:
+            raise item.child("host").error(f"host {host!r} is listed twice")
+        hosts.add(host)
+        out.append(FrontendSpec(
+            host, item.child("namespace").str(DNS_LABEL, "namespace") if item.has("namespace") else "default",
+            item.child("service").str(DNS_LABEL, "service name"),
+            item.child("port").int(1, 65535) if item.has("port") else None, where=item))
+    return tuple(out)
 
 
 def _lab_name(f):

@@ -23,12 +23,22 @@ class Machine:
 
 
 @dataclass(frozen=True)
+class LoadBalancer:
+    """The front load-balancer machine on the LAN, and the pool its controller hands out."""
+
+    ip: ipaddress.IPv4Address
+    pool: tuple  # addresses for LoadBalancer services, in order
+    name: str = "lb"
+
+
+@dataclass(frozen=True)
 class Topology:
     source: str
     lan_cidr: ipaddress.IPv4Network
     gateway: ipaddress.IPv4Address
     nodes: tuple
     hosts: tuple
+    load_balancer: LoadBalancer = None
 
     @property
     def machines(self):
@@ -46,7 +56,7 @@ def load(path):
 
 
 def parse(doc):
-    doc.mapping(allowed={"lan", "nodes", "hosts"}, required=("lan", "nodes"))
+    doc.mapping(allowed={"lan", "nodes", "hosts", "loadBalancer"}, required=("lan", "nodes"))
     lan = doc.child("lan").mapping(allowed={"cidr", "gateway"}, required=("cidr",))
     lan_cidr = lan.child("cidr").cidr()
     if lan_cidr.prefixlen > 29:
@@ -64,7 +74,40 @@ def parse(doc):
     hosts = [_parse_machine(f, lan_cidr, taken_ips, names, is_node=False)
              for f in (doc.child("hosts").list() if doc.has("hosts") else [])]
     _check_pod_cidrs(doc, nodes, lan_cidr)
-    return Topology(str(doc.file), lan_cidr, gateway, tuple(nodes), tuple(hosts))
+    lb = _load_balancer(doc.child("loadBalancer"), lan_cidr, taken_ips, names) if doc.has("loadBalancer") else None
+    return Topology(str(doc.file), lan_cidr, gateway, tuple(nodes), tuple(hosts), lb)
+
+
+def _load_balancer(f, lan_cidr, taken_ips, names):
+    f.mapping(allowed={"ip", "pool"}, required=("ip",))
+    if "lb" in names:
+        raise f.error("a machine is already named 'lb'", "rename it: the load balancer's namespace is <lab>-lb")
+    ip_field = f.child("ip")
+    ip = ip_field.ip()
+    if ip not in lan_cidr or ip in taken_ips:
+        raise ip_field.error(f"{ip} is not a free host address in the LAN {lan_cidr}")
+    taken_ips[ip] = "loadBalancer.ip"
+    pool = []
+    if f.has("pool"):
+        pf = f.child("pool")
+        text = pf.str()
+        try:
+            if "-" in text:
+                first, last = (ipaddress.IPv4Address(x.strip()) for x in text.split("-"))
+                pool = [ipaddress.IPv4Address(i) for i in range(int(first), int(last) + 1)]
+            else:
+                pool = list(ipaddress.IPv4Network(text).hosts())
+        except ValueError:
+            raise pf.error(f"{text!r} is not an address range", "write FIRST-LAST or a CIDR, e.g. "
+                           "192.168.179.240-192.168.179.249") from None
+        for addr in pool:
+            if addr not in lan_cidr or addr in (lan_cidr.network_address, lan_cidr.broadcast_address):
+                raise pf.error(f"{addr} is not a host address in the LAN {lan_cidr}")
+            if addr in taken_ips:
+                raise pf.error(f"{addr} is already used by {taken_ips[addr]}", "keep the pool clear of machines")
+        if not pool or len(pool) > 256:
+            raise pf.error(f"the pool has {len(pool)} addresses", "give it 1 to 256")
+    return LoadBalancer(ip, tuple(pool))
 
 
 def _parse_machine(f, lan_cidr, taken_ips, names, is_node):

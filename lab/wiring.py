@@ -47,13 +47,35 @@ class Veth:
     peer: str
     peer_address: str  # "ip/prefix"
     hairpin: bool = False
+    peer_mac: str = None
 
 
 @dataclass(frozen=True)
 class Route:
     netns: str
     dst: str  # "default" or a CIDR
-    via: str
+    via: str = None
+    table: int = 254  # main
+    local_dev: str = None  # a "local" route through this device (via is None then)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A policy-routing rule: packets carrying ``fwmark`` look up ``table``."""
+
+    netns: str
+    fwmark: int
+    mask: int
+    table: int
+
+
+@dataclass(frozen=True)
+class Address:
+    """An extra address on an interface (the load balancer's external IPs)."""
+
+    netns: str
+    dev: str
+    address: str  # "ip/prefix"
 
 
 @dataclass(frozen=True)
@@ -62,6 +84,8 @@ class Plan:
     bridges: tuple
     veths: tuple
     routes: tuple
+    addresses: tuple = ()
+    rules: tuple = ()
 
     @property
     def namespace_names(self):
@@ -83,13 +107,43 @@ def plan(state):
         namespaces.append(Namespace(host.netns, "host", COMMON_SYSCTLS))
         veths.append(Veth(state.switch_netns, host.name, LAN_BRIDGE, host.netns, ETH, f"{host.ip}/{lan_prefix}"))
         routes.append(Route(host.netns, "default", str(state.gateway)))
+    addresses, rules = [], []
+    if state.lb is not None:
+        namespaces.append(Namespace(state.lb.netns, "lb", COMMON_SYSCTLS))
+        veths.append(Veth(state.switch_netns, "lb", LAN_BRIDGE, state.lb.netns, ETH, f"{state.lb.ip}/{lan_prefix}",
+                          peer_mac=lb_mac(state)))
+        routes.append(Route(state.lb.netns, "default", str(state.gateway)))
+        addresses += [Address(state.lb.netns, ETH, f"{ip}/32") for ip in external_ips(state)]
+        # transparent proxying (client addresses kept for externalTrafficPolicy: Local): replies
+        # to a client come back to the load balancer and are handed to nginx's socket ...
+        rules.append(Rule(state.lb.netns, LB_TPROXY_MARK, LB_TPROXY_MARK, LB_TABLE))
+        routes.append(Route(state.lb.netns, "0.0.0.0/0", table=LB_TABLE, local_dev="lo"))
+        # ... because each node sends the replies of the load balancer's connections back through it
+        for node in state.nodes:
+            rules.append(Rule(node.netns, LB_RETURN_MARK, LB_RETURN_MARK, LB_TABLE))
+            routes.append(Route(node.netns, "default", str(state.lb.ip), table=LB_TABLE))
     for pod in state.pods:
         node = state.node(pod.node)
         namespaces.append(Namespace(pod.netns, "pod", COMMON_SYSCTLS))
         veths.append(Veth(node.netns, pod.host_veth, POD_BRIDGE, pod.netns, ETH,
                           f"{pod.ip}/{node.pod_cidr.prefixlen}", hairpin=True))
         routes.append(Route(pod.netns, "default", str(node.pod_gateway)))
-    return Plan(tuple(namespaces), tuple(bridges), tuple(veths), tuple(routes))
+    return Plan(tuple(namespaces), tuple(bridges), tuple(veths), tuple(routes), tuple(addresses), tuple(rules))
+
+
+LB_TABLE = 100
+LB_TPROXY_MARK = 0x1
+LB_RETURN_MARK = 0x100
+
+
+def lb_mac(state):
+    """A fixed MAC for the load balancer's eth0, so nodes can tell its packets apart."""
+    return "02:42:" + ":".join(f"{int(b):02x}" for b in str(state.lb.ip).split("."))
+
+
+def external_ips(state):
+    """The LoadBalancer services' addresses, which the load balancer machine holds."""
+    return sorted({ip for s in state.services for ip in s.lb_ips}, key=lambda ip: tuple(map(int, ip.split("."))))
 
 
 def ip_batches(p):
@@ -114,8 +168,16 @@ def ip_batches(p):
     config = {n.name: ["link set lo up"] for n in p.namespaces}
     for v in p.veths:
         config[v.peer_netns] += [f"addr add {v.peer_address} dev {v.peer}", f"link set {v.peer} up"]
+    for v in p.veths:
+        if v.peer_mac:
+            config[v.peer_netns].append(f"link set dev {v.peer} address {v.peer_mac}")
+    for a in p.addresses:
+        config[a.netns].append(f"addr add {a.address} dev {a.dev}")
     for r in p.routes:
-        config[r.netns].append(f"route add {r.dst} via {r.via}")
+        where = f"local {r.dst} dev {r.local_dev}" if r.local_dev else f"{r.dst} via {r.via}"
+        config[r.netns].append(f"route add {where}" + (f" table {r.table}" if r.table != 254 else ""))
+    for rule in p.rules:
+        config[rule.netns].append(f"rule add fwmark {rule.fwmark:#x}/{rule.mask:#x} lookup {rule.table}")
     return batches + list(config.items())
 
 
@@ -124,4 +186,6 @@ def subplan(p, netns_names):
     names = set(netns_names)
     return Plan(tuple(n for n in p.namespaces if n.name in names), (),
                 tuple(v for v in p.veths if v.peer_netns in names),
-                tuple(r for r in p.routes if r.netns in names))
+                tuple(r for r in p.routes if r.netns in names),
+                tuple(a for a in p.addresses if a.netns in names),
+                tuple(r for r in p.rules if r.netns in names))

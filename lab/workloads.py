@@ -2,15 +2,19 @@
 
 ``kubia`` answers ``You've hit <pod>`` on every TCP container port (port 8080 when none is
 declared), like the luksa/kubia image; it stands in for any image svclab does not know.
-``coredns`` serves cluster DNS on 53/UDP, 53/TCP and metrics on 9153.
+``echo`` (an image with "echo" in its name, e.g. svclab/echo) answers the same and adds the
+client address it saw. ``coredns`` serves cluster DNS on 53/UDP, 53/TCP and metrics on 9153.
 """
 
-APPS = ("kubia", "coredns")
+APPS = ("kubia", "echo", "coredns")
+MODULES = {"kubia": "lab.agents.web", "echo": "lab.agents.web", "coredns": "lab.agents.coredns"}
 
 
 def app_for(template):
     images = " ".join(c.image for c in template.containers)
-    return "coredns" if "coredns" in images else "kubia"
+    if "coredns" in images:
+        return "coredns"
+    return "echo" if "echo" in images else "kubia"
 
 
 def listen_ports(pod):

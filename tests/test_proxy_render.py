@@ -10,6 +10,7 @@ a deliberate renderer change, run ``SVCLAB_UPDATE_GOLDEN=1 python -m pytest test
 and review the diff.
 """
 
+import dataclasses
 import difflib
 import ipaddress
 import itertools
@@ -95,6 +96,15 @@ def features_state(profile):
     ext = service("ext-ip", "10.96.10.15", port(8080), external_ips=("192.168.179.250",))
     headless = service("headless", "None", port(80, 8080))
     external_name = service("ext-name", None, type="ExternalName", external_name="example.com")
+    # LoadBalancers (named to sort after local-np: tests read the first KUBE-NODEPORTS rules)
+    vip_cluster = service("vip-cluster", "10.96.10.20", port(80, 8080, node_port=30083), type="LoadBalancer",
+                          lb_ips=("192.168.179.240",))
+    vip_local = service("vip-local", "10.96.10.21", port(80, 8080, name="http", node_port=30084), type="LoadBalancer",
+                        lb_ips=("192.168.179.241",), external_traffic_policy="Local", health_check_node_port=30085)
+    vip_ranges = service("vip-ranges", "10.96.10.22", port(80, 8080, node_port=30086), type="LoadBalancer",
+                         lb_ips=("192.168.179.242",), lb_source_ranges=("203.0.113.0/25", " 192.168.179.0/24"))
+    vip_empty = service("vip-empty", "10.96.10.23", port(80, 8080, node_port=30087), type="LoadBalancer",
+                        lb_ips=("192.168.179.243",), external_traffic_policy="Local", health_check_node_port=30088)
     coredns = (ep("10.244.0.2:53", "master"), ep("10.244.1.2:53", "node1"))
     endpoints = dict([
         api_eps,
@@ -108,8 +118,13 @@ def features_state(profile):
         eps(dns, ep("10.244.0.2:9153", "master"), ep("10.244.1.2:9153", "node1"), port_name="metrics"),
         eps(ext, ep("10.244.2.15:8080", "node2")),
         eps(headless, ep("10.244.1.16:8080", "node1")),
+        eps(vip_cluster, ep("10.244.1.20:8080", "node1"), ep("10.244.2.20:8080", "node2")),
+        eps(vip_local, ep("10.244.1.21:8080", "node1"), port_name="http"),
+        eps(vip_ranges, ep("10.244.2.22:8080", "node2")),
+        eps(vip_empty),
     ])
-    services = [api, web, local_np, itp, sticky, empty, dns, ext, headless, external_name]
+    services = [api, web, local_np, itp, sticky, empty, dns, ext, headless, external_name,
+                vip_cluster, vip_local, vip_ranges, vip_empty]
     return make_state(services, endpoints, profile)
 
 
@@ -121,10 +136,10 @@ def example_a_state(profile="current"):
 
 
 def example_b_state():
-    """Notes §2.6, as far as the model goes: lb-local becomes a NodePort service (no LB ingress IP)."""
+    """Notes §2.6: lb-local is a LoadBalancer (ingress 203.0.113.50, nodePort 31080, ETP=Local, HCNP 32000)."""
     both = (ep("10.244.1.5:8080", "node1"), ep("10.244.2.7:8080", "node2"))
-    lb_local = service("lb-local", "10.96.200.10", port(80, 8080, name="http", node_port=31080),
-                       external_traffic_policy="Local")
+    lb_local = service("lb-local", "10.96.200.10", port(80, 8080, name="http", node_port=31080), type="LoadBalancer",
+                       lb_ips=("203.0.113.50",), external_traffic_policy="Local", health_check_node_port=32000)
     itp = service("itp-local", "10.96.200.11", port(80, 8080), internal_traffic_policy="Local")
     sticky = service("sticky", "10.96.200.12", port(80, 8080), session_affinity="ClientIP", affinity_timeout=10800)
     empty = service("empty", "10.96.200.13", port(80, 8080, node_port=31081))
@@ -439,9 +454,10 @@ def test_headless_and_external_name_services_render_nothing(profile):
 def test_service_without_endpoints_only_rejects(profile, name):
     text = iptables.render(features_state(profile), "node1")
     d = "10.96.10.14" if profile == "current" else "10.96.10.14/32"
-    assert rules(text, "filter", "KUBE-SERVICES") == [
+    mine = lambda chain: [r for r in rules(text, "filter", chain) if f'"{name} ' in r]  # noqa: E731
+    assert mine("KUBE-SERVICES") == [
         f'-A KUBE-SERVICES -m comment --comment "{name} has no endpoints" -m tcp -p tcp -d {d} --dport 80 -j REJECT']
-    assert rules(text, "filter", "KUBE-EXTERNAL-SERVICES") == [
+    assert mine("KUBE-EXTERNAL-SERVICES") == [
         f'-A KUBE-EXTERNAL-SERVICES -m comment --comment "{name} has no endpoints" '
         "-m addrtype --dst-type LOCAL -m tcp -p tcp --dport 30082 -j REJECT"]
     assert names.port_proto_hash(name, "tcp") not in text  # no nat chains at all
@@ -602,6 +618,194 @@ def test_terminating_endpoints_are_a_fallback_only_in_current():
     assert '"default/term: has no endpoints"' in old
 
 
+# LoadBalancer ingress IPs (notes §2.3 steps 3, 5, 8; §4.3; 1.18 research §3(c)) ---------------
+
+def lb_state(profile="current", lb_ips=("192.168.179.240",), ranges=(), etp="Cluster", endpoints=None, **fields):
+    svc = service("lb", "10.96.40.1", port(80, 8080, node_port=30400), type="LoadBalancer", lb_ips=lb_ips,
+                  lb_source_ranges=ranges, external_traffic_policy=etp, **fields)
+    if endpoints is None:
+        endpoints = (ep("10.244.1.40:8080", "node1"), ep("10.244.2.40:8080", "node2"))
+    return make_state([svc], dict([eps(svc, *endpoints)]), profile)
+
+
+def test_example_b_lb_local_restore_form():
+    """Example B's two lb-local lines the model could not express before, in kube-proxy's restore form."""
+    lb_rule = ('-A KUBE-SERVICES -m comment --comment "default/lb-local:http loadbalancer IP" -m tcp -p tcp '
+               "-d 203.0.113.50 --dport 80 -j KUBE-EXT-36SRL3I7JZKMDG5Q")
+    hcnp = ('-A KUBE-NODEPORTS -m comment --comment "default/lb-local:http health check node port" '
+            "-m tcp -p tcp --dport 32000 -j ACCEPT")
+    node1 = iptables.render(example_b_state(), "node1")
+    assert lb_rule in rules(node1, "nat", "KUBE-SERVICES")
+    assert rules(node1, "filter", "KUBE-NODEPORTS") == [hcnp]
+    assert "lb-local" not in "\n".join(rules(node1, "filter", "KUBE-EXTERNAL-SERVICES"))
+    # the master has no lb-local endpoint: the LB IP still leads to EXT (pods and the node itself are
+    # served), the filter table drops the rest, and the health check port is still accepted
+    master = iptables.render(example_b_state(), "master")
+    assert lb_rule in rules(master, "nat", "KUBE-SERVICES")
+    assert rules(master, "filter", "KUBE-NODEPORTS") == [hcnp]
+    assert ('-A KUBE-EXTERNAL-SERVICES -m comment --comment "default/lb-local:http has no local endpoints" '
+            "-m tcp -p tcp -d 203.0.113.50 --dport 80 -j DROP") in rules(master, "filter", "KUBE-EXTERNAL-SERVICES")
+    assert rules(master, "nat", "KUBE-EXT-36SRL3I7JZKMDG5Q")[-1].endswith("--src-type LOCAL -j KUBE-SVC-36SRL3I7JZKMDG5Q")
+
+
+# TestOverallIPTablesRules (upstream proxier_test.go, restore form, as its sorted expectation lists
+# them): every line of ns2/svc2 (ETP=Local LoadBalancer, external IP, health check node port, its only
+# endpoint on another node) and ns5/svc5 (LoadBalancer with loadBalancerSourceRanges " 203.0.113.0/25")
+UPSTREAM_LB_FILTER = r"""
+-A KUBE-NODEPORTS -m comment --comment "ns2/svc2:p80 health check node port" -m tcp -p tcp --dport 30000 -j ACCEPT
+-A KUBE-EXTERNAL-SERVICES -m comment --comment "ns2/svc2:p80 has no local endpoints" -m tcp -p tcp -d 192.168.99.22 --dport 80 -j DROP
+-A KUBE-EXTERNAL-SERVICES -m comment --comment "ns2/svc2:p80 has no local endpoints" -m tcp -p tcp -d 1.2.3.4 --dport 80 -j DROP
+-A KUBE-EXTERNAL-SERVICES -m comment --comment "ns2/svc2:p80 has no local endpoints" -m addrtype --dst-type LOCAL -m tcp -p tcp --dport 3001 -j DROP
+-A KUBE-PROXY-FIREWALL -m comment --comment "ns5/svc5:p80 traffic not accepted by KUBE-FW-NUKIZ6OKUXPJNT4C" -m tcp -p tcp -d 5.6.7.8 --dport 80 -j DROP
+"""
+UPSTREAM_LB_NAT = r"""
+-A KUBE-NODEPORTS -m comment --comment ns2/svc2:p80 -m tcp -p tcp --dport 3001 -j KUBE-EXT-GNZBNJ2PO5MGZ6GT
+-A KUBE-NODEPORTS -m comment --comment ns5/svc5:p80 -m tcp -p tcp --dport 3002 -j KUBE-EXT-NUKIZ6OKUXPJNT4C
+-A KUBE-SERVICES -m comment --comment "ns2/svc2:p80 cluster IP" -m tcp -p tcp -d 172.30.0.42 --dport 80 -j KUBE-SVC-GNZBNJ2PO5MGZ6GT
+-A KUBE-SERVICES -m comment --comment "ns2/svc2:p80 external IP" -m tcp -p tcp -d 192.168.99.22 --dport 80 -j KUBE-EXT-GNZBNJ2PO5MGZ6GT
+-A KUBE-SERVICES -m comment --comment "ns2/svc2:p80 loadbalancer IP" -m tcp -p tcp -d 1.2.3.4 --dport 80 -j KUBE-EXT-GNZBNJ2PO5MGZ6GT
+-A KUBE-SERVICES -m comment --comment "ns5/svc5:p80 cluster IP" -m tcp -p tcp -d 172.30.0.45 --dport 80 -j KUBE-SVC-NUKIZ6OKUXPJNT4C
+-A KUBE-SERVICES -m comment --comment "ns5/svc5:p80 loadbalancer IP" -m tcp -p tcp -d 5.6.7.8 --dport 80 -j KUBE-FW-NUKIZ6OKUXPJNT4C
+-A KUBE-EXT-GNZBNJ2PO5MGZ6GT -m comment --comment "pod traffic for ns2/svc2:p80 external destinations" -s 10.0.0.0/8 -j KUBE-SVC-GNZBNJ2PO5MGZ6GT
+-A KUBE-EXT-GNZBNJ2PO5MGZ6GT -m comment --comment "masquerade LOCAL traffic for ns2/svc2:p80 external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ
+-A KUBE-EXT-GNZBNJ2PO5MGZ6GT -m comment --comment "route LOCAL traffic for ns2/svc2:p80 external destinations" -m addrtype --src-type LOCAL -j KUBE-SVC-GNZBNJ2PO5MGZ6GT
+-A KUBE-EXT-NUKIZ6OKUXPJNT4C -m comment --comment "masquerade traffic for ns5/svc5:p80 external destinations" -j KUBE-MARK-MASQ
+-A KUBE-EXT-NUKIZ6OKUXPJNT4C -j KUBE-SVC-NUKIZ6OKUXPJNT4C
+-A KUBE-FW-NUKIZ6OKUXPJNT4C -m comment --comment "ns5/svc5:p80 loadbalancer IP" -s 203.0.113.0/25 -j KUBE-EXT-NUKIZ6OKUXPJNT4C
+-A KUBE-FW-NUKIZ6OKUXPJNT4C -m comment --comment "other traffic to ns5/svc5:p80 will be dropped by KUBE-PROXY-FIREWALL"
+-A KUBE-SEP-I77PXRDZVX7PMWMN -m comment --comment ns5/svc5:p80 -s 10.180.0.3 -j KUBE-MARK-MASQ
+-A KUBE-SEP-I77PXRDZVX7PMWMN -m comment --comment ns5/svc5:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.3:80
+-A KUBE-SEP-RS4RBKLTHTF2IUXJ -m comment --comment ns2/svc2:p80 -s 10.180.0.2 -j KUBE-MARK-MASQ
+-A KUBE-SEP-RS4RBKLTHTF2IUXJ -m comment --comment ns2/svc2:p80 -m tcp -p tcp -j DNAT --to-destination 10.180.0.2:80
+-A KUBE-SVC-GNZBNJ2PO5MGZ6GT -m comment --comment "ns2/svc2:p80 cluster IP" -m tcp -p tcp -d 172.30.0.42 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ
+-A KUBE-SVC-GNZBNJ2PO5MGZ6GT -m comment --comment "ns2/svc2:p80 -> 10.180.0.2:80" -j KUBE-SEP-RS4RBKLTHTF2IUXJ
+-A KUBE-SVC-NUKIZ6OKUXPJNT4C -m comment --comment "ns5/svc5:p80 cluster IP" -m tcp -p tcp -d 172.30.0.45 --dport 80 ! -s 10.0.0.0/8 -j KUBE-MARK-MASQ
+-A KUBE-SVC-NUKIZ6OKUXPJNT4C -m comment --comment "ns5/svc5:p80 -> 10.180.0.3:80" -j KUBE-SEP-I77PXRDZVX7PMWMN
+"""
+
+
+def upstream_lb_state():
+    svc2 = service("svc2", "172.30.0.42", port(80, name="p80", node_port=3001), namespace="ns2", type="LoadBalancer",
+                   external_ips=("192.168.99.22",), lb_ips=("1.2.3.4",), external_traffic_policy="Local",
+                   health_check_node_port=30000)
+    svc5 = service("svc5", "172.30.0.45", port(80, name="p80", node_port=3002), namespace="ns5", type="LoadBalancer",
+                   lb_ips=("5.6.7.8",), lb_source_ranges=(" 203.0.113.0/25",))
+    endpoints = dict([eps(svc2, ep("10.180.0.2:80", "node2"), port_name="p80"),
+                      eps(svc5, ep("10.180.0.3:80", "node2"), port_name="p80")])
+    return dataclasses.replace(make_state([svc2, svc5], endpoints), cluster_cidr=ipaddress.ip_network("10.0.0.0/8"))
+
+
+def test_upstream_fixture_load_balancer_lines():
+    text = iptables.render(upstream_lb_state(), "node1")
+    for table, block in (("filter", UPSTREAM_LB_FILTER), ("nat", UPSTREAM_LB_NAT)):
+        expected = parse(f"*{table}\n{block}COMMIT\n")[table]["rules"]
+        got = {chain: [r for r in rs if "svc2" in r or "svc5" in r or "GNZBNJ2PO5MGZ6GT" in r or "NUKIZ6OKUXPJNT4C" in r]
+               for chain, rs in parse(text)[table]["rules"].items()}
+        got = {chain: rs for chain, rs in got.items() if rs}
+        assert set(got) == set(expected), table
+        for chain, expected_rules in expected.items():
+            if chain.startswith(SERVICE_CHAIN_PREFIXES):  # one service's chain: order is kube-proxy's
+                assert got[chain] == expected_rules, chain
+            else:  # shared chains: services come in Go map order
+                assert sorted(got[chain]) == sorted(expected_rules), chain
+
+
+def test_load_balancer_ip_makes_the_service_external():
+    """``ExternallyAccessible`` counts LB IPs: without a nodePort the LB IP still gets the EXT chain."""
+    svc = service("lb-only", "10.96.40.2", port(80, 8080), type="LoadBalancer", lb_ips=("192.168.179.241",))
+    text = iptables.render(make_state([svc], dict([eps(svc, ep("10.244.1.41:8080", "node1"))])), "node1")
+    c = names.service_chains("default/lb-only", "tcp")
+    assert rules(text, "nat", "KUBE-SERVICES")[1] == (
+        '-A KUBE-SERVICES -m comment --comment "default/lb-only loadbalancer IP" -m tcp -p tcp -d 192.168.179.241 '
+        f"--dport 80 -j {c['EXT']}")
+    assert rules(text, "nat", c["EXT"]) == [
+        f'-A {c["EXT"]} -m comment --comment "masquerade traffic for default/lb-only external destinations" -j KUBE-MARK-MASQ',
+        f"-A {c['EXT']} -j {c['SVC']}"]
+    assert "KUBE-NODEPORTS -m" not in text and c["FW"] not in text
+
+
+def test_source_ranges_current_with_the_node_in_a_range():
+    """Step 8: a range holding the node IP adds ``-s <LB IP>`` for every LB IP; each LB IP gets its DROP."""
+    text = iptables.render(lb_state(lb_ips=("192.168.179.240", "192.168.179.241"),
+                                    ranges=("10.1.0.0/16", "192.168.179.0/24")), "node1")
+    c = names.service_chains("default/lb", "tcp")
+    comment = '-m comment --comment "default/lb loadbalancer IP"'
+    assert rules(text, "nat", c["FW"]) == [
+        f"-A {c['FW']} {comment} -s 10.1.0.0/16 -j {c['EXT']}",
+        f"-A {c['FW']} {comment} -s 192.168.179.0/24 -j {c['EXT']}",
+        f"-A {c['FW']} {comment} -s 192.168.179.240 -j {c['EXT']}",
+        f"-A {c['FW']} {comment} -s 192.168.179.241 -j {c['EXT']}",
+        f'-A {c["FW"]} -m comment --comment "other traffic to default/lb will be dropped by KUBE-PROXY-FIREWALL"',
+    ]
+    assert [r for r in rules(text, "nat", "KUBE-SERVICES") if "loadbalancer IP" in r] == [
+        f"-A KUBE-SERVICES {comment} -m tcp -p tcp -d 192.168.179.{i} --dport 80 -j {c['FW']}" for i in (240, 241)]
+    assert rules(text, "filter", "KUBE-PROXY-FIREWALL") == [
+        f'-A KUBE-PROXY-FIREWALL -m comment --comment "default/lb traffic not accepted by {c["FW"]}" '
+        f"-m tcp -p tcp -d 192.168.179.{i} --dport 80 -j DROP" for i in (240, 241)]
+
+
+def test_source_ranges_current_without_endpoints():
+    """No endpoints: no FW chain and no KUBE-PROXY-FIREWALL rule, just the REJECTs."""
+    text = iptables.render(lb_state(ranges=("10.1.0.0/16",), endpoints=()), "node1")
+    assert "KUBE-FW-" not in text and rules(text, "filter", "KUBE-PROXY-FIREWALL") == []
+    assert ('-A KUBE-EXTERNAL-SERVICES -m comment --comment "default/lb has no endpoints" -m tcp -p tcp '
+            "-d 192.168.179.240 --dport 80 -j REJECT") in rules(text, "filter", "KUBE-EXTERNAL-SERVICES")
+
+
+@pytest.mark.parametrize("svc_type, etp, written", [("LoadBalancer", "Local", True), ("LoadBalancer", "Cluster", False),
+                                                    ("NodePort", "Local", False)])
+def test_health_check_node_port_rule_needs_an_etp_local_load_balancer(svc_type, etp, written):
+    svc = service("hc", "10.96.40.3", port(80, 8080, node_port=30401), type=svc_type, external_traffic_policy=etp,
+                  health_check_node_port=30402, lb_ips=("192.168.179.242",) if svc_type == "LoadBalancer" else ())
+    for node in ("node1", "node2"):  # the only endpoint is on node2: written on both nodes alike
+        text = iptables.render(make_state([svc], dict([eps(svc, ep("10.244.2.42:8080", "node2"))])), node)
+        expected = ['-A KUBE-NODEPORTS -m comment --comment "default/hc health check node port" '
+                    "-m tcp -p tcp --dport 30402 -j ACCEPT"] if written else []
+        assert rules(text, "filter", "KUBE-NODEPORTS") == expected
+    assert "30402" not in iptables.render(make_state([svc], {}, "1.18"), "node1")  # 1.18 writes no such rule
+
+
+_FW_1_18 = '-m comment --comment "default/lb: loadbalancer IP"'
+
+
+@pytest.mark.parametrize("case, ranges, etp, tail", [
+    ("cluster", (), "Cluster", ["-j KUBE-MARK-MASQ", "-j {SVC}", "-j KUBE-MARK-DROP"]),
+    ("local", (), "Local", ["-j {XLB}", "-j KUBE-MARK-DROP"]),
+    ("ranges", ("203.0.113.0/25", "10.1.0.0/16"), "Cluster",
+     ["-j KUBE-MARK-MASQ", "-s 203.0.113.0/25 -j {SVC}", "-s 10.1.0.0/16 -j {SVC}", "-j KUBE-MARK-DROP"]),
+    ("node-in-range", ("192.168.179.0/24",), "Local",
+     ["-s 192.168.179.0/24 -j {XLB}", "-s 192.168.179.240/32 -j {XLB}", "-j KUBE-MARK-DROP"]),
+])
+def test_1_18_load_balancer_fw_chain(case, ranges, etp, tail):
+    """1.18 research §3(c): every LB IP goes through KUBE-FW, which ends in KUBE-MARK-DROP."""
+    text = iptables.render(lb_state("1.18", ranges=ranges, etp=etp), "node1")
+    c = names.service_chains("default/lb:", "tcp")
+    assert (f"-A KUBE-SERVICES {_FW_1_18} -m tcp -p tcp -d 192.168.179.240/32 --dport 80 -j {c['FW']}"
+            in rules(text, "nat", "KUBE-SERVICES"))
+    assert rules(text, "nat", c["FW"]) == [f"-A {c['FW']} {_FW_1_18} {t.format(**c)}" for t in tail]
+    assert parse(text)["nat"]["chains"].count(c["FW"]) == 1
+
+
+def test_1_18_fw_chain_is_written_again_for_each_lb_ip():
+    text = iptables.render(lb_state("1.18", lb_ips=("192.168.179.240", "192.168.179.241"),
+                                    ranges=("192.168.179.0/24",)), "node1")
+    c = names.service_chains("default/lb:", "tcp")
+    block = [f"-A {c['FW']} {_FW_1_18} -j KUBE-MARK-MASQ", f"-A {c['FW']} {_FW_1_18} -s 192.168.179.0/24 -j {c['SVC']}"]
+    assert rules(text, "nat", c["FW"]) == (
+        block + [f"-A {c['FW']} {_FW_1_18} -s 192.168.179.240/32 -j {c['SVC']}", f"-A {c['FW']} {_FW_1_18} -j KUBE-MARK-DROP"]
+        + block + [f"-A {c['FW']} {_FW_1_18} -s 192.168.179.241/32 -j {c['SVC']}", f"-A {c['FW']} {_FW_1_18} -j KUBE-MARK-DROP"])
+
+
+def test_1_18_load_balancer_without_endpoints_rejects_in_kube_services():
+    """§4.3: the LB IP's REJECT sits in filter KUBE-SERVICES (not KUBE-EXTERNAL-SERVICES) in 1.18."""
+    text = iptables.render(lb_state("1.18", endpoints=()), "node1")
+    assert rules(text, "filter", "KUBE-SERVICES")[-1] == (
+        '-A KUBE-SERVICES -m comment --comment "default/lb: has no endpoints" -m tcp -p tcp -d 192.168.179.240/32 '
+        "--dport 80 -j REJECT")
+    assert "192.168.179.240" not in "\n".join(rules(text, "filter", "KUBE-EXTERNAL-SERVICES"))
+    assert "KUBE-FW-" not in text
+
+
 # real kube-proxy output (notes §2.5, §2.6, §4.2), loaded into a network namespace -------------
 
 EXAMPLE_A_SAVE = r"""
@@ -668,8 +872,7 @@ COMMIT
 COMMIT
 """
 
-# Example B's lines the model can express (no LoadBalancer ingress IP, so no "loadbalancer IP"
-# rule and no health check node port; lb-local is modelled as an ETP=Local NodePort service)
+# Example B (notes §2.6), every line, verbatim; SEP chains other than sticky's are not in the notes
 EXAMPLE_B_NAT = r"""
 -A KUBE-EXT-36SRL3I7JZKMDG5Q -s 10.244.0.0/16 -m comment --comment "pod traffic for default/lb-local:http external destinations" -j KUBE-SVC-36SRL3I7JZKMDG5Q
 -A KUBE-EXT-36SRL3I7JZKMDG5Q -m comment --comment "masquerade LOCAL traffic for default/lb-local:http external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ
@@ -679,6 +882,7 @@ EXAMPLE_B_NAT = r"""
 -A KUBE-SEP-4SZLZ5ZJ3VJ2LKIO -s 10.244.1.5/32 -m comment --comment "default/sticky" -j KUBE-MARK-MASQ
 -A KUBE-SEP-4SZLZ5ZJ3VJ2LKIO -p tcp -m comment --comment "default/sticky" -m recent --set --name KUBE-SEP-4SZLZ5ZJ3VJ2LKIO --mask 255.255.255.255 --rsource -m tcp -j DNAT --to-destination 10.244.1.5:8080
 -A KUBE-SERVICES -d 10.96.200.10/32 -p tcp -m comment --comment "default/lb-local:http cluster IP" -m tcp --dport 80 -j KUBE-SVC-36SRL3I7JZKMDG5Q
+-A KUBE-SERVICES -d 203.0.113.50/32 -p tcp -m comment --comment "default/lb-local:http loadbalancer IP" -m tcp --dport 80 -j KUBE-EXT-36SRL3I7JZKMDG5Q
 -A KUBE-SERVICES -d 10.96.200.11/32 -p tcp -m comment --comment "default/itp-local cluster IP" -m tcp --dport 80 -j KUBE-SVL-RTIYTA7OSJYUMIOF
 -A KUBE-SERVICES -d 10.96.200.12/32 -p tcp -m comment --comment "default/sticky cluster IP" -m tcp --dport 80 -j KUBE-SVC-BJWR5DPVIKTHVKZU
 -A KUBE-SVC-36SRL3I7JZKMDG5Q ! -s 10.244.0.0/16 -d 10.96.200.10/32 -p tcp -m comment --comment "default/lb-local:http cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ
@@ -694,6 +898,7 @@ EXAMPLE_B_NAT = r"""
 """
 EXAMPLE_B_FILTER = r"""
 -A KUBE-EXTERNAL-SERVICES -p tcp -m comment --comment "default/empty has no endpoints" -m addrtype --dst-type LOCAL -m tcp --dport 31081 -j REJECT --reject-with icmp-port-unreachable
+-A KUBE-NODEPORTS -p tcp -m comment --comment "default/lb-local:http health check node port" -m tcp --dport 32000 -j ACCEPT
 -A KUBE-SERVICES -d 10.96.200.13/32 -p tcp -m comment --comment "default/empty has no endpoints" -m tcp --dport 80 -j REJECT --reject-with icmp-port-unreachable
 """
 # chains whose rules Example B lists in full
@@ -830,6 +1035,24 @@ def test_example_b_matches_real_iptables_save(netns):
     assert sticky[0] == ("-A KUBE-SVC-BJWR5DPVIKTHVKZU ! -s 10.244.0.0/16 -d 10.96.200.12/32 -p tcp -m comment "
                          '--comment "default/sticky cluster IP" -m tcp --dport 80 -j KUBE-MARK-MASQ')
     assert len(sticky) == 5
+
+
+@pytest.mark.netns
+@needs_root
+def test_example_b_lb_local_lines_match_real_iptables_save(netns):
+    """All of lb-local's saved lines (but its SEP chains, which §2.6 leaves out) are Example B's, and no more:
+    the LB IP rule, the health check node port ACCEPT, EXT/SVC/SVL, the cluster IP and the NodePort."""
+    saved = parse(load(netns, "current", iptables.render(example_b_state(), "node1")))
+    mentions = lambda line: "lb-local" in line or "36SRL3I7JZKMDG5Q" in line  # noqa: E731
+    real = [line for line in lines(EXAMPLE_B_NAT) + lines(EXAMPLE_B_FILTER) if mentions(line)]
+    got = [r for table in ("nat", "filter") for chain, rs in saved[table]["rules"].items()
+           if not chain.startswith("KUBE-SEP-") for r in rs if mentions(r)]
+    assert sorted(got) == sorted(real)
+    assert ('-A KUBE-SERVICES -d 203.0.113.50/32 -p tcp -m comment --comment "default/lb-local:http loadbalancer IP" '
+            "-m tcp --dport 80 -j KUBE-EXT-36SRL3I7JZKMDG5Q") in saved["nat"]["rules"]["KUBE-SERVICES"]
+    assert saved["filter"]["rules"]["KUBE-NODEPORTS"] == [
+        '-A KUBE-NODEPORTS -p tcp -m comment --comment "default/lb-local:http health check node port" '
+        "-m tcp --dport 32000 -j ACCEPT"]
 
 
 @pytest.mark.netns

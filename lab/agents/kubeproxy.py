@@ -1,17 +1,24 @@
-"""kube-proxy for one node: loads the node's iptables rules and holds its NodePort sockets.
+"""kube-proxy for one node: loads the node's iptables rules, holds its NodePort sockets and
+serves the health check node ports of its ETP=Local LoadBalancer services.
 
 Like kube-proxy v1.18 it keeps a listening socket on every TCP/UDP NodePort (so nothing else
 on the node can take the port, and ``netstat -tlnp`` shows ``kube-proxy`` there), and writes
-its rules with one ``iptables-restore --noflush``. SIGHUP re-reads the cluster state and
-re-syncs.
+its rules with one ``iptables-restore --noflush``. Like every kube-proxy it answers HTTP on each
+``healthCheckNodePort`` (``pkg/proxy/healthcheck/service_health.go``): 200 while the node has a
+ready endpoint of the service, else 503, so a load balancer only sends to nodes that can serve
+locally. SIGHUP re-reads the cluster state and re-syncs (rules, sockets, health answers).
 """
 
+import http.server
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
+from dataclasses import dataclass
 
 from lab import codec
 from lab.agents.common import acknowledge, listen_in, parse_args
@@ -21,12 +28,136 @@ from lab.proxy import iptables
 RESTORE = ["iptables-restore", "-w", "5", "--noflush"]
 
 
+# service health ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HealthAnswer:
+    status: int
+    headers: tuple  # (name, value) pairs besides Content-Length and Date
+    body: bytes
+
+
+def local_ready_endpoints(state, svc, node_name):
+    """``LocalReadyEndpoints``: the service's ready endpoints on this node, over all its ports,
+    counted once per IP (a pod serving two ports of the service is one endpoint)."""
+    return len({e.ip for p in svc.ports for e in state.endpoints_for(svc, p) if e.node == node_name and e.ready})
+
+
+def health_answer(namespace, name, local_endpoints, legacy=False):
+    """``hcHandler.ServeHTTP``. Recent releases (v1.28+) add the nosniff and endpoint-weight headers
+    and ``serviceProxyHealthy`` (always true here: the rules are loaded before the port opens);
+    v1.18 sent Content-Type only and a two-field body. The body is Go's tab-indented text, no newline."""
+    fields = ['\t"service": {\n'
+              f'\t\t"namespace": {json.dumps(namespace)},\n'
+              f'\t\t"name": {json.dumps(name)}\n'
+              '\t}',
+              f'\t"localEndpoints": {local_endpoints}']
+    headers = [("Content-Type", "application/json")]
+    if not legacy:
+        fields.append('\t"serviceProxyHealthy": true')
+        headers += [("X-Content-Type-Options", "nosniff"), ("X-Load-Balancing-Endpoint-Weight", str(local_endpoints))]
+    body = "{\n" + ",\n".join(fields) + "\n}"
+    return HealthAnswer(200 if local_endpoints else 503, tuple(headers), body.encode())
+
+
+def service_health(state, node_name):
+    """What this node's kube-proxy answers on each health check node port: {port: HealthAnswer}."""
+    legacy = iptables.PROFILES[state.kube_proxy.profile].legacy_layout
+    out = {}
+    for svc in sorted(state.services, key=lambda s: (s.namespace, s.name)):
+        port = iptables.health_check_node_port(svc)
+        if port and iptables.is_proxied(svc):
+            out[port] = health_answer(svc.namespace, svc.name, local_ready_endpoints(state, svc, node_name), legacy)
+    return out
+
+
+class _HealthHandler(http.server.BaseHTTPRequestHandler):
+    """Every GET (any path) gets the service's answer, with Go's sorted headers and no Server header."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        self._answer(body=True)
+
+    def do_HEAD(self):
+        self._answer(body=False)
+
+    def _answer(self, body):
+        answer = self.server.answers().get(self.server.health_port)
+        if answer is None:  # the port was closed by a resync while this connection stayed open
+            answer, self.close_connection = HealthAnswer(503, (), b""), True
+        self.send_response_only(answer.status)
+        headers = answer.headers + (("Content-Length", str(len(answer.body))), ("Date", self.date_time_string()))
+        for name, value in sorted(headers):
+            self.send_header(name, value)
+        self.end_headers()
+        if body:
+            self.wfile.write(answer.body)
+
+    def log_message(self, format, *args):  # load balancers probe every few seconds: keep the log quiet
+        pass
+
+
+_SIGNALS = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}
+
+
+class ServiceHealthServer:
+    """One HTTP listener per health check node port, each served from its own daemon thread.
+
+    ``sync`` swaps in the new answers as a whole (handler threads read them without a lock),
+    closes the listeners of ports no longer wanted and opens the new ones.
+    """
+
+    def __init__(self):
+        self.answers = {}  # port -> HealthAnswer
+        self.servers = {}  # port -> ThreadingHTTPServer
+
+    def sync(self, answers, netns_name):
+        for port in sorted(set(self.servers) - set(answers)):
+            self._close(self.servers.pop(port))
+        self.answers = dict(answers)
+        for port in sorted(set(answers) - set(self.servers)):
+            try:
+                self.servers[port] = self._open(netns_name, port)
+            except OSError as exc:  # kube-proxy logs the event and carries on without this port
+                print(f"cannot open health check node port {port}: {exc}", flush=True)
+
+    def close(self):
+        for port in list(self.servers):
+            self._close(self.servers.pop(port))
+
+    def _open(self, netns_name, port):
+        sock = listen_in(netns_name, port)
+        sock.setblocking(True)
+        server = http.server.ThreadingHTTPServer(sock.getsockname(), _HealthHandler, bind_and_activate=False)
+        server.socket.close()  # the one made by the constructor: serve the namespace's socket instead
+        server.socket, server.health_port = sock, port
+        server.answers = lambda: self.answers
+        thread = threading.Thread(target=server.serve_forever, name=f"healthcheck-{port}", daemon=True)
+        # the thread (and the handler threads it starts) inherit a mask without our signals, so
+        # SIGHUP and SIGTERM always reach the main thread, which waits in signal.pause()
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+        try:
+            thread.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        return server
+
+    @staticmethod
+    def _close(server):
+        server.shutdown()
+        server.server_close()
+
+
+# the agent -------------------------------------------------------------------------------------
+
 class KubeProxy:
     def __init__(self, cluster_file, node):
         self.cluster_file, self.node = cluster_file, node
         self.sockets = {}  # (port, protocol) -> socket
         self.bootstrapped = False
         self.udp_backends = set()  # (cluster IP, endpoint IP) pairs of UDP services
+        self.health = ServiceHealthServer()
 
     def load(self):
         with open(self.cluster_file) as f:
@@ -41,6 +172,7 @@ class KubeProxy:
             self.bootstrapped = True
         restore(iptables.render(state, self.node))
         self.hold_node_ports(state, node.netns)
+        self.health.sync(service_health(state, self.node), node.netns)
         self.clear_stale_udp(state)
         acknowledge(os.path.dirname(self.cluster_file), f"kube-proxy-{self.node}")
 
@@ -52,7 +184,6 @@ class KubeProxy:
         for port, proto in sorted(wanted - set(self.sockets)):
             kind = socket.SOCK_STREAM if proto == "TCP" else socket.SOCK_DGRAM
             self.sockets[(port, proto)] = listen_in(netns_name, port, kind)
-
 
     def clear_stale_udp(self, state):
         """UDP has no connections to end: conntrack entries still DNAT to a removed endpoint,
@@ -76,17 +207,16 @@ def main():
     args = parse_args("kube-proxy for one lab node", [("--node", {"required": True}),
                                                        ("--cluster", {"required": True})])
     proxy = KubeProxy(args.cluster, args.node)
+    resync = []  # set before the first sync, so a SIGHUP sent meanwhile is not lost (nor fatal)
+    signal.signal(signal.SIGHUP, lambda *_: resync.append(True))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         proxy.sync()
     except (OSError, RuntimeError) as exc:
         report_ready(args.ready_fd, str(exc))
         return 1
     report_ready(args.ready_fd)
-    resync = []
-    signal.signal(signal.SIGHUP, lambda *_: resync.append(True))
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     while True:
-        signal.pause()
         while resync:
             resync.clear()
             try:
@@ -94,6 +224,7 @@ def main():
                 print("resynced rules", flush=True)
             except (OSError, RuntimeError) as exc:
                 print(f"sync failed: {exc}", flush=True)
+        signal.pause()
 
 
 if __name__ == "__main__":

@@ -4,14 +4,16 @@ Pure functions of the cluster state. Two rule layouts, chosen by the kube-proxy 
 
 - ``1.18``: the layout of kube-proxy v1.18 (the seed's cluster): port names with a trailing
   colon, NodePort rules jumping to KUBE-MARK-MASQ then KUBE-SVC, the ClusterIP masquerade
-  rule in KUBE-SERVICES.
+  rule in KUBE-SERVICES, a KUBE-FW chain behind every LoadBalancer IP.
 - ``current``: the layout of recent releases (KUBE-EXT / KUBE-SVL chains, masquerade rules
-  inside the service chain, ``"N -> IP:port"`` comments, KUBE-PROXY-FIREWALL, KUBE-FIREWALL).
+  inside the service chain, ``"N -> IP:port"`` comments, KUBE-PROXY-FIREWALL, KUBE-FIREWALL,
+  KUBE-FW only for loadBalancerSourceRanges, health check node port ACCEPTs).
 
 Services are visited in (namespace, name, port) order; real kube-proxy walks a Go map, whose
 order is random, and only the order within each chain is significant.
 """
 
+import ipaddress
 from dataclasses import dataclass
 
 from lab.proxy import names
@@ -47,6 +49,7 @@ class ProxyOptions:
     masquerade_bit: int = 14
     masquerade_all: bool = False
     random_fully: bool = True  # iptables >= 1.6.2 supports MASQUERADE --random-fully
+    node_ip: str = None  # proxier.nodeIP: a loadBalancerSourceRange holding it lets the node reach its LB IPs
 
     @property
     def mark(self):
@@ -59,8 +62,22 @@ class ProxyOptions:
 
 def options_for(state, node_name):
     kp = state.kube_proxy
+    node = state.node(node_name)
     return ProxyOptions(node=node_name, profile=PROFILES[kp.profile], cluster_cidr=str(state.cluster_cidr),
-                        masquerade_bit=kp.masquerade_bit, masquerade_all=kp.masquerade_all)
+                        masquerade_bit=kp.masquerade_bit, masquerade_all=kp.masquerade_all,
+                        node_ip=str(node.ip) if node else None)
+
+
+def is_proxied(svc):
+    """``ShouldSkipService``: headless and ExternalName services get no rules."""
+    return svc.cluster_ip not in (None, "None")
+
+
+def health_check_node_port(svc):
+    """``HealthCheckNodePort()``: set only when the service ``NeedsHealthCheck`` (LoadBalancer, ETP=Local)."""
+    if svc.type == "LoadBalancer" and svc.external_traffic_policy == "Local":
+        return svc.health_check_node_port
+    return None
 
 
 # the jump rules kube-proxy ensures in the built-in chains (``iptablesJumpChains``), in the
@@ -192,8 +209,13 @@ class _Port:
     has_endpoints: bool
 
     @property
+    def lb_ips(self):
+        """``LoadBalancerVIPs()``: the status ingress IPs (empty entries are skipped)."""
+        return tuple(ip for ip in self.svc.lb_ips if ip)
+
+    @property
     def externally_accessible(self):
-        return bool(self.port.node_port or self.svc.external_ips)
+        return bool(self.port.node_port or self.svc.external_ips or self.lb_ips)
 
     @property
     def etp_local(self):
@@ -208,7 +230,7 @@ def _ports(state, opts):
     """Every proxied service port (headless and ExternalName services are skipped), in order."""
     out = []
     for svc in sorted(state.services, key=lambda s: (s.namespace, s.name)):
-        if svc.cluster_ip in (None, "None"):
+        if not is_proxied(svc):
             continue
         for port in sorted(svc.ports, key=lambda p: (p.name, p.protocol)):
             name = names.service_port_name(svc.namespace, svc.name, port.name, opts.profile.trailing_colon)
@@ -262,6 +284,36 @@ def _host(ip, opts):
 def _cluster_ip_match(p, opts):
     return (f"-m comment --comment {_q(p.name + ' cluster IP')} -m {p.proto} -p {p.proto} "
             f"-d {_host(p.svc.cluster_ip, opts)} --dport {p.port.port}")
+
+
+def _source_ranges(p, opts):
+    """``LoadBalancerSourceRanges()``: trimmed CIDRs; parsed, so written in network form, since the
+    EXT/SVL layout (1.18 writes each range as given)."""
+    out = []
+    for text in (r.strip() for r in p.svc.lb_source_ranges):
+        try:
+            net = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            continue  # validation rejects these; kube-proxy would skip them
+        out.append(text if opts.profile.legacy_layout else str(net))
+    return out
+
+
+def _allows_node(ranges, opts):
+    """True if a source range holds the node's own IP (then traffic from the LB IP itself is let in)."""
+    if not opts.node_ip:
+        return False
+    node_ip = ipaddress.ip_address(opts.node_ip)
+    return any(node_ip in ipaddress.ip_network(r, strict=False) for r in ranges)
+
+
+def _fw_source_rules(w, opts, fw, comment, target, ranges, lb_ips):
+    """The FW chain's allow rules: one ``-s <range>`` per range, then ``-s <LB IP>`` if the node is in a range."""
+    for cidr in ranges:
+        w.rule("nat", fw, comment, f"-s {cidr} -j {target}")
+    if _allows_node(ranges, opts):
+        for ip in lb_ips:
+            w.rule("nat", fw, comment, f"-s {_host(ip, opts)} -j {target}")
 
 
 def _masq_rule(opts):
@@ -361,6 +413,8 @@ def _service_current(w, p, opts):
         if not has_external:
             _no_endpoints(w, p, "KUBE-EXTERNAL-SERVICES", f"{proto} -d {_host(eip, opts)} --dport {p.port.port}",
                           local=p.has_endpoints)
+    uses_fw = p.has_endpoints and bool(p.lb_ips) and bool(_source_ranges(p, opts))
+    _lb_ips_current(w, p, opts, uses_fw, has_external)
     if p.port.node_port:
         if p.has_endpoints:
             w.rule("nat", "KUBE-NODEPORTS", "-m comment --comment", p.name,
@@ -368,6 +422,10 @@ def _service_current(w, p, opts):
         if not has_external:
             _no_endpoints(w, p, "KUBE-EXTERNAL-SERVICES",
                           f"-m addrtype --dst-type LOCAL {proto} --dport {p.port.node_port}", local=p.has_endpoints)
+    hcnp = health_check_node_port(p.svc)
+    if hcnp:  # written whether or not this node has local endpoints
+        w.rule("filter", "KUBE-NODEPORTS", "-m comment --comment", _q(f"{p.name} health check node port"),
+               f"-m tcp -p tcp --dport {hcnp} -j ACCEPT")
     if not p.has_endpoints:
         return
 
@@ -380,6 +438,9 @@ def _service_current(w, p, opts):
     if p.externally_accessible:
         w.chain("nat", c["EXT"])
         _ext_chain(w, p, opts, uses_svl)
+    if uses_fw:
+        w.chain("nat", c["FW"])
+        _fw_chain(w, p, opts)
     if has_internal and internal_chain not in w.chains["nat"]:
         w.chain("nat", internal_chain)
     if uses_svc:
@@ -388,6 +449,25 @@ def _service_current(w, p, opts):
         _endpoint_rules(w, p, c["SVL"], local_eps, opts)
     for e in sorted(set(cluster_eps) | set(local_eps), key=lambda e: e.address):
         _sep_rules(w, p, e, opts)
+
+
+def _lb_ips_current(w, p, opts, uses_fw, has_external):
+    """Step 3: each LB IP jumps to EXT (or to FW with source ranges, whose leftovers the filter
+    KUBE-PROXY-FIREWALL drops); without usable endpoints the filter table rejects or drops."""
+    c = p.chains
+    proto = f"-m {p.proto} -p {p.proto}"
+    for lb_ip in p.lb_ips:
+        match = f"{proto} -d {_host(lb_ip, opts)} --dport {p.port.port}"
+        if p.has_endpoints:
+            w.rule("nat", "KUBE-SERVICES", "-m comment --comment", _q(f"{p.name} loadbalancer IP"), match,
+                   f"-j {c['FW'] if uses_fw else c['EXT']}")
+        if uses_fw:
+            w.rule("filter", "KUBE-PROXY-FIREWALL", "-m comment --comment",
+                   _q(f"{p.name} traffic not accepted by {c['FW']}"), match, "-j DROP")
+    if not has_external:  # after all the LB IPs' nat rules, as kube-proxy writes them
+        for lb_ip in p.lb_ips:
+            _no_endpoints(w, p, "KUBE-EXTERNAL-SERVICES", f"{proto} -d {_host(lb_ip, opts)} --dport {p.port.port}",
+                          local=p.has_endpoints)
 
 
 def _ext_chain(w, p, opts, has_local):
@@ -405,6 +485,15 @@ def _ext_chain(w, p, opts, has_local):
            f"-m addrtype --src-type LOCAL -j {c['SVC']}")
     if has_local:
         w.rule("nat", c["EXT"], f"-j {c['SVL']}")
+
+
+def _fw_chain(w, p, opts):
+    """loadBalancerSourceRanges: allowed sources go on to EXT; the rest falls off the end of the
+    chain without DNAT and is dropped by the KUBE-PROXY-FIREWALL rule for the LB IP."""
+    fw = p.chains["FW"]
+    comment = f"-m comment --comment {_q(p.name + ' loadbalancer IP')}"
+    _fw_source_rules(w, opts, fw, comment, p.chains["EXT"], _source_ranges(p, opts), p.lb_ips)
+    w.rule("nat", fw, "-m comment --comment", _q(f"other traffic to {p.name} will be dropped by KUBE-PROXY-FIREWALL"))
 
 
 # 1.18 layout ----------------------------------------------------------------------------------
@@ -458,6 +547,15 @@ def _service_legacy(w, p, opts):
         else:
             w.rule("filter", "KUBE-EXTERNAL-SERVICES", "-m comment --comment", _q(f"{p.name} has no endpoints"),
                    f"{proto} -d {eip}/32 --dport {p.port.port} -j REJECT")
+    for lb_ip in p.lb_ips:
+        if has_endpoints:
+            w.chain("nat", c["FW"])
+            w.rule("nat", "KUBE-SERVICES", "-m comment --comment", _q(f"{p.name} loadbalancer IP"),
+                   f"{proto} -d {lb_ip}/32 --dport {p.port.port} -j {c['FW']}")
+            _fw_chain_legacy(w, p, opts, lb_ip)
+        else:
+            w.rule("filter", "KUBE-SERVICES", "-m comment --comment", _q(f"{p.name} has no endpoints"),
+                   f"{proto} -d {lb_ip}/32 --dport {p.port.port} -j REJECT")
     if p.port.node_port:
         if has_endpoints:
             match = f"-m comment --comment {p.name} {proto} --dport {p.port.node_port}"
@@ -481,6 +579,22 @@ def _service_legacy(w, p, opts):
         _sep_rules(w, p, e, opts)
     if only_local:
         _xlb_chain(w, p, opts, eps)
+
+
+def _fw_chain_legacy(w, p, opts, lb_ip):
+    """1.18's KUBE-FW, written again for every LB IP: masquerade (ETP=Cluster), the allowed sources
+    on to SVC (or XLB for ETP=Local), then whatever is left is marked for kubelet's drop rule."""
+    fw = p.chains["FW"]
+    comment = f"-m comment --comment {_q(p.name + ' loadbalancer IP')}"
+    target = p.chains["XLB"] if p.etp_local else p.chains["SVC"]
+    if not p.etp_local:
+        w.rule("nat", fw, comment, "-j KUBE-MARK-MASQ")
+    ranges = _source_ranges(p, opts)
+    if ranges:
+        _fw_source_rules(w, opts, fw, comment, target, ranges, (lb_ip,))
+    else:
+        w.rule("nat", fw, comment, f"-j {target}")
+    w.rule("nat", fw, comment, "-j KUBE-MARK-DROP")
 
 
 def _xlb_chain(w, p, opts, eps):

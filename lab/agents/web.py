@@ -1,8 +1,9 @@
-"""The pods' HTTP server: what the luksa/kubia image does, for every pod of one node.
+"""The pods' HTTP servers, for every pod of one app on one node.
 
-``kubia`` answers every request with ``You've hit <pod name>``. One asyncio process holds a
-listening socket inside each pod's namespace (about 1.5 KiB per pod, where a process per pod
-costs 10 MiB), so ``ss -tlnp`` in a pod shows the listener, owned by this ``kubia`` process.
+``kubia`` answers every request with ``You've hit <pod name>``, as the luksa/kubia image does;
+``echo`` adds the client address it saw (to show SNAT, or its absence). One asyncio process
+holds a listening socket inside each pod's namespace (about 1.5 KiB per pod, where a process
+per pod costs 10 MiB), so ``ss -tlnp`` in a pod shows the listener, owned by this process.
 """
 
 import asyncio
@@ -14,8 +15,14 @@ from lab.agents.common import PodServer, parse_args
 MAX_HEADER = 16384
 
 
-def response(pod_name, keep_alive):
-    body = f"You've hit {pod_name}\n".encode()
+def body_for(app, pod_name, peer):
+    text = f"You've hit {pod_name}\n"
+    if app == "echo":
+        text += f"client address {peer[0]}:{peer[1]}\n" if peer else "client address unknown\n"
+    return text.encode()
+
+
+def response(body, keep_alive):
     head = (f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
             f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime())}\r\n"
             f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n")
@@ -36,7 +43,7 @@ def wants_keep_alive(request_head):
     return connection != b"close"
 
 
-async def serve_client(pod_name, reader, writer):
+async def serve_client(app, pod_name, reader, writer):
     peer = writer.get_extra_info("peername")
     try:
         while True:
@@ -49,7 +56,7 @@ async def serve_client(pod_name, reader, writer):
                 await reader.readexactly(length)
             keep = wants_keep_alive(head[:-4])
             print(f"{pod_name}: Received request from {peer[0] if peer else '?'}", flush=True)
-            writer.write(response(pod_name, keep))
+            writer.write(response(body_for(app, pod_name, peer), keep))
             await writer.drain()
             if not keep:
                 return
@@ -69,14 +76,17 @@ def _content_length(head):
     return 0
 
 
-async def serve(pod_name, protocol, sock):
-    return await asyncio.start_server(lambda r, w: serve_client(pod_name, r, w), sock=sock, backlog=4096,
-                                      limit=MAX_HEADER)
+def server_for(app):
+    async def serve(pod_name, protocol, sock):
+        return await asyncio.start_server(lambda r, w: serve_client(app, pod_name, r, w), sock=sock,
+                                          backlog=4096, limit=MAX_HEADER)
+    return serve
 
 
 def main():
-    args = parse_args("kubia: You've hit <pod>", [("--spec", {"required": True})])
-    return asyncio.run(PodServer(args.spec, serve).run(args.ready_fd))
+    args = parse_args("web pods: You've hit <pod>", [("--spec", {"required": True}),
+                                                     ("--app", {"choices": ("kubia", "echo"), "default": "kubia"})])
+    return asyncio.run(PodServer(args.spec, server_for(args.app)).run(args.ready_fd))
 
 
 if __name__ == "__main__":
