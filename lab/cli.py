@@ -9,7 +9,7 @@ import time
 
 import yaml
 
-from lab import cluster, lifecycle, reconcile, state, views, yamlfiles
+from lab import cluster, lifecycle, reconcile, running, state, views, yamlfiles
 from lab.errors import LabError
 
 KINDS = {
@@ -72,6 +72,8 @@ def build_parser():
     ex.add_argument("target", help="a node (master, node1), a host (client) or a pod name")
     ex.add_argument("-n", "--namespace", help="the pod's Kubernetes namespace (default: search all)")
     ex.add_argument("--lab", help="which lab (default: the only lab up)")
+    for module in VERB_MODULES:
+        COMMANDS[module.register(sub)] = module.run
     return p
 
 
@@ -157,7 +159,7 @@ def _lab_of_target(target, name):
             return doc.get("name", "k8s") if isinstance(doc, dict) else "k8s"
         except LabError:
             return "k8s"
-    return target or _only_lab()
+    return target or running.only_lab()
 
 
 def cmd_down(args):
@@ -186,27 +188,6 @@ def cmd_status(args):
 
 # get / exec -----------------------------------------------------------------------------------
 
-def _only_lab():
-    labs = state.labs()
-    env = os.environ.get("SVCLAB_LAB")
-    if env:
-        return env
-    if len(labs) == 1:
-        return labs[0]
-    if not labs:
-        raise LabError("no lab is up; start one with: sudo python3 -m lab up scenarios/seed.yml")
-    raise LabError(f"several labs are up ({', '.join(labs)}); say which with --lab NAME")
-
-
-def _running(lab):
-    lab = lab or _only_lab()
-    record = state.Record.load(lab)
-    cluster_state = record.load_cluster() if record else None
-    if cluster_state is None:
-        raise LabError(f"lab {lab!r} is not up (see: {_prog()} status)")
-    return record, cluster_state
-
-
 def _selector(text):
     if not text:
         return []
@@ -230,7 +211,7 @@ def cmd_get(args):
     kind = KINDS.get(args.kind.lower())
     if kind is None:
         raise LabError(f"unknown kind {args.kind!r}: use pods, services, endpoints or nodes")
-    record, cs = _running(args.lab)
+    record, cs = running.running(args.lab)
     created = record.created
     age = time.time() - created
     selector = _selector(args.selector)
@@ -286,29 +267,9 @@ def _print(output, headers, rows, items, kind, single):
         print(views.table(headers, rows))
 
 
-def resolve_target(cs, target, namespace=None):
-    """The network namespace of a node, host or pod named ``target``."""
-    for n in cs.nodes:
-        if target in (n.name, n.hostname):
-            return n.netns
-    for h in cs.hosts:
-        if target == h.name:
-            return h.netns
-    if cs.lb is not None and target in ("lb", cs.lb.netns):
-        return cs.lb.netns
-    pods = [p for p in cs.pods if p.name == target and (namespace is None or p.namespace == namespace)]
-    if len(pods) == 1:
-        return pods[0].netns
-    if len(pods) > 1:
-        raise LabError(f"several pods are named {target!r}; say which namespace with -n")
-    names = [n.name for n in cs.nodes] + [h.name for h in cs.hosts]
-    raise LabError(f"no node, host or pod named {target!r} (nodes and hosts: {', '.join(names)}; "
-                   f"pods: see {_prog()} get pods -A)")
-
-
 def cmd_exec(args):
-    _, cs = _running(args.lab)
-    netns_name = resolve_target(cs, args.target, args.namespace)
+    _, cs = running.running(args.lab)
+    netns_name = running.resolve_target(cs, args.target, args.namespace)
     cmd = args.cmd or [os.environ.get("SHELL", "/bin/sh")]
     os.execvp("ip", ["ip", "netns", "exec", netns_name] + cmd)
 
@@ -316,7 +277,7 @@ def cmd_exec(args):
 def cmd_describe(args):
     if KINDS.get(args.kind.lower()) != "services":
         raise LabError(f"lab describe handles services (not {args.kind!r})")
-    record, cs = _running(args.lab)
+    record, cs = running.running(args.lab)
     svc = cs.service(args.namespace, args.name)
     if svc is None:
         raise LabError(f'services "{args.name}" not found in namespace {args.namespace}')
@@ -325,7 +286,7 @@ def cmd_describe(args):
 
 
 def cmd_lb(args):
-    record, cs = _running(args.lab)
+    record, cs = running.running(args.lab)
     path = record.path("nginx", "nginx.conf")
     if cs.lb is None:
         raise LabError(f"lab {record.lab!r} has no load balancer (its topology has no loadBalancer)")
@@ -340,7 +301,7 @@ def cmd_delete(args):
     if KINDS.get(args.kind.lower()) != "pods":
         raise LabError(f"lab delete handles pods (not {args.kind!r})")
     with state.locked():
-        record, cs = _running(args.lab)
+        record, cs = running.running(args.lab)
         if not any(p.namespace == args.namespace and p.name == args.name for p in cs.pods):
             raise LabError(f'pods "{args.name}" not found in namespace {args.namespace}')
         new = cluster.delete_pod(cs, args.namespace, args.name)
@@ -352,6 +313,9 @@ def cmd_delete(args):
               f"endpoints, rules and DNS updated in {seconds:.2f} s")
     return 0
 
+
+# commands that live in modules of their own: each has register(subparsers) -> name, and run(args)
+VERB_MODULES = []
 
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "get": cmd_get, "exec": cmd_exec,
             "delete": cmd_delete, "describe": cmd_describe, "lb": cmd_lb}
