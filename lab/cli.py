@@ -9,7 +9,7 @@ import time
 
 import yaml
 
-from lab import cluster, lifecycle, reconcile, running, state, views, yamlfiles
+from lab import cluster, cmd_verify, lifecycle, reconcile, running, state, views, yamlfiles
 from lab.errors import LabError
 
 KINDS = {
@@ -73,7 +73,8 @@ def build_parser():
     ex.add_argument("-n", "--namespace", help="the pod's Kubernetes namespace (default: search all)")
     ex.add_argument("--lab", help="which lab (default: the only lab up)")
     for module in VERB_MODULES:
-        COMMANDS[module.register(sub)] = module.run
+        registered = module.register(sub)
+        COMMANDS.update(registered if isinstance(registered, dict) else {registered: module.run})
     return p
 
 
@@ -315,7 +316,7 @@ def cmd_delete(args):
 
 
 # commands that live in modules of their own: each has register(subparsers) -> name, and run(args)
-VERB_MODULES = []
+VERB_MODULES = [cmd_verify]
 
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "get": cmd_get, "exec": cmd_exec,
             "delete": cmd_delete, "describe": cmd_describe, "lb": cmd_lb}

@@ -5,12 +5,13 @@ import os
 from dataclasses import dataclass
 
 from lab import manifests, topology, yamlfiles
+from lab.checkspec import parse as parse_checks
 from lab.errors import InputError
 from lab.fields import DNS_LABEL, DNS_SUBDOMAIN, Field
 
 MAX_LAB_NAME = 12
 PROFILES = ("1.18", "current")
-SCENARIO_FIELDS = {"name", "topology", "cluster", "kubeProxy", "manifests", "pins", "frontend"}
+SCENARIO_FIELDS = {"name", "topology", "cluster", "kubeProxy", "manifests", "pins", "frontend", "checks"}
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class Scenario:
     pod_pins: tuple = ()
     service_pins: tuple = ()
     frontends: tuple = ()
+    checks: tuple = ()
 
 
 def load(path, name=None):
@@ -92,8 +94,9 @@ def load(path, name=None):
     objects = _objects(doc.child("manifests"), base)
     pod_pins, service_pins = _pins(doc.get("pins"))
     frontends = _frontends(doc.get("frontend"))
+    checks = parse_checks(doc.child("checks")) if doc.has("checks") else ()
     return Scenario(str(path), lab_name, topo, cluster, kube_proxy, tuple(objects), pod_pins, service_pins,
-                    frontends)
+                    frontends, checks)
 
 
 def _frontends(f):

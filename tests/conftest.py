@@ -5,6 +5,10 @@ import sys
 
 import pytest
 
+# the plugin an installed svclab registers through its pytest11 entry point (same name, so it is
+# not registered twice when svclab is installed)
+pytest_plugins = ["lab.pytest_plugin"]
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENARIOS = os.path.join(ROOT, "scenarios")
 _counter = itertools.count()

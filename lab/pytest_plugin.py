@@ -1,0 +1,93 @@
+"""svclab's pytest plugin: the ``svclab`` fixture, for reachability tests in an engineer's suite.
+
+Installing svclab registers it (entry point ``pytest11``)::
+
+    def test_nodeport(svclab):
+        lab = svclab("scenarios/seed.yml")
+        assert lab.curl("client", "http://192.168.179.101:30090").startswith("You've hit")
+
+``svclab(path)`` brings the scenario's lab up once per test module, under a unique lab name,
+and takes it down after the module. Needs root.
+"""
+
+import os
+import subprocess
+
+import pytest
+
+from lab import dist, lifecycle, probe, running
+from lab.errors import LabError
+
+
+class ProbeFailed(AssertionError):
+    pass
+
+
+class LabHandle:
+    """A running lab, seen from its namespaces."""
+
+    def __init__(self, name, scenario_path):
+        self.name, self.scenario = name, scenario_path
+
+    @property
+    def state(self):
+        return running.running(self.name)[1]
+
+    def _netns(self, source):
+        return running.resolve_target(self.state, source)
+
+    def probe(self, source, url, timeout=3.0):
+        """The outcome of one request (reached / refused / timeout / unreachable), never raising."""
+        host, port, path = probe.parse_url(url)
+        return probe.run(probe.http_get(self._netns(source), host, port, path, timeout))
+
+    def curl(self, source, url, timeout=3.0):
+        """The body of the answer to one request from ``source``; ProbeFailed if there is none."""
+        outcome = self.probe(source, url, timeout)
+        if not outcome.ok:
+            raise ProbeFailed(f"{source} -> {url}: {outcome.describe()}")
+        return outcome.body
+
+    def resolve(self, source, name):
+        """The A records ``source`` gets for ``name`` through its own resolver (empty if none)."""
+        return probe.resolve(self.state, self._netns(source), name)
+
+    def distribution(self, source, url, n=1000):
+        """{pod name: answers} for ``n`` new connections."""
+        state = self.state
+        return dict(dist.measure(state, running.resolve_target(state, source), source, url, n).counts)
+
+    def exec(self, target, *cmd, check=True):
+        """Run a command inside a node, host or pod (``ip netns exec``); the CompletedProcess."""
+        return subprocess.run(["ip", "netns", "exec", self._netns(target), *cmd], capture_output=True, text=True,
+                              check=check, timeout=60)
+
+
+def _find(path, request):
+    if os.path.isabs(path):
+        return path
+    for base in (os.getcwd(), os.path.dirname(str(request.node.fspath)), str(request.config.rootpath)):
+        candidate = os.path.join(base, path)
+        if os.path.exists(candidate):
+            return candidate
+    raise LabError(f"scenario {path!r} not found (relative to the working directory, the test file or the rootdir)")
+
+
+@pytest.fixture(scope="module")
+def svclab(request):
+    """A factory: ``svclab("scenarios/seed.yml")`` -> a LabHandle, up for the rest of the module."""
+    if os.geteuid() != 0:
+        pytest.skip("svclab builds network namespaces: run the tests as root")
+    labs = {}
+
+    def factory(path):
+        full = _find(path, request)
+        if full not in labs:
+            name = f"pt{os.getpid() % 100000}{len(labs)}"
+            lifecycle.up(full, name, out=open(os.devnull, "w"))
+            labs[full] = LabHandle(name, full)
+        return labs[full]
+
+    yield factory
+    for handle in labs.values():
+        lifecycle.down(handle.name)
