@@ -226,8 +226,6 @@ def _check_pins(scenario, objects, node_names):
         dep = deployments.get((pin.namespace, pin.deployment))
         if dep is None:
             raise pin.where.child("deployment").error(f"no Deployment {pin.namespace}/{pin.deployment} in the manifests")
-        if pin.index >= dep.replicas:
-            raise pin.where.error(f"more pins than the {dep.replicas} replicas of {pin.deployment}")
         if pin.node is not None and pin.node not in node_names:
             raise pin.where.child("node").error(f"no node named {pin.node!r}", "use one of: " + ", ".join(node_names))
         if pin.node is not None and pin.ip is not None:
@@ -350,7 +348,7 @@ def _endpoints(services, pods, nodes):
             continue
         if svc.selector is None:
             continue  # endpoints of a selector-less service are managed by hand
-        selected = [p for p in pods if p.namespace == svc.namespace and p.ready
+        selected = [p for p in pods if p.namespace == svc.namespace
                     and all(p.label_dict.get(k) == v for k, v in svc.selector)]
         if not selected:
             sel = ",".join(f"{k}={v}" for k, v in svc.selector)
@@ -362,7 +360,7 @@ def _endpoints(services, pods, nodes):
                 target = port.target_port if isinstance(port.target_port, int) \
                     else pod.port_named(port.target_port, port.protocol)
                 if target is not None:
-                    eps.append(Endpoint(pod.ip, target, pod.node, pod.name))
+                    eps.append(Endpoint(pod.ip, target, pod.node, pod.name, ready=pod.ready, serving=pod.ready))
             eps.sort(key=lambda e: e.address)  # kube-proxy orders endpoints by the "IP:port" string
             endpoints[(svc.namespace, svc.name, port.name)] = tuple(eps)
     return endpoints, warnings
@@ -390,25 +388,89 @@ def delete_pod(state, namespace, name):
         raise KeyError(f"{namespace}/{name}")
     pods = [p for p in state.pods if p is not pod]
     if pod.owner:
-        pods.append(_replacement(state, pod, pods))
-    endpoints, warnings = _endpoints(state.services, pods, state.nodes)
-    return dataclasses.replace(state, pods=tuple(pods), endpoints=endpoints, warnings=tuple(warnings))
+        pods.append(new_replica(state, pod, pods, seed=pod.name))
+    return with_pods(state, pods)
 
 
-def _replacement(state, old, others):
-    taken = {p.name for p in state.pods}
+def with_pods(state, pods, services=None):
+    """The state with these pods (and services); endpoints recomputed."""
+    services = state.services if services is None else services
+    endpoints, warnings = _endpoints(services, pods, state.nodes)
+    return dataclasses.replace(state, pods=tuple(pods), services=tuple(services), endpoints=endpoints,
+                               warnings=tuple(warnings))
+
+
+def new_replica(state, template, others, seed):
+    """A new pod like ``template`` (same ReplicaSet): a fresh name, scheduled with spreading among
+    ``others``, and the next address its node's IPAM hands out."""
+    taken = {p.name for p in state.pods} | {p.name for p in others}
     for attempt in itertools.count():
-        name = f"{old.owner}-{naming.random_suffix(f'{old.owner}/{old.name}/{attempt}')}"
+        name = f"{template.owner}-{naming.random_suffix(f'{template.owner}/{seed}/{attempt}')}"
         if name not in taken:
             break
-    load = {n.name: 0 for n in state.nodes}
+    ready_nodes = [n for n in state.nodes if n.ready] or list(state.nodes)
+    load = {n.name: 0 for n in ready_nodes}
     owner_load = {}
     for p in others:
-        load[p.node] += 1
-        owner_load[(p.owner, p.node)] = owner_load.get((p.owner, p.node), 0) + 1
-    node = state.node(_schedule(name, old.owner, load, owner_load))
-    used = {p.ip for p in state.pods if p.node == node.name}
+        if p.node in load:
+            load[p.node] += 1
+            owner_load[(p.owner, p.node)] = owner_load.get((p.owner, p.node), 0) + 1
+    node = state.node(_schedule(name, template.owner, load, owner_load))
+    used = {p.ip for p in list(state.pods) + list(others) if p.node == node.name}
     ip = ipam.next_after(node.pod_cidr, used)
-    netns = old.netns[: len(old.netns) - len(old.name)] + name
-    return dataclasses.replace(old, name=name, node=node.name, ip=ip, netns=netns,
-                               host_veth=naming.host_veth_name(netns))
+    netns = template.netns[: len(template.netns) - len(template.name)] + name
+    return dataclasses.replace(template, name=name, node=node.name, ip=ip, netns=netns,
+                               host_veth=naming.host_veth_name(netns), ready=True)
+
+
+def set_node_ready(state, node_name, ready):
+    """The node controller's verdict: a NotReady node's pods stop being ready endpoints."""
+    nodes = tuple(dataclasses.replace(n, ready=ready) if n.name == node_name else n for n in state.nodes)
+    pods = [dataclasses.replace(p, ready=ready) if p.node == node_name else p for p in state.pods]
+    return with_pods(dataclasses.replace(state, nodes=nodes), pods)
+
+
+def carry_over(old, fresh):
+    """The running cluster moved towards ``fresh`` (the same scenario built again with changed
+    manifests) the way controllers move it: pods that still fit their ReplicaSet stay (names and
+    addresses kept), ReplicaSets scale up or down, a changed template replaces its pods; services
+    keep their ClusterIP, node ports and load-balancer address."""
+    old_by_owner, fresh_by_owner = {}, {}
+    for p in old.pods:
+        old_by_owner.setdefault(p.owner or f"pod:{p.namespace}/{p.name}", []).append(p)
+    for p in fresh.pods:
+        fresh_by_owner.setdefault(p.owner or f"pod:{p.namespace}/{p.name}", []).append(p)
+    pods = []
+    for owner, wanted in fresh_by_owner.items():
+        kept = sorted(old_by_owner.get(owner, []), key=lambda p: p.name)[:len(wanted)]
+        pods += kept
+        for i in range(len(wanted) - len(kept)):
+            if owner.startswith("pod:"):
+                pods.append(_readdress(old, wanted[0], pods))
+            else:
+                pods.append(new_replica(old, wanted[0], pods, seed=f"scale/{len(old.pods)}/{i}"))
+    services = tuple(_keep_service(old.service(s.namespace, s.name), s) for s in fresh.services)
+    state = dataclasses.replace(fresh, nodes=old.nodes)
+    return with_pods(state, [dataclasses.replace(p, ready=state.node(p.node).ready) for p in pods], services)
+
+
+def _readdress(old, pod, others):
+    used = {p.ip for p in list(old.pods) + list(others) if p.node == pod.node}
+    if pod.ip not in used:
+        return pod
+    return dataclasses.replace(pod, ip=ipam.next_after(old.node(pod.node).pod_cidr, used))
+
+
+def _keep_service(old, new):
+    """A changed Service keeps what the apiserver and the controller gave it."""
+    if old is None or old.type == "ExternalName" or new.type == "ExternalName":
+        return new
+    ports = []
+    for p in new.ports:
+        before = next((q for q in old.ports if (q.name, q.protocol) == (p.name, p.protocol)), None)
+        keep = before is not None and before.node_port and p.node_port
+        ports.append(dataclasses.replace(p, node_port=before.node_port) if keep else p)
+    lb_ips = old.lb_ips if old.lb_ips and new.type == "LoadBalancer" and not new.load_balancer_ip else new.lb_ips
+    return dataclasses.replace(new, cluster_ip=old.cluster_ip if old.cluster_ip else new.cluster_ip,
+                               ports=tuple(ports), lb_ips=lb_ips,
+                               lb_message=None if lb_ips else new.lb_message)

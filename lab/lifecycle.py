@@ -1,13 +1,14 @@
 """``up`` and ``down``: a short list of steps, each recorded before it acts, undone on failure."""
 
+import dataclasses
 import json
 import os
 import shutil
 import sys
 import time
 
-from lab import (cluster, dataplane, etcfiles, frontlb, frontlb_runtime, netns, nodenet, processes, scenario, state,
-                 wiring, workloads)
+from lab import (cluster, dataplane, etcfiles, events, frontlb, frontlb_runtime, netns, nodenet, processes, scenario,
+                 state, wiring, workloads)
 from lab.errors import LabError
 
 REQUIRED_TOOLS = ("ip", "iptables-restore", "iptables-save")
@@ -92,6 +93,7 @@ def _build(record, desired, plan, progress):
         external = sum(len(s.lb_ips) for s in desired.services)
         progress.done(f"Load balancer {desired.lb.ip}: nginx with {len(desired.frontends)} virtual hosts, "
                       f"{external} LoadBalancer addresses")
+    events.record_changes(record, dataclasses.replace(desired, pods=(), services=()), desired)
     record.set_phase("up")
 
 

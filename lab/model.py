@@ -11,6 +11,7 @@ class Node:
     ip: ipaddress.IPv4Address
     pod_cidr: ipaddress.IPv4Network
     netns: str
+    ready: bool = True
 
     @property
     def pod_gateway(self):

@@ -7,11 +7,13 @@ theirs last, once the rules no longer send traffic to them. ``apply`` waits unti
 has acknowledged the new generation.
 """
 
+import dataclasses
 import os
 import signal
 import time
 
-from lab import dataplane, etcfiles, lifecycle, netns, processes, state, wiring, workloads
+from lab import (dataplane, etcfiles, events, frontlb, frontlb_runtime, lifecycle, netns, processes, state, wiring,
+                 workloads)
 from lab.errors import LabError
 
 
@@ -29,6 +31,7 @@ def apply(record, old, new, timeout=10.0):
         with dataplane.Dataplane() as dp:
             dp.build(wiring.subplan(wiring.plan(new), added))
         lifecycle.write_etc_files(record, new, only=set(added))
+    _external_addresses(new, set(wiring.external_ips(new)) - set(wiring.external_ips(old)), "add")
 
     generation = _next_generation(record)
     record.save_cluster(new)
@@ -44,8 +47,16 @@ def apply(record, old, new, timeout=10.0):
                 starting.append(lifecycle.start_pod_server(record, new, node, app))
         os.kill(record.pids[f"kube-proxy/{node.name}"], signal.SIGHUP)
         waiting.append(f"kube-proxy-{node.name}")
+    controller = record.pids.get("lb-controller/lb")
+    if controller and processes.is_lab_process(controller, record.lab):
+        os.kill(controller, signal.SIGHUP)
+        waiting.append("lb-controller")
     processes.wait_ready(starting, timeout)
     _wait_for_acks(record, waiting, generation, started + timeout)
+    if frontlb.needs_nginx(new) and not controller:
+        frontlb_runtime.start(record, new)
+    _external_addresses(new, set(wiring.external_ips(old)) - set(wiring.external_ips(new)), "del")
+    events.record_changes(record, old, new)
 
     if removed:
         netns.delete(removed)
@@ -53,6 +64,26 @@ def apply(record, old, new, timeout=10.0):
             etcfiles.remove(name)
         record.forget(removed)
     return time.monotonic() - started
+
+
+def stop_serving(record, cs, pod):
+    """A pod's server dies: its daemon closes the pod's listeners (nothing else changes yet)."""
+    spec = [p for p in cs.pods if not (p.namespace == pod.namespace and p.name == pod.name)]
+    node = cs.node(pod.node)
+    lifecycle.write_pod_spec(record, dataclasses.replace(cs, pods=tuple(spec)), node, pod.app)
+    generation = _next_generation(record)
+    pid = record.pids.get(f"{pod.app}/{node.name}")
+    if pid and processes.is_lab_process(pid, record.lab):
+        os.kill(pid, signal.SIGHUP)
+        _wait_for_acks(record, [f"{pod.app}-{node.name}"], generation, time.monotonic() + 5)
+
+
+def _external_addresses(state, addresses, action):
+    """LoadBalancer addresses come and go on the load balancer's eth0."""
+    if not addresses or state.lb is None:
+        return
+    for address in sorted(addresses):
+        processes.run_in(state.lb.netns, ["ip", "addr", action, f"{address}/32", "dev", wiring.ETH])
 
 
 def _next_generation(record):

@@ -216,8 +216,8 @@ def describe_service(state, s, age):
 # endpoints ------------------------------------------------------------------------------------
 
 def _service_endpoints(state, svc):
-    """(address, port) pairs of every port of ``svc``, in kube-proxy's order."""
-    return [e for port in svc.ports for e in state.endpoints_for(svc, port)]
+    """Ready endpoints of every port of ``svc``, in kube-proxy's order (kubectl lists only those)."""
+    return [e for port in svc.ports for e in state.endpoints_for(svc, port) if e.ready]
 
 
 def has_endpoints_object(s):
@@ -254,8 +254,8 @@ def endpoints_object(state, s, created):
         address = {"ip": ip, "nodeName": state.node(e.node).hostname}
         if e.pod:
             address["targetRef"] = {"kind": "Pod", "name": e.pod, "namespace": s.namespace}
-        subset = subsets.setdefault(key, {"addresses": [], "ports": entry["ports"]})
-        subset["addresses"].append(address)
+        subset = subsets.setdefault(key, {"ports": entry["ports"]})
+        subset.setdefault("addresses" if e.ready else "notReadyAddresses", []).append(address)
     obj = {"apiVersion": "v1", "kind": "Endpoints",
            "metadata": {"name": s.name, "namespace": s.namespace, "creationTimestamp": _timestamp(created)}}
     if subsets:

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+"""Live changes and load on the seed lab, measured.
+
+1. Steady requests through a NodePort (one new connection every 10 ms) while the lab scales 2 ->
+   5 -> 2, a pod is killed, and node2 goes down and comes back: per step, the time to converge
+   (the command's own time: pods, endpoints, every node's kube-proxy rules, DNS), requests that
+   failed while converging, and after it (must be 0) and answers from pods no longer live (0).
+2. Load: 1,000 concurrent clients' worth of connections through a NodePort (20 rounds of 1,000
+   connections in flight at once): requests/s, failures, latency percentiles.
+Run as root:  sudo python3 bench/bench_live.py
+"""
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from lab import probe, running, steady  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SEED = os.path.join(ROOT, "scenarios", "seed.yml")
+
+
+def lab(*args):
+    return subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, check=True, capture_output=True,
+                          text=True).stdout
+
+
+def live(name):
+    import json
+    pods = json.loads(lab("get", "pods", "-o", "json", "--lab", name))["items"]
+    return {p["metadata"]["name"] for p in pods if any(c["type"] == "Ready" and c["status"] == "True"
+                                                       for c in p["status"]["conditions"])}
+
+
+def rolling(name, tmp):
+    text = open(os.path.join(ROOT, "scenarios", "seed", "pod-nodeport.yml")).read()
+    files = {}
+    for n in (5, 2):
+        files[n] = os.path.join(tmp, f"scale{n}.yml")
+        with open(files[n], "w") as f:
+            f.write(text.replace("replicas: 2", f"replicas: {n}"))
+    _, state = running.running(name)
+    rows = []
+    with steady.SteadyLoad(running.resolve_target(state, "client"), "192.168.179.100", 30090) as load:
+        time.sleep(0.5)
+        steps = [("scale 2 -> 5", ("apply", "-f", files[5])), ("scale 5 -> 2", ("apply", "-f", files[2])),
+                 ("kill a pod", None), ("node2 down (grace 1 s)", ("node", "down", "node2", "--grace", "1")),
+                 ("node2 up", ("node", "up", "node2"))]
+        marks = []
+        for what, args in steps:
+            args = args or ("kill", "pod", sorted(live(name))[0])
+            began = time.monotonic()
+            lab(*args, "--lab", name)
+            marks.append((what, began, time.monotonic(), live(name)))
+            time.sleep(1.5)
+        ended = time.monotonic()
+    for i, (what, began, converged, pods) in enumerate(marks):
+        nxt = marks[i + 1][1] if i + 1 < len(marks) else ended
+        during = load.between(began, converged)
+        after = load.between(converged + 0.05, nxt)
+        _, failures, strays = steady.summary(after, pods)
+        rows.append((what, converged - began, sum(not s.outcome.ok for s in during), len(after), failures, strays))
+    print(f"{'step':26}{'converged':>10}{'failed during':>15}{'after':>8}{'failed':>8}{'stray':>7}")
+    for what, seconds, during, after, failures, strays in rows:
+        print(f"{what:26}{seconds:9.2f}s{during:15}{after:8}{failures:8}{strays:7}")
+
+
+def load_test(name, rounds=20, concurrency=1000):
+    _, state = running.running(name)
+    client = running.resolve_target(state, "client")
+    latencies, failures = [], 0
+    started = time.monotonic()
+    for _ in range(rounds):
+        outcomes = probe.run(probe.many([(client, "192.168.179.101", 30090, "/", 5.0)] * concurrency, concurrency))
+        failures += sum(not o.ok for o in outcomes)
+        latencies += [o.seconds for o in outcomes if o.ok]
+    seconds = time.monotonic() - started
+    total = rounds * concurrency
+    latencies.sort()
+    q = statistics.quantiles(latencies, n=100)
+    print(f"\n{total} requests, {concurrency} in flight at once, through NodePort 30090: {seconds:.2f} s, "
+          f"{total / seconds:.0f} requests/s, {failures} failed")
+    print(f"latency: median {statistics.median(latencies) * 1000:.1f} ms, p90 {q[89] * 1000:.1f} ms, "
+          f"p99 {q[98] * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms")
+
+
+def main():
+    if os.geteuid() != 0:
+        sys.exit("run as root: sudo python3 bench/bench_live.py")
+    name = f"blive{os.getpid() % 1000}"
+    lab("up", SEED, "--name", name)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            rolling(name, tmp)
+        load_test(name)
+    finally:
+        lab("down", name)
+
+
+if __name__ == "__main__":
+    main()
