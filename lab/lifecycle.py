@@ -179,7 +179,7 @@ def status():
     for lab in state.labs():
         record = state.Record.load(lab)
         ns = record.namespaces
-        alive = [pid for pid in record.pids.values() if processes.is_lab_process(pid, lab)]
+        alive = [pid for pid in record.pids.values() if processes.is_lab_process(pid, lab, record.path())]
         rows.append({"lab": lab, "phase": record.data.get("phase"), "scenario": record.data.get("scenario"),
                      "age": time.time() - record.created, "namespaces": len(ns),
                      "namespaces_present": sum(1 for n in ns if n in present),
