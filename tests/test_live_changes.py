@@ -9,6 +9,7 @@ import pytest
 
 from conftest import SCENARIOS, Lab, needs_root, run_lab, unique_lab_name
 from lab import running, steady
+from lab.proxy import names
 
 pytestmark = needs_root
 
@@ -87,8 +88,11 @@ def test_delete_service_and_deployment(lab, tmp_path):
                    "spec: {type: NodePort, selector: {app: myapp}, ports: [{port: 80, targetPort: 8080, nodePort: 30111}]}\n")
     assert "service/extra created" in run_lab("apply", "-f", str(svc), "--lab", lab.name).stdout
     assert lab.curl("client", "192.168.179.101:30111").startswith("You've hit pod-nodeport-")
+    chain = "KUBE-SVC-" + names.port_proto_hash("default/extra:", "tcp")  # the seed runs the 1.18 profile
+    assert f":{chain}" in lab.exec("node1", "iptables-save", "-t", "nat").stdout
     run_lab("delete", "svc", "extra", "--lab", lab.name)
     assert lab.curl("client", "192.168.179.101:30111", timeout=1) is None
+    assert chain not in lab.exec("node1", "iptables-save", "-t", "nat").stdout  # stale chains removed
     run_lab("delete", "deployment", "pod-nodeport", "--lab", lab.name)
     assert not any(line.startswith("pod-nodeport") for line in lab.get("pods").splitlines())
     assert lab.exec("client", "curl", "-s", "-m", "2", "192.168.179.101:30090", check=False).returncode == 7  # REJECT

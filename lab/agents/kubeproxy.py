@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from lab import codec
 from lab.agents.common import acknowledge, listen_in, parse_args
 from lab.processes import report_ready
-from lab.proxy import iptables
+from lab.proxy import iptables, sync
 
 RESTORE = ["iptables-restore", "-w", "5", "--noflush"]
 
@@ -158,6 +158,7 @@ class KubeProxy:
         self.bootstrapped = False
         self.udp_backends = set()  # (cluster IP, endpoint IP) pairs of UDP services
         self.health = ServiceHealthServer()
+        self.applied = None  # the full rules of the last sync
 
     def load(self):
         with open(self.cluster_file) as f:
@@ -170,7 +171,9 @@ class KubeProxy:
         if not self.bootstrapped:
             restore(iptables.render_bootstrap(profile))
             self.bootstrapped = True
-        restore(iptables.render(state, self.node))
+        rules = iptables.render(state, self.node)
+        restore(sync.restore_input(rules, self.applied, partial=not profile.legacy_layout))
+        self.applied = rules
         self.hold_node_ports(state, node.netns)
         self.health.sync(service_health(state, self.node), node.netns)
         self.clear_stale_udp(state)

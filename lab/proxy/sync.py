@@ -1,0 +1,46 @@
+"""From one sync to the next: what kube-proxy actually feeds ``iptables-restore --noflush``.
+
+- Service chains that no longer exist are deleted (``:CHAIN - [0:0]`` then ``-X CHAIN``), as
+  kube-proxy does for stale ``KUBE-SVC/SVL/EXT/FW/SEP`` (and, in 1.18, ``KUBE-XLB``) chains.
+- Partial syncs (KEP-3453, the current layout): after the first sync, a service chain whose rules
+  have not changed is left out of the input and stays in the kernel as it is; the top-level
+  chains (KUBE-SERVICES, KUBE-NODEPORTS, ...) are always written whole.
+Pure: text in, text out.
+"""
+
+SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-", "KUBE-XLB-")
+
+
+def parse(text):
+    """{table: {chain: [rule lines]}} of a restore input, in order."""
+    tables, table = {}, None
+    for line in text.splitlines():
+        if line.startswith("*"):
+            table = tables.setdefault(line[1:], {})
+        elif line.startswith(":"):
+            table.setdefault(line[1:].split()[0], [])
+        elif line.startswith("-A "):
+            table.setdefault(line.split()[1], []).append(line)
+    return tables
+
+
+def is_service_chain(name):
+    return name.startswith(SERVICE_CHAIN_PREFIXES)
+
+
+def restore_input(current, previous=None, partial=False):
+    """The text to restore, given this sync's full rules and the last sync's (None: first sync)."""
+    tables = parse(current)
+    before = parse(previous) if previous else {}
+    out = []
+    for table, chains in tables.items():
+        old = before.get(table, {})
+        write = [c for c in chains
+                 if not (partial and previous and is_service_chain(c) and old.get(c) == chains[c])]
+        stale = [c for c in old if is_service_chain(c) and c not in chains]
+        out.append(f"*{table}")
+        out += [f":{c} - [0:0]" for c in write + stale]
+        out += [rule for c in write for rule in chains[c]]
+        out += [f"-X {c}" for c in stale]
+        out.append("COMMIT")
+    return "\n".join(out) + "\n"
