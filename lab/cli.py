@@ -9,7 +9,8 @@ import time
 
 import yaml
 
-from lab import cluster, cmd_verify, lifecycle, reconcile, running, state, views, yamlfiles
+from lab import cmd_changes, cmd_doctor, cmd_probe, cmd_verify, lifecycle, running, views, yamlfiles
+from lab import cmd_trace
 from lab.errors import LabError
 
 KINDS = {
@@ -60,12 +61,6 @@ def build_parser():
     lb = sub.add_parser("lb", help="the front load balancer: lb config prints its nginx configuration")
     lb.add_argument("what", choices=("config",))
     lb.add_argument("--lab", help="which lab (default: the only lab up)")
-
-    de = sub.add_parser("delete", help="delete a pod (its Deployment replaces it), like kubectl delete")
-    de.add_argument("kind", help="pod")
-    de.add_argument("name")
-    de.add_argument("-n", "--namespace", default="default")
-    de.add_argument("--lab", help="which lab (default: the only lab up)")
 
     ex = sub.add_parser("exec", help="run a command in a node, pod or host of the lab",
                         usage=f"{_prog()} exec TARGET [-n NAMESPACE] [--lab LAB] -- COMMAND [ARG...]")
@@ -298,25 +293,8 @@ def cmd_lb(args):
     return 0
 
 
-def cmd_delete(args):
-    if KINDS.get(args.kind.lower()) != "pods":
-        raise LabError(f"lab delete handles pods (not {args.kind!r})")
-    with state.locked():
-        record, cs = running.running(args.lab)
-        if not any(p.namespace == args.namespace and p.name == args.name for p in cs.pods):
-            raise LabError(f'pods "{args.name}" not found in namespace {args.namespace}')
-        new = cluster.delete_pod(cs, args.namespace, args.name)
-        seconds = reconcile.apply(record, cs, new)
-    print(f'pod "{args.name}" deleted')
-    replacement = [p for p in new.pods if p.name not in {q.name for q in cs.pods}]
-    for p in replacement:
-        print(f"replaced by {p.name} on {new.node(p.node).hostname} ({p.ip}); "
-              f"endpoints, rules and DNS updated in {seconds:.2f} s")
-    return 0
-
-
 # commands that live in modules of their own: each has register(subparsers) -> name, and run(args)
-VERB_MODULES = [cmd_verify]
+VERB_MODULES = [cmd_verify, cmd_probe, cmd_trace, cmd_doctor, cmd_changes]
 
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "get": cmd_get, "exec": cmd_exec,
-            "delete": cmd_delete, "describe": cmd_describe, "lb": cmd_lb}
+            "describe": cmd_describe, "lb": cmd_lb}

@@ -16,6 +16,9 @@ from lab.model import (ClusterState, Container, Endpoint, Frontend, Host, LoadBa
                        Service, ServicePort)
 
 
+MAX_NETNS_NAME = 255  # a namespace is a file in /run/netns (and a directory in /etc/netns)
+
+
 def build(scenario):
     lab = scenario.name
     topo = scenario.topology
@@ -370,6 +373,10 @@ def _check_netns_names(state, scenario):
     seen = {state.switch_netns: "the LAN switch"}
     machines = [(n.netns, f"node {n.name}") for n in state.nodes] + [(h.netns, f"host {h.name}") for h in state.hosts]
     for netns, what in machines + [(p.netns, f"pod {p.namespace}/{p.name}") for p in state.pods]:
+        if len(netns.encode()) > MAX_NETNS_NAME:
+            raise InputError(scenario.source, "manifests", f"{what}: its network namespace name would be "
+                             f"{len(netns.encode())} bytes, over the kernel's {MAX_NETNS_NAME}",
+                             "use shorter names")
         if netns in seen:
             raise InputError(scenario.source, "manifests",
                              f"{what} and {seen[netns]} would share the network namespace {netns}",

@@ -25,6 +25,10 @@ def _type_name(value):
     return type(value).__name__
 
 
+def _plain_key(key):
+    return bool(key) and key.isprintable() and not any(c.isspace() or c in "[]'\"" for c in key)
+
+
 class Field:
     """A value at ``path`` inside ``file``."""
 
@@ -35,13 +39,13 @@ class Field:
         return InputError(self.file, self.path or "(top level)", problem, fix)
 
     def child(self, key):
-        if isinstance(key, int):
-            path = f"{self.path}[{key}]"
-        else:
-            path = f"{self.path}.{key}" if self.path else key
-        return Field(self.value[key], self.file, path)
+        return Field(self.value[key], self.file, self._child_path(key))
 
     def _child_path(self, key):
+        if isinstance(key, int):
+            return f"{self.path}[{key}]"
+        if not _plain_key(key):  # '', spaces, newlines, quotes: quoted, so the path stays one readable line
+            return f"{self.path}[{key!r}]"
         return f"{self.path}.{key}" if self.path else key
 
     # containers -------------------------------------------------------------
@@ -82,7 +86,7 @@ class Field:
             raise self.error(f"expected a non-empty string, got {_type_name(self.value)}")
         if max_len is not None and len(self.value) > max_len:
             raise self.error(f"{self.value!r} is longer than {max_len} characters")
-        if pattern is not None and not pattern.match(self.value):
+        if pattern is not None and not pattern.fullmatch(self.value):  # not match: '$' allows a final newline
             raise self.error(f"{self.value!r} is not a valid {what or 'value'}",
                              "use lower-case letters, digits and '-'")
         return self.value

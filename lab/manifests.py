@@ -154,7 +154,8 @@ def parse_object(doc, default_namespace="default"):
     api, kind = doc.child("apiVersion").str(), doc.child("kind").str()
     if (api, kind) not in SUPPORTED_KINDS:
         supported = ", ".join(f"{k} ({a})" for a, k in sorted(SUPPORTED_KINDS))
-        raise doc.error(f"{kind} ({api}) is not supported by svclab", f"supported: {supported}")
+        shown = [text if text.isprintable() else repr(text) for text in (kind, api)]  # keep the error one line
+        raise doc.error(f"{shown[0]} ({shown[1]}) is not supported by svclab", f"supported: {supported}")
     doc.mapping(allowed={"apiVersion", "kind", "metadata", "spec", "status"}, required=("metadata",))
     if doc.has("status"):
         doc.child("status").mapping()

@@ -328,7 +328,7 @@ def decide(sent, syn_hops, book, policy="Cluster", target_has_local_pod=None, fr
     else:
         keeps = owner(book, sent["src"])
         if policy == "Local" and via == "nodeport":
-            parts.append(f"no SNAT: the client's address is kept, externalTrafficPolicy: Local")
+            parts.append("no SNAT: the client's address is kept, externalTrafficPolicy: Local")
             lines.append(f"No SNAT: the pod sees {sent['src']} ({keeps}). externalTrafficPolicy: Local keeps the "
                          "client's address: kube-proxy does not masquerade, and only sends the traffic to pods on "
                          "the node it arrived at, so the reply goes back through that node without it.")

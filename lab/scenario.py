@@ -86,7 +86,7 @@ def load(path, name=None):
         lab_name = _lab_name(doc.child("name")) if doc.has("name") else "k8s"
     topo_field = doc.child("topology")
     if isinstance(topo_field.value, str):
-        topo = topology.load(os.path.join(base, topo_field.value))
+        topo = topology.load(_path(topo_field, base))
     else:
         topo = topology.parse(topo_field)
     cluster = _cluster(doc.get("cluster"), topo)
@@ -193,7 +193,7 @@ def _objects(f, base):
     objects = []
     for item in f.list():
         if isinstance(item.value, str):
-            path = os.path.join(base, item.value)
+            path = _path(item, base)
             docs = yamlfiles.load_documents(path)
             for i, doc in enumerate(docs):
                 label = path if len(docs) == 1 else f"{path} (document {i + 1})"
@@ -202,6 +202,18 @@ def _objects(f, base):
             objects.extend(_expand(item))
     _check_unique(objects, f)
     return objects
+
+
+def _path(f, base):
+    """A file named in the scenario, relative to it. Not '' (the directory), nor with a NUL (open()
+    raises ValueError) or a newline (the one-line error would break), nor a device or FIFO
+    (reading /dev/zero never ends)."""
+    if not f.value or not f.value.isprintable():
+        raise f.error(f"{f.value!r} is not a file path", "name a YAML file, relative to the scenario")
+    path = os.path.join(base, f.value)
+    if os.path.exists(path) and not (os.path.isfile(path) or os.path.isdir(path)):  # /dev/zero would never end
+        raise f.error(f"{f.value!r} is not a regular file", "name a YAML file, relative to the scenario")
+    return path
 
 
 def _expand(doc):

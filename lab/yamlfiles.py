@@ -13,6 +13,11 @@ def _construct_mapping(loader, node, deep=False):
     seen = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, (list, dict)):
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a mapping key must be a plain value, not a {type(key).__name__} (line {mark.line + 1})",
+                mark)
         if key in seen:
             mark = key_node.start_mark
             raise yaml.constructor.ConstructorError(
@@ -44,7 +49,7 @@ def parse_documents(text, path):
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())  # one line, always
         raise InputError(path, "", f"malformed YAML: {where}{problem}",
                          "check indentation and quoting") from None
     return [d for d in docs if d is not None]
