@@ -74,8 +74,10 @@ def delete_object(record, old, kind, namespace, name):
 
 
 def _resource(obj):
-    return {"Deployment": "deployment.apps", "Service": "service", "Pod": "pod"}[obj.kind]
+    return {"Deployment": "deployment.apps", "Service": "service", "Pod": "pod",
+            "EndpointSlice": "endpointslice.discovery.k8s.io"}[obj.kind]
 
 
 def _plural(kind):
-    return {"Deployment": "deployments.apps", "Service": "services", "Pod": "pods"}[kind]
+    return {"Deployment": "deployments.apps", "Service": "services", "Pod": "pods",
+            "EndpointSlice": "endpointslices.discovery.k8s.io"}[kind]

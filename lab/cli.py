@@ -10,7 +10,7 @@ import time
 import yaml
 
 from lab import cmd_changes, cmd_doctor, cmd_probe, cmd_verify, lifecycle, running, views, yamlfiles
-from lab import cmd_trace
+from lab import cmd_render, cmd_trace
 from lab.errors import LabError
 
 KINDS = {
@@ -294,7 +294,7 @@ def cmd_lb(args):
 
 
 # commands that live in modules of their own: each has register(subparsers) -> name, and run(args)
-VERB_MODULES = [cmd_verify, cmd_probe, cmd_trace, cmd_doctor, cmd_changes]
+VERB_MODULES = [cmd_verify, cmd_probe, cmd_trace, cmd_doctor, cmd_changes, cmd_render]
 
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "get": cmd_get, "exec": cmd_exec,
             "describe": cmd_describe, "lb": cmd_lb}

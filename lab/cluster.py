@@ -11,7 +11,7 @@ import re
 
 from lab import addons, ipam, naming, workloads
 from lab.errors import InputError
-from lab.manifests import BarePod, Deployment, ServiceSpec
+from lab.manifests import BarePod, Deployment, EndpointSliceSpec, ServiceSpec
 from lab.model import (ClusterState, Container, Endpoint, Frontend, Host, LoadBalancerHost, Node, Pod, PodPort,
                        Service, ServicePort)
 
@@ -30,7 +30,8 @@ def build(scenario):
     pods = _pods(scenario, objects, nodes)
     services = _services(scenario, objects)
     services = _load_balancers(services, lb_host, scenario)
-    endpoints, warnings = _endpoints(services, pods, nodes)
+    slices = tuple(o for o in objects if isinstance(o, EndpointSliceSpec))
+    endpoints, warnings = _endpoints(services, pods, nodes, slices)
     state = ClusterState(
         lab=lab, lan_cidr=topo.lan_cidr, gateway=topo.gateway, nodes=nodes, hosts=hosts,
         service_cidr=scenario.cluster.service_cidr, cluster_cidr=scenario.cluster.cluster_cidr,
@@ -337,8 +338,9 @@ def _allocate(allocate, seed, spec, field):
 
 # endpoints ------------------------------------------------------------------------------------
 
-def _endpoints(services, pods, nodes):
-    """Endpoints of every service port: ready pods matching the selector, target port resolved."""
+def _endpoints(services, pods, nodes, slices=()):
+    """Endpoints of every service port: pods matching the selector (ready or not), target port
+    resolved; for a selector-less service, the EndpointSlices (or Endpoints) written for it."""
     endpoints, warnings = {}, []
     api_node = nodes[0]
     for svc in services:
@@ -350,7 +352,9 @@ def _endpoints(services, pods, nodes):
                 Endpoint(api_node.ip, addons.API_SERVER_PORT, api_node.name, pod=None),)
             continue
         if svc.selector is None:
-            continue  # endpoints of a selector-less service are managed by hand
+            _from_slices(endpoints, svc, [sl for sl in slices if (sl.namespace, sl.service) ==
+                                          (svc.namespace, svc.name)], nodes)
+            continue
         selected = [p for p in pods if p.namespace == svc.namespace
                     and all(p.label_dict.get(k) == v for k, v in svc.selector)]
         if not selected:
@@ -367,6 +371,24 @@ def _endpoints(services, pods, nodes):
             eps.sort(key=lambda e: e.address)  # kube-proxy orders endpoints by the "IP:port" string
             endpoints[(svc.namespace, svc.name, port.name)] = tuple(eps)
     return endpoints, warnings
+
+
+def _from_slices(endpoints, svc, slices, nodes):
+    """kube-proxy's view of hand-written EndpointSlices: slice ports match service ports by name
+    (and protocol); a non-terminating endpoint wins over a duplicate; sorted by "IP:port"."""
+    by_hostname = {n.hostname: n.name for n in nodes} | {n.name: n.name for n in nodes}
+    for port in svc.ports:
+        found = {}
+        for sl in slices:
+            for name, number, protocol in sl.ports:
+                if (name, protocol) != (port.name, port.protocol):
+                    continue
+                for e in sl.endpoints:
+                    ep = Endpoint(ipaddress.ip_address(e.ip), number, by_hostname.get(e.node_name, e.node_name), e.pod,
+                                  e.ready, e.serving, e.terminating)
+                    if ep.address not in found or found[ep.address].terminating:
+                        found[ep.address] = ep
+        endpoints[(svc.namespace, svc.name, port.name)] = tuple(sorted(found.values(), key=lambda e: e.address))
 
 
 def _check_netns_names(state, scenario):

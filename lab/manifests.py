@@ -47,7 +47,9 @@ SERVICE_SPEC_FIELDS = {
 SERVICE_PORT_FIELDS = {"name", "protocol", "appProtocol", "port", "targetPort", "nodePort"}
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
-SUPPORTED_KINDS = {("apps/v1", "Deployment"), ("v1", "Pod"), ("v1", "Service")}
+SUPPORTED_KINDS = {("apps/v1", "Deployment"), ("v1", "Pod"), ("v1", "Service"),
+                   ("discovery.k8s.io/v1", "EndpointSlice"), ("v1", "Endpoints")}
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,30 @@ class ServiceSpec:
     lb_source_ranges: tuple = ()
 
 
+@dataclass(frozen=True)
+class SliceEndpoint:
+    ip: str
+    ready: bool = True
+    serving: bool = True
+    terminating: bool = False
+    node_name: str = None
+    pod: str = None
+
+
+@dataclass(frozen=True)
+class EndpointSliceSpec:
+    """An EndpointSlice (or a v1 Endpoints object, read as one) for a selector-less Service."""
+
+    kind: ClassVar[str] = "EndpointSlice"
+    namespace: str
+    name: str
+    service: str
+    ports: tuple  # (name, port, protocol)
+    endpoints: tuple  # SliceEndpoint
+    source: str = ""
+    legacy_kind: str = "EndpointSlice"
+
+
 def parse_object(doc, default_namespace="default"):
     """One manifest object (a Field holding a mapping) into a typed object."""
     doc.mapping(required=("apiVersion", "kind"))
@@ -156,6 +182,8 @@ def parse_object(doc, default_namespace="default"):
         supported = ", ".join(f"{k} ({a})" for a, k in sorted(SUPPORTED_KINDS))
         shown = [text if text.isprintable() else repr(text) for text in (kind, api)]  # keep the error one line
         raise doc.error(f"{shown[0]} ({shown[1]}) is not supported by svclab", f"supported: {supported}")
+    if kind in ("EndpointSlice", "Endpoints"):
+        return _endpoints_object(doc, kind, default_namespace)
     doc.mapping(allowed={"apiVersion", "kind", "metadata", "spec", "status"}, required=("metadata",))
     if doc.has("status"):
         doc.child("status").mapping()
@@ -319,3 +347,70 @@ def _service_ports(spec, svc_type, cluster_ip):
         ports.append(ServicePortSpec(pname, protocol, port, target, node_port))
     return tuple(ports)
 
+
+
+def _endpoints_object(doc, kind, default_namespace):
+    top = {"apiVersion", "kind", "metadata"} | ({"addressType", "endpoints", "ports"} if kind == "EndpointSlice"
+                                               else {"subsets"})
+    doc.mapping(allowed=top, required=("metadata",))
+    meta = doc.child("metadata").mapping(allowed=METADATA_FIELDS, required=("name",))
+    name = meta.child("name").str(DNS_SUBDOMAIN, f"{kind} name", max_len=253)
+    namespace = meta.child("namespace").str(DNS_LABEL, "namespace", max_len=63) \
+        if meta.has("namespace") else default_namespace
+    labels = meta.child("labels").string_map() if meta.has("labels") else {}
+    if kind == "Endpoints":
+        return _legacy_endpoints(doc, namespace, name)
+    if SERVICE_NAME_LABEL not in labels:
+        raise meta.child("labels").error(f"an EndpointSlice names its Service in the label {SERVICE_NAME_LABEL}") \
+            if meta.has("labels") else meta.error(f"an EndpointSlice needs the label {SERVICE_NAME_LABEL}")
+    if doc.has("addressType") and doc.child("addressType").choice(("IPv4", "IPv6", "FQDN")) != "IPv4":
+        raise doc.child("addressType").error("svclab labs are IPv4 only")
+    ports = []
+    for pf in (doc.child("ports").list() if doc.has("ports") else []):
+        pf.mapping(allowed={"name", "port", "protocol", "appProtocol"}, required=("port",))
+        ports.append((pf.child("name").str(DNS_LABEL, "port name", max_len=15) if pf.has("name") else "",
+                      pf.child("port").int(1, 65535),
+                      pf.child("protocol").choice(PROTOCOLS) if pf.has("protocol") else "TCP"))
+    endpoints = []
+    for ef in (doc.child("endpoints").list() if doc.has("endpoints") else []):
+        ef.mapping(allowed={"addresses", "conditions", "hostname", "targetRef", "nodeName", "zone", "hints",
+                            "deprecatedTopology"}, required=("addresses",))
+        addresses = ef.child("addresses").list()
+        if not addresses:
+            raise ef.child("addresses").error("an endpoint needs an address")
+        conditions = {}
+        if ef.has("conditions"):
+            cf = ef.child("conditions").mapping(allowed={"ready", "serving", "terminating"})
+            conditions = {k: cf.child(k).bool() for k in ("ready", "serving", "terminating") if cf.has(k)}
+        pod = None
+        if ef.has("targetRef"):
+            ref = ef.child("targetRef").mapping()
+            pod = ref.child("name").str() if ref.has("name") else None
+        # kube-proxy: ready unless false; serving unless false (defaults to ready); terminating only if true
+        ready = conditions.get("ready", True)
+        endpoints.append(SliceEndpoint(str(addresses[0].ip()), ready, conditions.get("serving", ready),
+                                       conditions.get("terminating", False),
+                                       ef.child("nodeName").str() if ef.has("nodeName") else None, pod))
+    return EndpointSliceSpec(namespace, name, labels[SERVICE_NAME_LABEL], tuple(ports), tuple(endpoints),
+                             str(doc.file))
+
+
+def _legacy_endpoints(doc, namespace, name):
+    """v1 Endpoints: addresses x ports per subset; notReadyAddresses are not ready."""
+    ports, endpoints = [], []
+    for sf in (doc.child("subsets").list() if doc.has("subsets") else []):
+        sf.mapping(allowed={"addresses", "notReadyAddresses", "ports"})
+        for pf in (sf.child("ports").list() if sf.has("ports") else []):
+            pf.mapping(allowed={"name", "port", "protocol", "appProtocol"}, required=("port",))
+            entry = (pf.child("name").str(DNS_LABEL, "port name", max_len=15) if pf.has("name") else "",
+                     pf.child("port").int(1, 65535),
+                     pf.child("protocol").choice(PROTOCOLS) if pf.has("protocol") else "TCP")
+            if entry not in ports:
+                ports.append(entry)
+        for key, ready in (("addresses", True), ("notReadyAddresses", False)):
+            for af in (sf.child(key).list() if sf.has(key) else []):
+                af.mapping(allowed={"ip", "hostname", "nodeName", "targetRef"}, required=("ip",))
+                pod = af.child("targetRef").mapping().value.get("name") if af.has("targetRef") else None
+                endpoints.append(SliceEndpoint(str(af.child("ip").ip()), ready, ready, False,
+                                               af.child("nodeName").str() if af.has("nodeName") else None, pod))
+    return EndpointSliceSpec(namespace, name, name, tuple(ports), tuple(endpoints), str(doc.file), "Endpoints")

@@ -11,6 +11,7 @@ from lab.fields import DNS_LABEL, DNS_SUBDOMAIN, Field
 
 MAX_LAB_NAME = 12
 PROFILES = ("1.18", "current")
+MODES = ("iptables", "nftables")
 SCENARIO_FIELDS = {"name", "topology", "cluster", "kubeProxy", "manifests", "pins", "frontend", "checks"}
 
 
@@ -174,12 +175,17 @@ def _kube_proxy(f):
         return KubeProxyConfig()
     f.mapping(allowed={"mode", "profile", "masqueradeBit", "masqueradeAll"})
     d = KubeProxyConfig()
-    return KubeProxyConfig(
-        mode=f.child("mode").choice(("iptables",)) if f.has("mode") else d.mode,
+    config = KubeProxyConfig(
+        mode=f.child("mode").choice(MODES) if f.has("mode") else d.mode,
         profile=_profile(f.child("profile")) if f.has("profile") else d.profile,
         masquerade_bit=f.child("masqueradeBit").int(0, 31) if f.has("masqueradeBit") else d.masquerade_bit,
         masquerade_all=f.child("masqueradeAll").bool() if f.has("masqueradeAll") else d.masquerade_all,
     )
+    if config.mode == "nftables" and config.profile == "1.18":
+        # the nftables proxier came in kube-proxy v1.29 (alpha; beta 1.31, GA 1.33)
+        raise f.child("mode").error("mode nftables does not exist in kube-proxy 1.18 (it came in v1.29)",
+                                    'use profile "current" with nftables, or mode iptables with profile "1.18"')
+    return config
 
 
 def _profile(f):

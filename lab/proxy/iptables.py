@@ -49,6 +49,8 @@ class ProxyOptions:
     masquerade_bit: int = 14
     masquerade_all: bool = False
     random_fully: bool = True  # iptables >= 1.6.2 supports MASQUERADE --random-fully
+    localhost_node_ports: bool = True  # iptables.localhostNodePorts: NodePorts on 127.0.0.1 too
+    node_port_addresses: tuple = ()  # the node's addresses NodePorts answer on (empty: all local ones)
     node_ip: str = None  # proxier.nodeIP: a loadBalancerSourceRange holding it lets the node reach its LB IPs
 
     @property
@@ -139,14 +141,15 @@ _KUBELET_1_18_JUMPS = (("filter", "INPUT", "KUBE-FIREWALL", "-j KUBE-FIREWALL"),
                        ("filter", "OUTPUT", "KUBE-FIREWALL", "-j KUBE-FIREWALL"))
 
 
-def render_bootstrap(profile):
+def render_bootstrap(profile, localhost_node_ports=True):
     """Restore input that creates the chains and jump rules of a node that kubelet and
     kube-proxy have just started on, in a fresh network namespace.
 
     kube-proxy does this with ``iptables -N`` / ``-C`` / ``-I … 1`` calls at every full sync; the
-    effect on an empty namespace is the same.
+    effect on an empty namespace is the same. Its own KUBE-FIREWALL jumps come only with
+    localhost NodePorts (the chain guards them).
     """
-    jumps = list(jump_rules(profile))
+    jumps = [j for j in jump_rules(profile) if localhost_node_ports or j[2] != "KUBE-FIREWALL"]
     kubelet = _KUBELET_1_18 if profile.legacy_layout else {}
     if profile.legacy_layout:
         jumps += _KUBELET_1_18_JUMPS
@@ -272,9 +275,19 @@ def render_ports(ports, opts):
         _static_current(w, opts)
         for p in ports:
             _service_current(w, p, opts)
-        w.rule("nat", "KUBE-SERVICES", "-m comment --comment", NODEPORTS_COMMENT,
-               "-m addrtype --dst-type LOCAL -j KUBE-NODEPORTS")
+        _nodeports_tail(w, opts)
     return w.text()
+
+
+def _nodeports_tail(w, opts):
+    """The last rule of KUBE-SERVICES: NodePorts on every local address, or only on the chosen ones."""
+    if opts.node_port_addresses:
+        for ip in opts.node_port_addresses:
+            w.rule("nat", "KUBE-SERVICES", "-m comment --comment", NODEPORTS_COMMENT, f"-d {ip} -j KUBE-NODEPORTS")
+    else:
+        loopback = "" if opts.localhost_node_ports else "! -d 127.0.0.0/8"
+        w.rule("nat", "KUBE-SERVICES", "-m comment --comment", NODEPORTS_COMMENT, "-m addrtype --dst-type LOCAL",
+               loopback, "-j KUBE-NODEPORTS")
 
 
 def _host(ip, opts):
@@ -366,13 +379,15 @@ def _sep_rules(w, p, e, opts):
 # current layout -------------------------------------------------------------------------------
 
 def _static_current(w, opts):
+    firewall = ("KUBE-FIREWALL",) if opts.localhost_node_ports else ()  # only with localhost NodePorts
     for c in ("KUBE-SERVICES", "KUBE-EXTERNAL-SERVICES", "KUBE-FORWARD", "KUBE-NODEPORTS",
-              "KUBE-PROXY-FIREWALL", "KUBE-FIREWALL"):
+              "KUBE-PROXY-FIREWALL") + firewall:
         w.chain("filter", c)
     for c in ("KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-POSTROUTING", "KUBE-MARK-MASQ"):
         w.chain("nat", c)
-    w.rule("filter", "KUBE-FIREWALL", "-m comment --comment", _q("block incoming localnet connections"),
-           "-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP")
+    if opts.localhost_node_ports:
+        w.rule("filter", "KUBE-FIREWALL", "-m comment --comment", _q("block incoming localnet connections"),
+               "-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP")
     w.rule("filter", "KUBE-FORWARD", "-m conntrack --ctstate INVALID -j DROP")
     w.rule("filter", "KUBE-FORWARD", "-m comment --comment", _q("kubernetes forwarding rules"),
            f"-m mark --mark {opts.mark_with_mask} -j ACCEPT")

@@ -1,0 +1,97 @@
+"""``lab render``: the rules kube-proxy would write on one node for some manifests. No root, no lab."""
+
+import dataclasses
+import os
+
+from lab import cluster, manifests, proxyconfig, scenario, topology, yamlfiles
+from lab.errors import LabError
+from lab.fields import Field
+from lab.proxy import iptables, saveform
+
+DEFAULT_TOPOLOGY = {
+    "lan": {"cidr": "192.168.179.0/24", "gateway": "192.168.179.1"},
+    "nodes": [{"name": "master", "ip": "192.168.179.99", "podCIDR": "10.244.0.0/24"},
+              {"name": "node1", "ip": "192.168.179.100", "podCIDR": "10.244.1.0/24"},
+              {"name": "node2", "ip": "192.168.179.101", "podCIDR": "10.244.2.0/24"}],
+}
+
+
+def register(sub):
+    r = sub.add_parser("render", help="the rules kube-proxy would write on a node for these manifests (no root)")
+    r.add_argument("mode", choices=("iptables", "nftables"))
+    r.add_argument("files", nargs="+", metavar="FILE", help="manifests: Services, Deployments, Pods, "
+                   "EndpointSlices, Endpoints (multi-document YAML)")
+    r.add_argument("--node", help="the node kube-proxy runs on (default: hostnameOverride, else the first node)")
+    r.add_argument("--profile", choices=scenario.PROFILES, default="current")
+    r.add_argument("--form", choices=("save", "restore"), default="save",
+                   help="save: what iptables-save prints; restore: what kube-proxy feeds iptables-restore")
+    r.add_argument("--config", help="a KubeProxyConfiguration file")
+    r.add_argument("--node-ip", action="append", default=[], help="the node's address (repeatable)")
+    r.add_argument("--topology", help="machines and pod CIDRs (default: the seed's three nodes)")
+    r.add_argument("--cluster-cidr", default="10.244.0.0/16")
+    r.add_argument("--service-cidr", default="10.96.0.0/12")
+    r.add_argument("--no-random-fully", action="store_true", help="iptables without MASQUERADE --random-fully")
+    r.add_argument("--nfacct", action="store_true", help="nfacct counters present on the host")
+    r.add_argument("--all-services", action="store_true", help="also the cluster's own (kubernetes, kube-dns)")
+    return "render"
+
+
+def _objects(files):
+    objects = []
+    for path in files:
+        docs = yamlfiles.load_documents(path)
+        for i, doc in enumerate(docs):
+            label = path if len(docs) == 1 else f"{path} (document {i + 1})"
+            objects.append(manifests.parse_object(Field(doc, label)))
+    return objects
+
+
+def run(args):
+    if args.nfacct:
+        raise LabError("--nfacct: svclab does not render kube-proxy's nfacct counters yet")
+    settings = proxyconfig.load(args.config) if args.config else proxyconfig.ProxySettings()
+    mode = settings.mode or args.mode
+    topo = topology.load(args.topology) if args.topology else topology.parse(Field(DEFAULT_TOPOLOGY, "(default)"))
+    cluster_cidr = settings.cluster_cidr or args.cluster_cidr
+    spec = scenario.Scenario(
+        source=os.path.abspath(args.files[0]), name="k8s", topology=topo,  # node names k8s-<node>
+        cluster=scenario.ClusterConfig(service_cidr=Field(args.service_cidr, "--service-cidr").cidr(),
+                                       cluster_cidr=Field(cluster_cidr, "--cluster-cidr").cidr(), dns=args.all_services),
+        kube_proxy=scenario.KubeProxyConfig(profile=args.profile, masquerade_bit=settings.masquerade_bit,
+                                            masquerade_all=settings.masquerade_all),
+        objects=tuple(_objects(args.files)))
+    state = cluster.build(spec)
+    if not args.all_services:
+        wanted = {(o.namespace, o.name) for o in spec.objects if o.kind == "Service"}
+        state = dataclasses.replace(state, services=tuple(s for s in state.services if s.key in wanted))
+    node = _node(state, args.node or settings.hostname_override)
+    node_ips = tuple(args.node_ip) or (str(node.ip),)
+    opts = dataclasses.replace(iptables.options_for(state, node.name), random_fully=not args.no_random_fully,
+                               localhost_node_ports=settings.localhost_node_ports,
+                               node_port_addresses=proxyconfig.node_port_ips(settings, node_ips))
+    if mode == "nftables":
+        print(_nftables(state, node.name), end="")
+        return 0
+    rules = iptables.render_ports(iptables._ports(state, opts), opts)
+    if args.form == "restore":
+        print(rules, end="")
+    else:
+        print(saveform.save([iptables.render_bootstrap(opts.profile, opts.localhost_node_ports), rules]), end="")
+    return 0
+
+
+def _node(state, name):
+    if name is None:
+        return state.nodes[0]
+    for n in state.nodes:
+        if name in (n.name, n.hostname):
+            return n
+    raise LabError(f"no node {name!r} in the topology (nodes: {', '.join(n.name for n in state.nodes)})")
+
+
+def _nftables(state, node_name):
+    try:
+        from lab.proxy import nftables
+    except ImportError:
+        raise LabError("nftables mode is not available in this svclab") from None
+    return nftables.render(state, node_name)

@@ -1,0 +1,66 @@
+"""kube-proxy's own configuration file (KubeProxyConfiguration, kubeproxy.config.k8s.io/v1alpha1)."""
+
+import ipaddress
+from dataclasses import dataclass
+
+from lab import yamlfiles
+from lab.fields import Field
+
+TOP_FIELDS = {"apiVersion", "kind", "hostnameOverride", "clusterCIDR", "detectLocalMode", "detectLocal", "iptables",
+              "nftables", "ipvs", "winkernel", "nodePortAddresses", "mode", "bindAddress", "healthzBindAddress",
+              "metricsBindAddress", "bindAddressHardFail", "enableProfiling", "showHiddenMetricsForVersion",
+              "clientConnection", "conntrack", "configSyncPeriod", "featureGates", "logging", "oomScoreAdj",
+              "portRange", "linux", "syncPeriod", "minSyncPeriod"}
+IPTABLES_FIELDS = {"masqueradeBit", "masqueradeAll", "localhostNodePorts", "syncPeriod", "minSyncPeriod"}
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    hostname_override: str = None
+    cluster_cidr: str = None
+    mode: str = None
+    masquerade_bit: int = 14
+    masquerade_all: bool = False
+    localhost_node_ports: bool = True
+    node_port_addresses: tuple = ()  # CIDRs
+
+
+def load(path):
+    doc = Field(yamlfiles.load_single(path), path)
+    doc.mapping(allowed=TOP_FIELDS, required=("apiVersion", "kind"))
+    if doc.child("kind").str() != "KubeProxyConfiguration":
+        raise doc.child("kind").error("expected KubeProxyConfiguration")
+    if doc.child("apiVersion").str() != "kubeproxy.config.k8s.io/v1alpha1":
+        raise doc.child("apiVersion").error("expected kubeproxy.config.k8s.io/v1alpha1")
+    if doc.has("detectLocalMode") and doc.child("detectLocalMode").choice(
+            ("ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix")) != "ClusterCIDR":
+        raise doc.child("detectLocalMode").error("svclab renders the ClusterCIDR local-traffic detector only")
+    ipt = doc.child("iptables").mapping(allowed=IPTABLES_FIELDS) if doc.has("iptables") else None
+    d = ProxySettings()
+    addresses = ()
+    if doc.has("nodePortAddresses"):
+        addresses = tuple(str(f.cidr()) if f.value != "primary" else "primary"
+                          for f in doc.child("nodePortAddresses").list())
+    return ProxySettings(
+        hostname_override=doc.child("hostnameOverride").str() if doc.has("hostnameOverride") else None,
+        cluster_cidr=str(doc.child("clusterCIDR").cidr()) if doc.has("clusterCIDR") else None,
+        mode=doc.child("mode").choice(("", "iptables", "nftables", "ipvs")) or None if doc.has("mode") else None,
+        masquerade_bit=ipt.child("masqueradeBit").int(0, 31) if ipt and ipt.has("masqueradeBit") else d.masquerade_bit,
+        masquerade_all=ipt.child("masqueradeAll").bool() if ipt and ipt.has("masqueradeAll") else d.masquerade_all,
+        localhost_node_ports=ipt.child("localhostNodePorts").bool() if ipt and ipt.has("localhostNodePorts")
+        else d.localhost_node_ports,
+        node_port_addresses=addresses)
+
+
+def node_port_ips(settings, node_ips):
+    """The node addresses NodePorts answer on: those inside nodePortAddresses (all when it is empty)."""
+    if not settings.node_port_addresses:
+        return ()
+    chosen = []
+    for ip in node_ips:
+        for cidr in settings.node_port_addresses:
+            if cidr == "primary" and ip == node_ips[0] or cidr != "primary" and \
+                    ipaddress.ip_address(ip) in ipaddress.ip_network(cidr):
+                chosen.append(ip)
+                break
+    return tuple(chosen)
