@@ -70,7 +70,7 @@ def run(args):
                                localhost_node_ports=settings.localhost_node_ports,
                                node_port_addresses=proxyconfig.node_port_ips(settings, node_ips))
     if mode == "nftables":
-        print(_nftables(state, node.name), end="")
+        print(_nftables(state, node.name, settings, node_ips), end="")
         return 0
     rules = iptables.render_ports(iptables._ports(state, opts), opts)
     if args.form == "restore":
@@ -89,9 +89,13 @@ def _node(state, name):
     raise LabError(f"no node {name!r} in the topology (nodes: {', '.join(n.name for n in state.nodes)})")
 
 
-def _nftables(state, node_name):
-    try:
-        from lab.proxy import nftables
-    except ImportError:
-        raise LabError("nftables mode is not available in this svclab") from None
-    return nftables.render(state, node_name)
+def _nftables(state, node_name, settings, node_ips):
+    from lab.proxy import nftables
+    addresses = settings.node_port_addresses
+    if not addresses:
+        chosen = nftables.PRIMARY  # the nftables mode's default: --nodeport-addresses primary
+    elif "0.0.0.0/0" in addresses:
+        chosen = nftables.ALL
+    else:
+        chosen = proxyconfig.node_port_ips(settings, node_ips)
+    return nftables.render(state, node_name, chosen)

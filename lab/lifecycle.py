@@ -32,7 +32,7 @@ def up(scenario_path, name=None, out=None):
     spec = scenario.load(scenario_path, name)
     desired = cluster.build(spec)
     plan = wiring.plan(desired)
-    _check_host()
+    _check_host(desired.kube_proxy.mode)
     if frontlb.needs_nginx(desired):
         frontlb_runtime.check_installed()
     with state.locked():
@@ -60,10 +60,10 @@ def up(scenario_path, name=None, out=None):
     return desired, time.monotonic() - started
 
 
-def _check_host():
+def _check_host(mode="iptables"):
     if os.geteuid() != 0:
         raise LabError("svclab builds network namespaces and needs root: run it with sudo")
-    missing = [t for t in REQUIRED_TOOLS if shutil.which(t) is None]
+    missing = [t for t in REQUIRED_TOOLS + (("nft",) if mode == "nftables" else ()) if shutil.which(t) is None]
     if missing:
         raise LabError(f"missing tools: {', '.join(missing)} (install them with: sudo ./setup)")
     if not os.path.isdir("/proc/sys/net/bridge"):
@@ -87,7 +87,7 @@ def _build(record, desired, plan, progress):
     daemons = _start_kube_proxies(record, desired) + _start_pod_servers(record, desired)
     processes.wait_ready(daemons)
     profile = desired.kube_proxy.profile
-    progress.done(f"kube-proxy (iptables, profile {profile}) synced on {len(desired.nodes)} nodes")
+    progress.done(f"kube-proxy ({desired.kube_proxy.mode}, profile {profile}) synced on {len(desired.nodes)} nodes")
     progress.done(f"Pods serving: {len(desired.pods)}")
     if frontlb.needs_nginx(desired):
         frontlb_runtime.start(record, desired)

@@ -17,6 +17,9 @@ from lab import (etcfiles, events, frontlb, frontlb_runtime, lifecycle, netns, p
 from lab.errors import LabError
 
 
+DRAIN_SECONDS = 0.3
+
+
 def apply(record, old, new, timeout=10.0):
     """Move the lab behind ``record`` from ``old`` to ``new``; returns seconds until converged."""
     started = time.monotonic()
@@ -60,6 +63,7 @@ def apply(record, old, new, timeout=10.0):
     events.record_changes(record, old, new)
 
     if removed:
+        time.sleep(DRAIN_SECONDS)  # requests already inside a leaving pod finish (a short termination grace)
         netns.delete(removed)
         for name in removed:
             etcfiles.remove(name)

@@ -97,8 +97,11 @@ def plan(state):
     namespaces = [Namespace(state.switch_netns, "switch", COMMON_SYSCTLS)]
     bridges = [Bridge(state.switch_netns, LAN_BRIDGE, f"{state.gateway}/{lan_prefix}")]
     veths, routes = [], []
+    # kube-proxy's nftables mode never serves NodePorts on 127.0.0.1, so it leaves route_localnet alone
+    node_sysctls = tuple(kv for kv in NODE_SYSCTLS if state.kube_proxy.mode == "iptables"
+                         or kv[0] != "net.ipv4.conf.all.route_localnet")
     for node in state.nodes:
-        namespaces.append(Namespace(node.netns, "node", NODE_SYSCTLS))
+        namespaces.append(Namespace(node.netns, "node", node_sysctls))
         veths.append(Veth(state.switch_netns, node.name, LAN_BRIDGE, node.netns, ETH, f"{node.ip}/{lan_prefix}"))
         bridges.append(Bridge(node.netns, POD_BRIDGE, f"{node.pod_gateway}/{node.pod_cidr.prefixlen}"))
         routes.append(Route(node.netns, "default", str(state.gateway)))

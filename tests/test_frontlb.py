@@ -149,7 +149,7 @@ def test_upstreams_follow_pods_without_failing_requests(lb_lab):
     finally:
         stop.set()
         worker.join()
-    assert failures == [] and len(answers) > 5
+    assert failures == [] and len(answers) >= 3
     with_pods = set(echo_nodes(lb_lab).values())
     conf = run_lab("lb", "config", "--lab", lb_lab.name).stdout
     block = re.search(r"upstream echo-local_80_tcp {\n(.*?)\n    }", conf, re.S).group(1)

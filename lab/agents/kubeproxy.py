@@ -1,12 +1,15 @@
-"""kube-proxy for one node: loads the node's iptables rules, holds its NodePort sockets and
-serves the health check node ports of its ETP=Local LoadBalancer services.
+"""kube-proxy for one node: loads the node's service rules, serves the health check node ports
+of its ETP=Local LoadBalancer services and, in the 1.18 profile, holds its NodePort sockets.
 
-Like kube-proxy v1.18 it keeps a listening socket on every TCP/UDP NodePort (so nothing else
-on the node can take the port, and ``netstat -tlnp`` shows ``kube-proxy`` there), and writes
-its rules with one ``iptables-restore --noflush``. Like every kube-proxy it answers HTTP on each
-``healthCheckNodePort`` (``pkg/proxy/healthcheck/service_health.go``): 200 while the node has a
-ready endpoint of the service, else 503, so a load balancer only sends to nodes that can serve
-locally. SIGHUP re-reads the cluster state and re-syncs (rules, sockets, health answers).
+In iptables mode it writes its rules with one ``iptables-restore --noflush`` per sync; in
+nftables mode (``kubeProxy: {mode: nftables}``) it loads the ``ip kube-proxy`` table with one
+``nft -f -`` transaction per sync and touches no iptables chain. Like kube-proxy v1.18 (and
+unlike releases since v1.24) the 1.18 profile keeps a listening socket on every TCP/UDP NodePort
+(so nothing else on the node can take the port, and ``netstat -tlnp`` shows ``kube-proxy``
+there). Like every kube-proxy it answers HTTP on each ``healthCheckNodePort``
+(``pkg/proxy/healthcheck/service_health.go``): 200 while the node has a ready endpoint of the
+service, else 503, so a load balancer only sends to nodes that can serve locally. SIGHUP re-reads
+the cluster state and re-syncs (rules, sockets, health answers, stale UDP conntrack entries).
 """
 
 import http.server
@@ -23,9 +26,10 @@ from dataclasses import dataclass
 from lab import codec
 from lab.agents.common import acknowledge, listen_in, parse_args
 from lab.processes import report_ready
-from lab.proxy import iptables, sync
+from lab.proxy import iptables, nftables, sync
 
 RESTORE = ["iptables-restore", "-w", "5", "--noflush"]
+NFT = ["nft", "-f", "-"]
 
 
 # service health ------------------------------------------------------------------------------
@@ -168,20 +172,46 @@ class KubeProxy:
         state = self.load()
         node = state.node(self.node)
         profile = iptables.PROFILES[state.kube_proxy.profile]
+        if state.kube_proxy.mode == "nftables":
+            self.sync_nftables(state)
+        else:
+            self.sync_iptables(state, profile)
+        self.hold_node_ports(state, node.netns, profile)
+        self.health.sync(service_health(state, self.node), node.netns)
+        self.clear_stale_udp(state)
+        acknowledge(os.path.dirname(self.cluster_file), f"kube-proxy-{self.node}")
+
+    def sync_iptables(self, state, profile):
         if not self.bootstrapped:
             restore(iptables.render_bootstrap(profile))
             self.bootstrapped = True
         rules = iptables.render(state, self.node)
         restore(sync.restore_input(rules, self.applied, partial=not profile.legacy_layout))
         self.applied = rules
-        self.hold_node_ports(state, node.netns)
-        self.health.sync(service_health(state, self.node), node.netns)
-        self.clear_stale_udp(state)
-        acknowledge(os.path.dirname(self.cluster_file), f"kube-proxy-{self.node}")
 
-    def hold_node_ports(self, state, netns_name):
-        wanted = {(p.node_port, p.protocol) for s in state.services for p in s.ports
-                  if p.node_port and p.protocol in ("TCP", "UDP") and s.cluster_ip not in (None, "None")}
+    def sync_nftables(self, state):
+        """One transaction: the table from scratch the first time (whatever a previous kube-proxy
+        left), then kube-proxy's flush-and-refill syncs, which keep the affinity sets' entries. If
+        one fails, the table is recreated from scratch."""
+        table = nftables.definition(state, self.node)
+        try:
+            nft(nftables.transaction(table, self.applied))
+        except RuntimeError as exc:
+            if self.applied is None:
+                raise
+            print(f"nftables sync failed, recreating the table: {exc}", flush=True)
+            nft(nftables.transaction(table))
+        self.applied = table
+
+    def hold_node_ports(self, state, netns_name, profile):
+        """The "port opener": kube-proxy kept a socket on every NodePort until v1.24 removed it
+        (kubernetes/kubernetes#108496, CHANGELOG-1.24: "Kube-proxy will no longer hold service
+        node ports open on the node"; cherry-picked to 1.22 and 1.21 patch releases, #108888 and
+        #108896), so only the 1.18 profile holds them."""
+        wanted = set()
+        if profile.legacy_layout:
+            wanted = {(p.node_port, p.protocol) for s in state.services for p in s.ports
+                      if p.node_port and p.protocol in ("TCP", "UDP") and s.cluster_ip not in (None, "None")}
         for key in set(self.sockets) - wanted:
             self.sockets.pop(key).close()
         for port, proto in sorted(wanted - set(self.sockets)):
@@ -204,6 +234,12 @@ def restore(text):
     result = subprocess.run(RESTORE, input=text, text=True, capture_output=True)
     if result.returncode != 0:
         raise RuntimeError(f"iptables-restore failed: {result.stderr.strip()}")
+
+
+def nft(text):
+    result = subprocess.run(NFT, input=text, text=True, capture_output=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"nft -f failed: {result.stderr.strip()}")
 
 
 def main():

@@ -25,8 +25,8 @@ One table, ``ip kube-proxy``:
 
 NodePorts are accepted on the addresses of ``--nodeport-addresses``, whose default in nftables
 mode is ``primary`` (cmd/kube-proxy/app/server_linux.go ``platformApplyDefaults``): the node IP,
-in the ``nodeport-ips`` set. ``ALL`` gives the variant for addresses matching everything
-(``fib daddr type local``, never 127.0.0.0/8).
+in the ``nodeport-ips`` set. ``node_port_addresses`` is ``PRIMARY``, ``ALL`` (CIDRs matching
+everything: ``fib daddr type local``, never 127.0.0.0/8) or the node addresses themselves.
 
 Services are written in (namespace, name, port) order; kube-proxy walks a Go map, and only the
 order inside each chain counts. Within a service, every chain is declared before the rules and
@@ -137,7 +137,10 @@ class _Writer:
 
 def definition(state, node_name, node_port_addresses=PRIMARY):
     """The kube-proxy table of ``node_name`` as ``nft -f`` commands that create it in an empty
-    namespace (the form of upstream's fixture: sets, maps, chains, rules, elements)."""
+    namespace (the form of upstream's fixture: sets, maps, chains, rules, elements).
+
+    ``node_port_addresses``: ``PRIMARY`` (the node IP, kube-proxy's default in this mode), ``ALL``,
+    or the addresses (``GetNodeIPs`` of the CIDRs) that go in ``nodeport-ips``."""
     opts = iptables.options_for(state, node_name)
     w = _Writer()
     _base(w, opts, [str(state.service_cidr)], node_port_addresses)
@@ -204,8 +207,11 @@ def _base(w, opts, service_cidrs, node_port_addresses):
         w.rule("services", f"fib daddr type local {NO_LOCALHOST} meta l4proto . th dport vmap @service-nodeports")
     else:
         w.rule("services", "ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports")
-        if opts.node_ip:  # NodePortAddresses.GetNodeIPs: the primary node IP (loopback never)
-            w.element("nodeport-ips", opts.node_ip)
+        if node_port_addresses == PRIMARY:  # NodePortAddresses.GetNodeIPs: the primary node IP
+            node_port_addresses = (opts.node_ip,) if opts.node_ip else ()
+        for ip in node_port_addresses:
+            if not ip.startswith("127."):  # "localhost NodePorts are not supported"
+                w.element("nodeport-ips", ip)
     w.rule("service-endpoints-check", "ip daddr . meta l4proto . th dport vmap @no-endpoint-services")
 
 
@@ -343,14 +349,14 @@ _LINE = re.compile(r"^add (table|set|map|chain|rule|element) ip kube-proxy ?(\S*
 
 @dataclass
 class Parsed:
-    """A definition's commands by kind: {name: command} for sets, maps and chains, in order."""
+    """A definition's commands: {name: command} for sets, maps and chains, and the rules and
+    elements (``body``), each in order."""
 
     table: str = ""
     sets: dict = field(default_factory=dict)
     maps: dict = field(default_factory=dict)
     chains: dict = field(default_factory=dict)
-    rules: list = field(default_factory=list)
-    elements: list = field(default_factory=list)
+    body: list = field(default_factory=list)
 
 
 def parse(text):
@@ -365,7 +371,7 @@ def parse(text):
         elif kind in ("set", "map", "chain"):
             getattr(out, kind + "s")[name] = line
         else:
-            getattr(out, kind + "s").append(line)
+            out.body.append(line)
     return out
 
 
@@ -399,5 +405,5 @@ def transaction(current, previous=None):
     out += [f"delete chain {TABLE} {c}" for c in stale_chains]
     out += [f"delete set {TABLE} {s}" for s in stale_sets]
     out += [f"delete map {TABLE} {m}" for m in old.maps if m not in cur.maps]
-    out += cur.rules + cur.elements
+    out += cur.body
     return "\n".join(out) + "\n"

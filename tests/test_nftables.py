@@ -1,0 +1,698 @@
+"""kube-proxy's nftables mode (lab.proxy.nftables, the kube-proxy agent in that mode, and a lab
+built with it) against upstream's text and against the iptables suite's reachability checks.
+
+The exact lines come from the kube-proxy notes (§5) and upstream's ``TestOverallNFTablesRules``
+fixture (pkg/proxy/nftables/proxier_test.go), copied below. Golden files in tests/golden/nft-*.nft
+pin the whole transaction for a few states; regenerate them after a deliberate change with
+``SVCLAB_UPDATE_GOLDEN=1 python -m pytest tests/test_nftables.py`` and review the diff.
+Tests that need root load the rules into scratch namespaces, or bring up
+scenarios/nodeport-nft.yml under a unique lab name.
+"""
+
+import collections
+import dataclasses
+import difflib
+import ipaddress
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import SCENARIOS, Lab, netns_list, run_lab, unique_lab_name
+from lab import running, scenario
+from lab.errors import InputError
+from lab.model import Node
+from lab.proxy import nftables
+from test_proxy_render import ep, eps, features_state, make_state, port, seed_state, service
+
+GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
+UPDATE_GOLDEN = os.environ.get("SVCLAB_UPDATE_GOLDEN") == "1"
+T = "add rule ip kube-proxy"
+
+needs_nft = pytest.mark.skipif(os.geteuid() != 0 or not (shutil.which("nft") and shutil.which("ip")),
+                               reason="loads rules into a network namespace: needs root, ip and nft")
+
+
+def lines(text):
+    return [line for line in text.splitlines() if line.strip() and not line.strip().startswith("#")]
+
+
+# upstream's fixture -----------------------------------------------------------------------------
+
+# TestOverallNFTablesRules' expected dump (baseRules + the six services), verbatim but for the
+# mark: the fake proxier hard-codes "0x4000", the real binary formats 1<<14 with Go's %#08x
+FIXTURE = """
+add table ip kube-proxy { comment "rules for kube-proxy" ; }
+add set ip kube-proxy cluster-ips { type ipv4_addr ; comment "Active ClusterIPs" ; }
+add set ip kube-proxy nodeport-ips { type ipv4_addr ; comment "IPs that accept NodePort traffic" ; }
+add map ip kube-proxy firewall-ips { type ipv4_addr . inet_proto . inet_service : verdict ; comment "destinations that are subject to LoadBalancerSourceRanges" ; }
+add map ip kube-proxy no-endpoint-nodeports { type inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to service nodeports with no endpoints" ; }
+add map ip kube-proxy no-endpoint-services { type ipv4_addr . inet_proto . inet_service : verdict ; comment "vmap to drop or reject packets to services with no endpoints" ; }
+add map ip kube-proxy service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; comment "ClusterIP, ExternalIP and LoadBalancer IP traffic" ; }
+add map ip kube-proxy service-nodeports { type inet_proto . inet_service : verdict ; comment "NodePort traffic" ; }
+add chain ip kube-proxy cluster-ips-check
+add chain ip kube-proxy filter-prerouting-pre-dnat { type filter hook prerouting priority -110 ; }
+add chain ip kube-proxy filter-output-pre-dnat { type filter hook output priority -110 ; }
+add chain ip kube-proxy filter-forward { type filter hook forward priority 0 ; }
+add chain ip kube-proxy filter-input { type filter hook input priority 0 ; }
+add chain ip kube-proxy filter-output { type filter hook output priority 0 ; }
+add chain ip kube-proxy firewall-check
+add chain ip kube-proxy mark-for-masquerade
+add chain ip kube-proxy masquerading
+add chain ip kube-proxy nat-output { type nat hook output priority -100 ; }
+add chain ip kube-proxy nat-postrouting { type nat hook postrouting priority 100 ; }
+add chain ip kube-proxy nat-prerouting { type nat hook prerouting priority -100 ; }
+add chain ip kube-proxy nodeport-endpoints-check
+add chain ip kube-proxy reject-chain { comment "helper for @no-endpoint-services / @no-endpoint-nodeports" ; }
+add chain ip kube-proxy services
+add chain ip kube-proxy service-endpoints-check
+add rule ip kube-proxy cluster-ips-check ip daddr @cluster-ips reject comment "Reject traffic to invalid ports of ClusterIPs"
+add rule ip kube-proxy cluster-ips-check ip daddr { 172.30.0.0/16 } drop comment "Drop traffic to unallocated ClusterIPs"
+add rule ip kube-proxy filter-prerouting-pre-dnat ct state new jump firewall-check
+add rule ip kube-proxy filter-forward ct state new jump service-endpoints-check
+add rule ip kube-proxy filter-forward ct state new jump cluster-ips-check
+add rule ip kube-proxy filter-input ct state new jump nodeport-endpoints-check
+add rule ip kube-proxy filter-input ct state new jump service-endpoints-check
+add rule ip kube-proxy filter-output ct state new jump service-endpoints-check
+add rule ip kube-proxy filter-output-pre-dnat ct state new jump firewall-check
+add rule ip kube-proxy filter-output ct state new jump cluster-ips-check
+add rule ip kube-proxy firewall-check ip daddr . meta l4proto . th dport vmap @firewall-ips
+add rule ip kube-proxy mark-for-masquerade mark set mark or 0x4000
+add rule ip kube-proxy masquerading mark and 0x4000 == 0 return
+add rule ip kube-proxy masquerading mark set mark xor 0x4000
+add rule ip kube-proxy masquerading masquerade fully-random
+add rule ip kube-proxy nat-output jump services
+add rule ip kube-proxy nat-postrouting jump masquerading
+add rule ip kube-proxy nat-prerouting jump services
+add rule ip kube-proxy nodeport-endpoints-check ip daddr @nodeport-ips meta l4proto . th dport vmap @no-endpoint-nodeports
+add rule ip kube-proxy reject-chain reject
+add rule ip kube-proxy services ip daddr . meta l4proto . th dport vmap @service-ips
+add rule ip kube-proxy services ip daddr @nodeport-ips meta l4proto . th dport vmap @service-nodeports
+add element ip kube-proxy nodeport-ips { 192.168.0.2 }
+add rule ip kube-proxy service-endpoints-check ip daddr . meta l4proto . th dport vmap @no-endpoint-services
+
+# svc1
+add chain ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80
+add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 ip daddr 172.30.0.41 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+add rule ip kube-proxy service-ULMVA6XW-ns1/svc1/tcp/p80 numgen random mod 1 vmap { 0 : goto endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 }
+add chain ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80
+add rule ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 ip saddr 10.180.0.1 jump mark-for-masquerade
+add rule ip kube-proxy endpoint-5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80 meta l4proto tcp dnat to 10.180.0.1:80
+add element ip kube-proxy cluster-ips { 172.30.0.41 }
+add element ip kube-proxy service-ips { 172.30.0.41 . tcp . 80 : goto service-ULMVA6XW-ns1/svc1/tcp/p80 }
+
+# svc2
+add chain ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80
+add rule ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80 ip daddr 172.30.0.42 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+add rule ip kube-proxy service-42NFTM6N-ns2/svc2/tcp/p80 numgen random mod 1 vmap { 0 : goto endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80 }
+add chain ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80
+add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 ip saddr 10.0.0.0/8 goto service-42NFTM6N-ns2/svc2/tcp/p80 comment "short-circuit pod traffic"
+add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"
+add rule ip kube-proxy external-42NFTM6N-ns2/svc2/tcp/p80 fib saddr type local goto service-42NFTM6N-ns2/svc2/tcp/p80 comment "short-circuit local traffic"
+add chain ip kube-proxy endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80
+add rule ip kube-proxy endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80 ip saddr 10.180.0.2 jump mark-for-masquerade
+add rule ip kube-proxy endpoint-SGOXE6O3-ns2/svc2/tcp/p80__10.180.0.2/80 meta l4proto tcp dnat to 10.180.0.2:80
+add element ip kube-proxy cluster-ips { 172.30.0.42 }
+add element ip kube-proxy service-ips { 172.30.0.42 . tcp . 80 : goto service-42NFTM6N-ns2/svc2/tcp/p80 }
+add element ip kube-proxy service-ips { 192.168.99.22 . tcp . 80 : goto external-42NFTM6N-ns2/svc2/tcp/p80 }
+add element ip kube-proxy service-ips { 1.2.3.4 . tcp . 80 : goto external-42NFTM6N-ns2/svc2/tcp/p80 }
+add element ip kube-proxy service-nodeports { tcp . 3001 : goto external-42NFTM6N-ns2/svc2/tcp/p80 }
+add element ip kube-proxy no-endpoint-nodeports { tcp . 3001 comment "ns2/svc2:p80" : drop }
+add element ip kube-proxy no-endpoint-services { 1.2.3.4 . tcp . 80 comment "ns2/svc2:p80" : drop }
+add element ip kube-proxy no-endpoint-services { 192.168.99.22 . tcp . 80 comment "ns2/svc2:p80" : drop }
+
+# svc3
+add chain ip kube-proxy service-4AT6LBPK-ns3/svc3/tcp/p80
+add rule ip kube-proxy service-4AT6LBPK-ns3/svc3/tcp/p80 ip daddr 172.30.0.43 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+add rule ip kube-proxy service-4AT6LBPK-ns3/svc3/tcp/p80 numgen random mod 1 vmap { 0 : goto endpoint-UEIP74TE-ns3/svc3/tcp/p80__10.180.0.3/80 }
+add chain ip kube-proxy external-4AT6LBPK-ns3/svc3/tcp/p80
+add rule ip kube-proxy external-4AT6LBPK-ns3/svc3/tcp/p80 jump mark-for-masquerade
+add rule ip kube-proxy external-4AT6LBPK-ns3/svc3/tcp/p80 goto service-4AT6LBPK-ns3/svc3/tcp/p80
+add chain ip kube-proxy endpoint-UEIP74TE-ns3/svc3/tcp/p80__10.180.0.3/80
+add rule ip kube-proxy endpoint-UEIP74TE-ns3/svc3/tcp/p80__10.180.0.3/80 ip saddr 10.180.0.3 jump mark-for-masquerade
+add rule ip kube-proxy endpoint-UEIP74TE-ns3/svc3/tcp/p80__10.180.0.3/80 meta l4proto tcp dnat to 10.180.0.3:80
+add element ip kube-proxy cluster-ips { 172.30.0.43 }
+add element ip kube-proxy service-ips { 172.30.0.43 . tcp . 80 : goto service-4AT6LBPK-ns3/svc3/tcp/p80 }
+add element ip kube-proxy service-nodeports { tcp . 3003 : goto external-4AT6LBPK-ns3/svc3/tcp/p80 }
+
+# svc4
+add chain ip kube-proxy service-LAUZTJTB-ns4/svc4/tcp/p80
+add rule ip kube-proxy service-LAUZTJTB-ns4/svc4/tcp/p80 ip daddr 172.30.0.44 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+add rule ip kube-proxy service-LAUZTJTB-ns4/svc4/tcp/p80 numgen random mod 2 vmap { 0 : goto endpoint-UNZV3OEC-ns4/svc4/tcp/p80__10.180.0.4/80 , 1 : goto endpoint-5RFCDDV7-ns4/svc4/tcp/p80__10.180.0.5/80 }
+add chain ip kube-proxy external-LAUZTJTB-ns4/svc4/tcp/p80
+add rule ip kube-proxy external-LAUZTJTB-ns4/svc4/tcp/p80 jump mark-for-masquerade
+add rule ip kube-proxy external-LAUZTJTB-ns4/svc4/tcp/p80 goto service-LAUZTJTB-ns4/svc4/tcp/p80
+add chain ip kube-proxy endpoint-5RFCDDV7-ns4/svc4/tcp/p80__10.180.0.5/80
+add rule ip kube-proxy endpoint-5RFCDDV7-ns4/svc4/tcp/p80__10.180.0.5/80 ip saddr 10.180.0.5 jump mark-for-masquerade
+add rule ip kube-proxy endpoint-5RFCDDV7-ns4/svc4/tcp/p80__10.180.0.5/80 meta l4proto tcp dnat to 10.180.0.5:80
+add chain ip kube-proxy endpoint-UNZV3OEC-ns4/svc4/tcp/p80__10.180.0.4/80
+add rule ip kube-proxy endpoint-UNZV3OEC-ns4/svc4/tcp/p80__10.180.0.4/80 ip saddr 10.180.0.4 jump mark-for-masquerade
+add rule ip kube-proxy endpoint-UNZV3OEC-ns4/svc4/tcp/p80__10.180.0.4/80 meta l4proto tcp dnat to 10.180.0.4:80
+add element ip kube-proxy cluster-ips { 172.30.0.44 }
+add element ip kube-proxy service-ips { 172.30.0.44 . tcp . 80 : goto service-LAUZTJTB-ns4/svc4/tcp/p80 }
+add element ip kube-proxy service-ips { 192.168.99.33 . tcp . 80 : goto external-LAUZTJTB-ns4/svc4/tcp/p80 }
+
+# svc5
+add set ip kube-proxy affinity-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 { type ipv4_addr ; flags dynamic,timeout ; timeout 10800s ; }
+add chain ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80
+add rule ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80 ip daddr 172.30.0.45 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+add rule ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80 ip saddr @affinity-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 goto endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80
+add rule ip kube-proxy service-HVFWP5L3-ns5/svc5/tcp/p80 numgen random mod 1 vmap { 0 : goto endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 }
+add chain ip kube-proxy external-HVFWP5L3-ns5/svc5/tcp/p80
+add rule ip kube-proxy external-HVFWP5L3-ns5/svc5/tcp/p80 jump mark-for-masquerade
+add rule ip kube-proxy external-HVFWP5L3-ns5/svc5/tcp/p80 goto service-HVFWP5L3-ns5/svc5/tcp/p80
+add chain ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80
+add rule ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 ip saddr 10.180.0.3 jump mark-for-masquerade
+add rule ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 update @affinity-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 { ip saddr }
+add rule ip kube-proxy endpoint-GTK6MW7G-ns5/svc5/tcp/p80__10.180.0.3/80 meta l4proto tcp dnat to 10.180.0.3:80
+add chain ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80
+add rule ip kube-proxy firewall-HVFWP5L3-ns5/svc5/tcp/p80 ip saddr != { 203.0.113.0/25 } drop
+add element ip kube-proxy cluster-ips { 172.30.0.45 }
+add element ip kube-proxy service-ips { 172.30.0.45 . tcp . 80 : goto service-HVFWP5L3-ns5/svc5/tcp/p80 }
+add element ip kube-proxy service-ips { 5.6.7.8 . tcp . 80 : goto external-HVFWP5L3-ns5/svc5/tcp/p80 }
+add element ip kube-proxy service-nodeports { tcp . 3002 : goto external-HVFWP5L3-ns5/svc5/tcp/p80 }
+add element ip kube-proxy firewall-ips { 5.6.7.8 . tcp . 80 : goto firewall-HVFWP5L3-ns5/svc5/tcp/p80 }
+
+# svc6
+add element ip kube-proxy cluster-ips { 172.30.0.46 }
+add element ip kube-proxy no-endpoint-services { 172.30.0.46 . tcp . 80 comment "ns6/svc6:p80" : goto reject-chain }
+""".replace("0x4000", "0x00004000")
+
+
+def fixture_state():
+    """The fixture's services on a node "test-node" (192.168.0.2): pods in 10.0.0.0/8, ClusterIPs in 172.30.0.0/16."""
+    p80 = dict(name="p80")
+    svc1 = service("svc1", "172.30.0.41", port(80, **p80), namespace="ns1")
+    svc2 = service("svc2", "172.30.0.42", port(80, node_port=3001, **p80), namespace="ns2", type="LoadBalancer",
+                   external_traffic_policy="Local", lb_ips=("1.2.3.4",), external_ips=("192.168.99.22",),
+                   health_check_node_port=30000)
+    svc3 = service("svc3", "172.30.0.43", port(80, node_port=3003, **p80), namespace="ns3")
+    svc4 = service("svc4", "172.30.0.44", port(80, **p80), namespace="ns4", type="NodePort",
+                   external_ips=("192.168.99.33",))
+    svc5 = service("svc5", "172.30.0.45", port(80, node_port=3002, **p80), namespace="ns5", type="LoadBalancer",
+                   lb_ips=("5.6.7.8",), health_check_node_port=30000, lb_source_ranges=(" 203.0.113.0/25",),
+                   session_affinity="ClientIP", affinity_timeout=10800)
+    svc6 = service("svc6", "172.30.0.46", port(80, **p80), namespace="ns6")
+    endpoints = dict([
+        eps(svc1, ep("10.180.0.1:80", None), port_name="p80"),
+        eps(svc2, ep("10.180.0.2:80", None), port_name="p80"),  # not on this node: ignored for Local
+        eps(svc3, ep("10.180.0.3:80", None), port_name="p80"),
+        eps(svc4, ep("10.180.0.4:80", None), ep("10.180.0.5:80", "test-node"), port_name="p80"),
+        eps(svc5, ep("10.180.0.3:80", None), port_name="p80"),
+    ])
+    state = make_state([svc1, svc2, svc3, svc4, svc5, svc6], endpoints)
+    node = Node("test-node", "test-node", ipaddress.ip_address("192.168.0.2"), ipaddress.ip_network("10.0.1.0/24"),
+                "x-test-node")
+    return dataclasses.replace(state, nodes=(node,), service_cidr=ipaddress.ip_network("172.30.0.0/16"),
+                               cluster_cidr=ipaddress.ip_network("10.0.0.0/8"))
+
+
+def by_chain(text):
+    """{chain: [rules in order]} of the ``add rule`` lines."""
+    out = collections.defaultdict(list)
+    for line in lines(text):
+        if line.startswith(T + " "):
+            out[line.split()[4]].append(line)
+    return dict(out)
+
+
+def test_upstream_fixture_exactly():
+    """Every line of TestOverallNFTablesRules comes out, nothing more, and each chain's rules in order."""
+    text = nftables.definition(fixture_state(), "test-node")
+    assert sorted(lines(text)) == sorted(lines(FIXTURE))
+    assert by_chain(text) == by_chain(FIXTURE)
+
+
+SVC4_LINES = """
+add chain ip kube-proxy service-LAUZTJTB-ns4/svc4/tcp/p80
+add rule ip kube-proxy service-LAUZTJTB-ns4/svc4/tcp/p80 ip daddr 172.30.0.44 ip saddr != 10.0.0.0/8 jump mark-for-masquerade
+add rule ip kube-proxy service-LAUZTJTB-ns4/svc4/tcp/p80 numgen random mod 2 vmap { 0 : goto endpoint-UNZV3OEC-ns4/svc4/tcp/p80__10.180.0.4/80 , 1 : goto endpoint-5RFCDDV7-ns4/svc4/tcp/p80__10.180.0.5/80 }
+add chain ip kube-proxy external-LAUZTJTB-ns4/svc4/tcp/p80
+add rule ip kube-proxy external-LAUZTJTB-ns4/svc4/tcp/p80 jump mark-for-masquerade
+add rule ip kube-proxy external-LAUZTJTB-ns4/svc4/tcp/p80 goto service-LAUZTJTB-ns4/svc4/tcp/p80
+add rule ip kube-proxy endpoint-UNZV3OEC-ns4/svc4/tcp/p80__10.180.0.4/80 ip saddr 10.180.0.4 jump mark-for-masquerade
+add rule ip kube-proxy endpoint-UNZV3OEC-ns4/svc4/tcp/p80__10.180.0.4/80 meta l4proto tcp dnat to 10.180.0.4:80
+add element ip kube-proxy cluster-ips { 172.30.0.44 }
+add element ip kube-proxy service-ips { 172.30.0.44 . tcp . 80 : goto service-LAUZTJTB-ns4/svc4/tcp/p80 }
+add element ip kube-proxy service-ips { 192.168.99.33 . tcp . 80 : goto external-LAUZTJTB-ns4/svc4/tcp/p80 }
+"""
+
+
+def svc4_state():
+    """Notes §5: ns4/svc4, port p80, ClusterIP 172.30.0.44, endpoints 10.180.0.4:80 and 10.180.0.5:80,
+    externalIP 192.168.99.33; service CIDR 172.30.0.0/16 and cluster CIDR 10.0.0.0/8."""
+    svc4 = service("svc4", "172.30.0.44", port(80, name="p80"), namespace="ns4", type="NodePort",
+                   external_ips=("192.168.99.33",))
+    state = make_state([svc4], dict([eps(svc4, ep("10.180.0.5:80", "node1"), ep("10.180.0.4:80", "node2"),
+                                         port_name="p80")]))
+    return dataclasses.replace(state, service_cidr=ipaddress.ip_network("172.30.0.0/16"),
+                               cluster_cidr=ipaddress.ip_network("10.0.0.0/8"))
+
+
+@pytest.mark.parametrize("node", ["master", "node1", "node2"])
+def test_notes_svc4_lines_come_out_exactly(node):
+    text = nftables.render(svc4_state(), node)
+    rendered = lines(text)
+    for line in lines(SVC4_LINES):
+        assert line in rendered, line
+    # the endpoint order of the vmap follows the endpoints' address strings, whatever their order in
+    # the slice, and the table is recreated in one transaction
+    assert rendered[:2] == ["add table ip kube-proxy", "delete table ip kube-proxy"]
+    assert text.count("numgen random") == 1
+    assert "add element ip kube-proxy nodeport-ips { " + {"master": "192.168.179.99", "node1": "192.168.179.100",
+                                                         "node2": "192.168.179.101"}[node] + " }" in rendered
+
+
+# names ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, base", [
+    ("ns1/svc1/tcp/p80", "ULMVA6XW-ns1/svc1/tcp/p80"),
+    ("ns1/svc1/tcp/p80__10.180.0.1/80", "5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80"),
+    ("default/nodeport-svc/tcp/", "T4CYUJA2-default/nodeport-svc/tcp/"),
+    ("default/nodeport-svc/tcp/__10.244.1.5/8080", "YYLSAZET-default/nodeport-svc/tcp/__10.244.1.5/8080"),
+    ("default/nodeport-svc/tcp/__10.244.2.7/8080", "NLLUDGCM-default/nodeport-svc/tcp/__10.244.2.7/8080"),
+])
+def test_hash_and_truncate(name, base):
+    assert nftables.hash_and_truncate(name) == base
+
+
+def test_chain_name_helpers():
+    assert nftables.service_chain_base("default", "nodeport-svc", "TCP", "") == "T4CYUJA2-default/nodeport-svc/tcp/"
+    assert (nftables.endpoint_chain_base("ns1", "svc1", "tcp", "p80", "10.180.0.1", 80)
+            == "5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80")
+    assert nftables.endpoint_chain_base("a", "b", "tcp", "", "fd00::5", 80).endswith("-a/b/tcp/__fd00..5/80")
+    long = nftables.hash_and_truncate("x" * 300)
+    assert len(long) == nftables.NAME_BASE_MAX and long.endswith("...")
+    assert nftables.is_service_chain("service-T4CYUJA2-default/nodeport-svc/tcp/")
+    assert not nftables.is_service_chain("services")
+
+
+# features ---------------------------------------------------------------------------------------
+
+def rules_of(text, prefix, base):
+    return [line[len(f"{T} {prefix}{base} "):] for line in lines(text) if line.startswith(f"{T} {prefix}{base} ")]
+
+
+def test_etp_local_external_chain_with_a_local_endpoint():
+    text = nftables.definition(features_state("current"), "node1")
+    base = nftables.service_chain_base("default", "local-np", "tcp", "")
+    assert rules_of(text, "external-", base) == [
+        f'ip saddr 10.244.0.0/16 goto service-{base} comment "short-circuit pod traffic"',
+        'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
+        f'fib saddr type local goto service-{base} comment "short-circuit local traffic"',
+        f"goto local-{base}",
+    ]
+    ep_base = nftables.endpoint_chain_base("default", "local-np", "tcp", "", "10.244.1.11", 8080)
+    assert rules_of(text, "local-", base) == [f"numgen random mod 1 vmap {{ 0 : goto endpoint-{ep_base} }}"]
+    assert f"add element ip kube-proxy service-nodeports {{ tcp . 30081 : goto external-{base} }}" in text
+
+
+def test_etp_local_without_local_endpoints_drops_external_traffic():
+    text = nftables.definition(features_state("current"), "node2")  # local-np has no pod on node2
+    base = nftables.service_chain_base("default", "local-np", "tcp", "")
+    assert rules_of(text, "external-", base)[-1] == f'fib saddr type local goto service-{base} comment "short-circuit local traffic"'
+    assert 'add element ip kube-proxy no-endpoint-nodeports { tcp . 30081 comment "default/local-np" : drop }' in text
+    assert f"add chain ip kube-proxy local-{base}\n" not in text
+    # vip-local: LB IP and NodePort dropped, its health check node port still served by the agent
+    assert 'no-endpoint-services { 192.168.179.241 . tcp . 80 comment "default/vip-local:http" : drop }' in text
+
+
+def test_itp_local_uses_the_local_chain_or_drops():
+    base = nftables.service_chain_base("default", "itp-local", "tcp", "")
+    on_node1 = nftables.definition(features_state("current"), "node1")
+    assert f"add element ip kube-proxy service-ips {{ 10.96.10.12 . tcp . 80 : goto local-{base} }}" in on_node1
+    assert f"service-{base}" not in on_node1  # ITP=Local and not external: no Cluster chain at all
+    on_node2 = nftables.definition(features_state("current"), "node2")
+    assert ('add element ip kube-proxy no-endpoint-services { 10.96.10.12 . tcp . 80 comment "default/itp-local" : drop }'
+            in on_node2)
+    assert f"local-{base}" not in on_node2
+
+
+def test_affinity_sets_and_rules():
+    text = nftables.definition(features_state("current"), "node1")
+    base = nftables.service_chain_base("default", "sticky", "tcp", "")
+    eps_ = [nftables.endpoint_chain_base("default", "sticky", "tcp", "", ip, 8080) for ip in ("10.244.1.13", "10.244.2.13")]
+    for b in eps_:
+        assert (f"add set ip kube-proxy affinity-{b} {{ type ipv4_addr ; flags dynamic,timeout ; timeout 600s ; }}"
+                in text)
+        assert rules_of(text, "endpoint-", b)[1] == f"update @affinity-{b} {{ ip saddr }}"
+    assert rules_of(text, "service-", base)[1:] == [
+        f"ip saddr @affinity-{eps_[0]} goto endpoint-{eps_[0]}",
+        f"ip saddr @affinity-{eps_[1]} goto endpoint-{eps_[1]}",
+        f"numgen random mod 2 vmap {{ 0 : goto endpoint-{eps_[0]} , 1 : goto endpoint-{eps_[1]} }}",
+    ]
+
+
+def test_source_ranges_and_node_in_range():
+    text = nftables.definition(features_state("current"), "node1")
+    base = nftables.service_chain_base("default", "vip-ranges", "tcp", "")
+    # 192.168.179.0/24 holds the node IP, so the LB IP itself is allowed too
+    assert rules_of(text, "firewall-", base) == [
+        "ip saddr != { 203.0.113.0/25 , 192.168.179.0/24 , 192.168.179.242 } drop"]
+    assert f"add element ip kube-proxy firewall-ips {{ 192.168.179.242 . tcp . 80 : goto firewall-{base} }}" in text
+    assert f"add element ip kube-proxy service-nodeports {{ tcp . 30086 : goto external-{base} }}" in text
+
+
+def test_udp_and_multi_port_services():
+    text = nftables.definition(features_state("current"), "node1")
+    udp = nftables.service_chain_base("kube-system", "kube-dns", "udp", "dns")
+    assert f"add element ip kube-proxy service-ips {{ 10.96.0.10 . udp . 53 : goto service-{udp} }}" in text
+    ep_base = nftables.endpoint_chain_base("kube-system", "kube-dns", "udp", "dns", "10.244.0.2", 53)
+    assert rules_of(text, "endpoint-", ep_base)[-1] == "meta l4proto udp dnat to 10.244.0.2:53"
+    assert text.count("add element ip kube-proxy cluster-ips { 10.96.0.10 }") == 3  # one per port, as upstream
+
+
+def test_headless_and_external_name_services_render_nothing():
+    text = nftables.definition(features_state("current"), "node1")
+    assert "headless" not in text and "ext-name" not in text and "10.244.1.16" not in text
+
+
+def test_node_port_addresses_all_variant():
+    text = nftables.definition(seed_state("current"), "node1", node_port_addresses=nftables.ALL)
+    assert "nodeport-ips" not in text
+    assert (f"{T} services fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports"
+            in text.splitlines())
+    assert (f"{T} nodeport-endpoints-check ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports"
+            in text.splitlines())
+
+
+def test_node_port_addresses_given():
+    text = nftables.definition(seed_state("current"), "node1", node_port_addresses=("192.168.179.100", "127.0.0.1",
+                                                                                     "10.244.1.1"))
+    assert "add element ip kube-proxy nodeport-ips { 192.168.179.100 }" in text
+    assert "add element ip kube-proxy nodeport-ips { 10.244.1.1 }" in text
+    assert "127.0.0.1" not in text  # localhost NodePorts are not supported in nftables mode
+
+
+def test_masquerade_all_and_masquerade_bit():
+    state = seed_state("current")
+    state = dataclasses.replace(state, kube_proxy=dataclasses.replace(state.kube_proxy, masquerade_all=True,
+                                                                      masquerade_bit=5))
+    text = nftables.definition(state, "node1")
+    base = nftables.service_chain_base("default", "nodeport-svc", "tcp", "")
+    assert rules_of(text, "service-", base)[0] == "ip daddr 10.105.182.209 tcp dport 3000 jump mark-for-masquerade"
+    assert f"{T} mark-for-masquerade mark set mark or 0x00000020" in text
+    assert f"{T} masquerading mark and 0x00000020 == 0 return" in text
+
+
+# the sync transaction ---------------------------------------------------------------------------
+
+def test_transaction_from_scratch_and_incremental():
+    a = nftables.definition(features_state("current"), "node1")
+    b = nftables.definition(seed_state("current"), "node1")
+    assert nftables.transaction(a) == "add table ip kube-proxy\ndelete table ip kube-proxy\n" + a
+    tx = nftables.transaction(b, a).splitlines()
+    assert tx[0] == 'add table ip kube-proxy { comment "rules for kube-proxy" ; }'
+    assert "flush chain ip kube-proxy services" in tx and "flush map ip kube-proxy service-ips" in tx
+    stale = "service-" + nftables.service_chain_base("default", "web", "tcp", "http")
+    assert tx.index(f"flush chain ip kube-proxy {stale}") < tx.index(f"delete chain ip kube-proxy {stale}")
+    sticky = [line for line in tx if line.startswith("delete set ip kube-proxy affinity-")]
+    assert len(sticky) == 2  # stale affinity sets go at once
+    # every rule and element of b, in order, after all the declarations
+    first_rule = min(i for i, line in enumerate(tx) if line.startswith(("add rule", "add element")))
+    assert tx[first_rule:] == [line for line in b.splitlines() if line.startswith(("add rule", "add element"))]
+    assert not any(line.startswith(("add chain", "add set", "add map", "flush", "delete")) for line in tx[first_rule:])
+    # affinity sets are added but never flushed, so their entries survive a sync
+    again = nftables.transaction(a, a)
+    assert "flush set ip kube-proxy affinity-" not in again and "delete" not in again
+    assert "flush set ip kube-proxy cluster-ips" in again
+
+
+# golden files -----------------------------------------------------------------------------------
+
+GOLDENS = {
+    "nft-seed-node1.nft": (lambda: seed_state("current"), "node1", nftables.PRIMARY),
+    "nft-features-node1.nft": (lambda: features_state("current"), "node1", nftables.PRIMARY),
+    "nft-features-node2.nft": (lambda: features_state("current"), "node2", nftables.PRIMARY),
+    "nft-features-all-master.nft": (lambda: features_state("current"), "master", nftables.ALL),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDENS))
+def test_golden(name):
+    make, node, addresses = GOLDENS[name]
+    text = nftables.render(make(), node, addresses)
+    path = os.path.join(GOLDEN_DIR, name)
+    if UPDATE_GOLDEN:
+        os.makedirs(GOLDEN_DIR, exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+        return
+    assert os.path.exists(path), f"{path} is missing; create it with SVCLAB_UPDATE_GOLDEN=1"
+    with open(path) as f:
+        expected = f.read()
+    diff = "".join(difflib.unified_diff(expected.splitlines(True), text.splitlines(True), path, "rendered"))
+    assert text == expected, f"rendered rules differ from {name} (SVCLAB_UPDATE_GOLDEN=1 rewrites it):\n{diff}"
+
+
+def test_no_stray_nft_golden_files():
+    present = {n for n in os.listdir(GOLDEN_DIR) if n.startswith("nft-")}
+    assert present <= set(GOLDENS), f"golden files no test uses: {sorted(present - set(GOLDENS))}"
+
+
+# scenario ---------------------------------------------------------------------------------------
+
+def write_scenario(tmp_path, kube_proxy):
+    path = tmp_path / "s.yml"
+    path.write_text(f"topology: {os.path.join(os.path.dirname(SCENARIOS), 'topologies', 'three-node.yml')}\n"
+                    f"kubeProxy: {kube_proxy}\nmanifests: []\n")
+    return str(path)
+
+
+def test_scenario_accepts_nftables_mode(tmp_path):
+    assert scenario.load(write_scenario(tmp_path, "{mode: nftables}")).kube_proxy.mode == "nftables"
+    loaded = scenario.load(os.path.join(SCENARIOS, "nodeport-nft.yml"))
+    assert (loaded.name, loaded.kube_proxy.mode, loaded.kube_proxy.profile) == ("nft", "nftables", "current")
+
+
+def test_scenario_rejects_nftables_with_the_1_18_profile(tmp_path):
+    with pytest.raises(InputError) as err:
+        scenario.load(write_scenario(tmp_path, '{mode: nftables, profile: "1.18"}'))
+    message = str(err.value)
+    assert "kubeProxy.mode" in message and "1.18" in message and "v1.29" in message and 'profile "current"' in message
+
+
+def test_scenario_rejects_unknown_modes(tmp_path):
+    with pytest.raises(InputError, match="'ipvs' is not allowed.*iptables, nftables"):
+        scenario.load(write_scenario(tmp_path, "{mode: ipvs}"))
+
+
+# loaded into a scratch namespace ----------------------------------------------------------------
+
+_netns_ids = itertools.count()
+
+
+@pytest.fixture
+def netns():
+    """A scratch network namespace with a name no one else uses, always deleted afterwards."""
+    name = f"svn-{os.getpid()}-{next(_netns_ids)}"
+    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def nft_in(ns, *args, input=None):
+    result = subprocess.run(["ip", "netns", "exec", ns, "nft", *args], input=input, text=True, capture_output=True)
+    assert result.returncode == 0, f"nft {' '.join(args)} failed: {result.stderr}\n{input or ''}"
+    return result.stdout
+
+
+def listing(ns):
+    """The table as ``nft -j`` sees it, without handles: {(kind, name): object}, rules per chain in order."""
+    objects = json.loads(nft_in(ns, "-j", "list", "table", "ip", "kube-proxy"))["nftables"]
+    out = {}
+    for obj in objects:
+        (kind, body), = obj.items()
+        if kind in ("metainfo",):
+            continue
+        body = {k: v for k, v in body.items() if k != "handle"}
+        if kind == "rule":
+            out.setdefault(("rules", body["chain"]), []).append(body)
+        else:
+            if "elem" in body:
+                body["elem"] = sorted(json.dumps(e, sort_keys=True) for e in body["elem"])
+            out[(kind, body.get("name", ""))] = body
+    return out
+
+
+@pytest.mark.netns
+@needs_nft
+@pytest.mark.parametrize("name", sorted(GOLDENS))
+def test_rendered_transaction_loads_and_reloads(netns, name):
+    make, node, addresses = GOLDENS[name]
+    text = nftables.render(make(), node, addresses)
+    nft_in(netns, "-f", "-", input=text)
+    listed = nft_in(netns, "list", "table", "ip", "kube-proxy")
+    assert "map service-ips" in listed and "chain services" in listed
+    first = listing(netns)
+    nft_in(netns, "-f", "-", input=text)  # from scratch again: the same table
+    assert listing(netns) == first
+    nft_in(netns, "-f", "-", input=nftables.render(fixture_state(), "test-node"))
+
+
+@pytest.mark.netns
+@needs_nft
+def test_incremental_sync_gives_the_table_a_fresh_load_gives(netns):
+    a = nftables.definition(features_state("current"), "node1")
+    b = nftables.definition(seed_state("current"), "node1")
+    nft_in(netns, "-f", "-", input=nftables.transaction(a))
+    fresh_a = listing(netns)
+    nft_in(netns, "-f", "-", input=nftables.transaction(b))
+    fresh_b = listing(netns)
+    nft_in(netns, "-f", "-", input=nftables.transaction(a))
+    nft_in(netns, "-f", "-", input=nftables.transaction(b, a))  # a -> b: stale chains and sets go
+    assert listing(netns) == fresh_b
+    nft_in(netns, "-f", "-", input=nftables.transaction(a, b))  # and back
+    assert listing(netns) == fresh_a
+    nft_in(netns, "-f", "-", input=nftables.transaction(a, a))  # a resync that changes nothing
+    assert listing(netns) == fresh_a
+
+
+@pytest.mark.netns
+@needs_nft
+def test_affinity_entries_survive_an_incremental_sync_only(netns):
+    a = nftables.definition(features_state("current"), "node1")
+    nft_in(netns, "-f", "-", input=nftables.transaction(a))
+    sticky = "affinity-" + nftables.endpoint_chain_base("default", "sticky", "tcp", "", "10.244.1.13", 8080)
+    nft_in(netns, "add", "element", "ip", "kube-proxy", sticky, "{ 10.244.1.77 }")
+    nft_in(netns, "-f", "-", input=nftables.transaction(a, a))
+    assert "10.244.1.77" in nft_in(netns, "list", "set", "ip", "kube-proxy", sticky)
+    nft_in(netns, "-f", "-", input=nftables.transaction(a))
+    assert "10.244.1.77" not in nft_in(netns, "list", "set", "ip", "kube-proxy", sticky)
+
+
+# a lab in nftables mode ---------------------------------------------------------------------------
+
+NODE_IPS = {"master": "192.168.179.99", "node1": "192.168.179.100", "node2": "192.168.179.101"}
+
+
+def hit(body):
+    m = re.fullmatch(r"You've hit (\S+)\n", body or "")
+    return m.group(1) if m else None
+
+
+@pytest.fixture(scope="module")
+def nft_lab():
+    """scenarios/nodeport-nft.yml, up for the whole module under a unique lab name."""
+    if os.geteuid() != 0 or not shutil.which("nft"):
+        pytest.skip("builds network namespaces and loads nftables: run as root with nft installed")
+    lab = Lab(os.path.join(SCENARIOS, "nodeport-nft.yml"), unique_lab_name("n"))
+    before = netns_list()
+    lab.up()
+    try:
+        pods = json.loads(lab.get("pods", "-l", "app=myapp", "-o", "json"))["items"]
+        lab.pods = {p["metadata"]["name"]: p["status"]["podIP"] for p in pods}
+        lab.cluster_ip = json.loads(lab.get("svc", "nodeport-svc", "-o", "json"))["spec"]["clusterIP"]
+        yield lab
+    finally:
+        run_lab("down", lab.name, check=False)
+        assert not {n for n in netns_list() - before if n.startswith(lab.name + "-")}
+
+
+def test_client_reaches_every_node_port(nft_lab):
+    for node, ip in NODE_IPS.items():
+        assert hit(nft_lab.curl("client", f"{ip}:30090")) in nft_lab.pods, node
+
+
+def test_every_node_reaches_the_cluster_ip(nft_lab):
+    for node in NODE_IPS:
+        assert hit(nft_lab.curl(node, f"{nft_lab.cluster_ip}:3000")) in nft_lab.pods, node
+
+
+def test_pods_reach_the_cluster_ip_including_hairpin(nft_lab):
+    # a pod lands on itself about half the time: the hairpin path (masqueraded, back out of its port)
+    for pod in nft_lab.pods:
+        answers = collections.Counter(hit(nft_lab.curl(pod, f"{nft_lab.cluster_ip}:3000")) for _ in range(12))
+        assert set(answers) <= set(nft_lab.pods), answers
+        assert answers[pod] > 0, f"{pod} never reached itself through the service: {answers}"
+
+
+def test_pod_to_pod_across_nodes(nft_lab):
+    (a, a_ip), (b, b_ip) = sorted(nft_lab.pods.items())
+    assert hit(nft_lab.curl(a, f"{b_ip}:8080")) == b
+    assert hit(nft_lab.curl(b, f"{a_ip}:8080")) == a
+
+
+def test_dns_from_a_pod_goes_through_the_nft_rules(nft_lab):
+    pod = sorted(nft_lab.pods)[0]
+    out = nft_lab.exec(pod, "nslookup", "nodeport-svc").stdout
+    assert "Name:\tnodeport-svc.default.svc.cluster.local" in out
+    assert f"Address: {nft_lab.cluster_ip}" in out
+    table = nft_lab.exec("node1", "nft", "list", "table", "ip", "kube-proxy").stdout
+    dns = nftables.service_chain_base("kube-system", "kube-dns", "udp", "dns")
+    assert f"10.96.0.10 . udp . 53 : goto service-{dns}" in table
+
+
+def test_requests_spread_over_both_pods(nft_lab):
+    script = "for i in $(seq 40); do curl -s -m 2 192.168.179.100:30090; done"
+    out = nft_lab.exec("client", "sh", "-c", script).stdout
+    answers = collections.Counter(hit(line + "\n") for line in out.splitlines())
+    assert set(answers) == set(nft_lab.pods), answers
+    assert sum(answers.values()) == 40
+
+
+def test_cluster_ip_is_not_reachable_from_outside(nft_lab):
+    assert nft_lab.curl("client", f"{nft_lab.cluster_ip}:3000", timeout=1) is None
+
+
+def test_nodes_hold_the_kube_proxy_table_and_no_iptables_chains(nft_lab):
+    base = nftables.service_chain_base("default", "nodeport-svc", "tcp", "")
+    for node, ip in NODE_IPS.items():
+        table = nft_lab.exec(node, "nft", "list", "table", "ip", "kube-proxy").stdout
+        assert "map service-ips {" in table and "elements = {" in table.split("map service-ips {")[1]
+        assert f"{nft_lab.cluster_ip} . tcp . 3000 : goto service-{base}" in table
+        assert f"tcp . 30090 : goto external-{base}" in table
+        assert re.search(r"set nodeport-ips \{[^}]*elements = \{ " + re.escape(ip) + " }", table)
+        assert "KUBE-" not in nft_lab.exec(node, "iptables-save").stdout
+        # no "port opener" since v1.24: nothing listens on the NodePort
+        assert ":30090" not in nft_lab.exec(node, "netstat", "-tln").stdout
+
+
+def test_a_service_without_endpoints_is_refused_at_once(nft_lab, tmp_path):
+    manifest = tmp_path / "empty.yml"
+    manifest.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: empty}\n"
+                        "spec: {type: NodePort, selector: {app: nothing}, ports: [{port: 80, targetPort: 8080, "
+                        "nodePort: 30111}]}\n")
+    assert "service/empty created" in run_lab("apply", "-f", str(manifest), "--lab", nft_lab.name).stdout
+    try:
+        cip = json.loads(nft_lab.get("svc", "empty", "-o", "json"))["spec"]["clusterIP"]
+        started = time.monotonic()
+        # reject-chain answers with ICMP port unreachable: curl says "connection refused" (exit 7)
+        assert nft_lab.exec("node1", "curl", "-s", "-m", "5", f"{cip}:80", check=False).returncode == 7
+        assert nft_lab.exec(sorted(nft_lab.pods)[0], "curl", "-s", "-m", "5", f"{cip}:80", check=False).returncode == 7
+        assert nft_lab.exec("client", "curl", "-s", "-m", "5", "192.168.179.100:30111", check=False).returncode == 7
+        assert time.monotonic() - started < 4
+        table = nft_lab.exec("node1", "nft", "list", "table", "ip", "kube-proxy").stdout
+        assert f'{cip} . tcp . 80 comment "default/empty" : goto reject-chain' in table
+        assert 'tcp . 30111 comment "default/empty" : goto reject-chain' in table
+    finally:
+        run_lab("delete", "svc", "empty", "--lab", nft_lab.name)
+
+
+def test_added_and_deleted_services_follow(nft_lab, tmp_path):
+    manifest = tmp_path / "extra.yml"
+    manifest.write_text("apiVersion: v1\nkind: Service\nmetadata: {name: extra}\n"
+                        "spec: {type: NodePort, selector: {app: myapp}, sessionAffinity: ClientIP, "
+                        "ports: [{port: 80, targetPort: 8080, nodePort: 30112}]}\n")
+    run_lab("apply", "-f", str(manifest), "--lab", nft_lab.name)
+    base = nftables.service_chain_base("default", "extra", "tcp", "")
+    first = hit(nft_lab.curl("client", "192.168.179.101:30112"))
+    assert first in nft_lab.pods
+    assert hit(nft_lab.curl("client", "192.168.179.101:30112")) == first  # ClientIP affinity, from the set
+    assert f"chain service-{base}" in nft_lab.exec("node2", "nft", "list", "table", "ip", "kube-proxy").stdout
+    run_lab("delete", "svc", "extra", "--lab", nft_lab.name)
+    assert nft_lab.curl("client", "192.168.179.101:30112", timeout=1) is None
+    table = nft_lab.exec("node2", "nft", "list", "table", "ip", "kube-proxy").stdout
+    assert "default/extra" not in table  # stale chains and affinity sets removed
+    record, _ = running.running(nft_lab.name)
+    for node in NODE_IPS:  # every resync was kube-proxy's incremental one, none fell back
+        with open(record.path(f"kube-proxy-{node}.log")) as f:
+            log = f.read()
+        assert "resynced rules" in log and "failed" not in log, log
