@@ -69,14 +69,19 @@ class Lab:
                               timeout=30)
 
 
-@pytest.fixture(scope="module")
-def seed_lab():
-    """The seed scenario, up for the whole module, under a unique lab name."""
-    if os.geteuid() != 0:
-        pytest.skip("builds network namespaces: run as root")
-    lab = Lab(os.path.join(SCENARIOS, "seed.yml"), unique_lab_name("s"))
-    lab.up()
-    try:
-        yield lab
-    finally:
-        run_lab("down", lab.name, check=False)
+def lab_fixture(scenario_file, tag):
+    """A module-scoped fixture: ``scenarios/<scenario_file>`` up under a unique name, down after."""
+    @pytest.fixture(scope="module")
+    def fixture():
+        if os.geteuid() != 0:
+            pytest.skip("builds network namespaces: run as root")
+        lab = Lab(os.path.join(SCENARIOS, scenario_file), unique_lab_name(tag))
+        lab.up()
+        try:
+            yield lab
+        finally:
+            run_lab("down", lab.name, check=False)
+    return fixture
+
+
+seed_lab = lab_fixture("seed.yml", "s")  # the seed scenario, for any test module that asks

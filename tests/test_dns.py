@@ -1,24 +1,14 @@
 """Cluster DNS in a real lab, asked with the real nslookup and dig from inside pod namespaces."""
 
-import os
 import re
 import time
 
-import pytest
-
-from conftest import SCENARIOS, Lab, needs_root, run_lab, unique_lab_name
+from conftest import lab_fixture, needs_root, run_lab
 
 pytestmark = needs_root
 
 
-@pytest.fixture(scope="module")
-def dns_lab():
-    lab = Lab(os.path.join(SCENARIOS, "dns.yml"), unique_lab_name("n"))
-    lab.up()
-    try:
-        yield lab
-    finally:
-        run_lab("down", lab.name, check=False)
+dns_lab = lab_fixture("dns.yml", "n")
 
 
 def pods(lab, namespace="default"):

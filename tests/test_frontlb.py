@@ -8,9 +8,8 @@ import textwrap
 import threading
 import time
 
-import pytest
 
-from conftest import SCENARIOS, Lab, needs_root, netns_list, run_lab, unique_lab_name
+from conftest import Lab, lab_fixture, needs_root, netns_list, run_lab, unique_lab_name
 
 pytestmark = needs_root
 NODE_IPS = {"192.168.179.99", "192.168.179.100", "192.168.179.101"}
@@ -27,24 +26,10 @@ def client_address(body):
     return m.group(1) if m else None
 
 
-@pytest.fixture(scope="module")
-def vhost_lab():
-    lab = Lab(os.path.join(SCENARIOS, "frontend-vhosts.yml"), unique_lab_name("v"))
-    lab.up()
-    try:
-        yield lab
-    finally:
-        run_lab("down", lab.name, check=False)
+vhost_lab = lab_fixture("frontend-vhosts.yml", "v")
 
 
-@pytest.fixture(scope="module")
-def lb_lab():
-    lab = Lab(os.path.join(SCENARIOS, "loadbalancer.yml"), unique_lab_name("l"))
-    lab.up()
-    try:
-        yield lab
-    finally:
-        run_lab("down", lab.name, check=False)
+lb_lab = lab_fixture("loadbalancer.yml", "l")
 
 
 def test_nginx_runs_in_the_lb_namespace_with_files_in_the_state_dir(vhost_lab):

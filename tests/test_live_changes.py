@@ -5,9 +5,8 @@ import json
 import os
 import time
 
-import pytest
 
-from conftest import SCENARIOS, Lab, needs_root, run_lab, unique_lab_name
+from conftest import Lab, SCENARIOS, lab_fixture, needs_root, run_lab, unique_lab_name
 from lab import running, steady
 from lab.proxy import names
 
@@ -28,14 +27,7 @@ def scaled(tmp_path, replicas):
     return str(path)
 
 
-@pytest.fixture(scope="module")
-def lab():
-    lab = Lab(os.path.join(SCENARIOS, "seed.yml"), unique_lab_name("x"))
-    lab.up()
-    try:
-        yield lab
-    finally:
-        run_lab("down", lab.name, check=False)
+lab = lab_fixture("seed.yml", "x")
 
 
 def test_rolling_changes_converge(lab, tmp_path):
