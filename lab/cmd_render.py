@@ -47,8 +47,6 @@ def _objects(files):
 
 
 def run(args):
-    if args.nfacct:
-        raise LabError("--nfacct: svclab does not render kube-proxy's nfacct counters yet")
     settings = proxyconfig.load(args.config) if args.config else proxyconfig.ProxySettings()
     mode = settings.mode or args.mode
     topo = topology.load(args.topology) if args.topology else topology.parse(Field(DEFAULT_TOPOLOGY, "(default)"))
@@ -67,8 +65,8 @@ def run(args):
     node = _node(state, args.node or settings.hostname_override)
     node_ips = tuple(args.node_ip) or (str(node.ip),)
     opts = dataclasses.replace(iptables.options_for(state, node.name), random_fully=not args.no_random_fully,
-                               localhost_node_ports=settings.localhost_node_ports,
-                               node_port_addresses=proxyconfig.node_port_ips(settings, node_ips))
+                               localhost_node_ports=settings.localhost_node_ports, nfacct=args.nfacct,
+                               node_port_addresses=iptables.node_port_ips(settings.node_port_addresses, node_ips))
     if mode == "nftables":
         print(_nftables(state, node.name, settings, node_ips), end="")
         return 0
@@ -97,5 +95,5 @@ def _nftables(state, node_name, settings, node_ips):
     elif "0.0.0.0/0" in addresses:
         chosen = nftables.ALL
     else:
-        chosen = proxyconfig.node_port_ips(settings, node_ips)
+        chosen = iptables.node_port_ips(addresses, node_ips)
     return nftables.render(state, node_name, chosen)

@@ -1,6 +1,5 @@
 """kube-proxy's own configuration file (KubeProxyConfiguration, kubeproxy.config.k8s.io/v1alpha1)."""
 
-import ipaddress
 from dataclasses import dataclass
 
 from lab import yamlfiles
@@ -51,16 +50,3 @@ def load(path):
         else d.localhost_node_ports,
         node_port_addresses=addresses)
 
-
-def node_port_ips(settings, node_ips):
-    """The node addresses NodePorts answer on: those inside nodePortAddresses (all when it is empty)."""
-    if not settings.node_port_addresses:
-        return ()
-    chosen = []
-    for ip in node_ips:
-        for cidr in settings.node_port_addresses:
-            if cidr == "primary" and ip == node_ips[0] or cidr != "primary" and \
-                    ipaddress.ip_address(ip) in ipaddress.ip_network(cidr):
-                chosen.append(ip)
-                break
-    return tuple(chosen)

@@ -30,6 +30,8 @@ class KubeProxyConfig:
     profile: str = "current"
     masquerade_bit: int = 14
     masquerade_all: bool = False
+    localhost_node_ports: bool = True
+    node_port_addresses: tuple = ()  # CIDRs (or "primary"); empty: every local address
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,7 @@ def load(path, name=None):
     else:
         topo = topology.parse(topo_field)
     cluster = _cluster(doc.get("cluster"), topo)
-    kube_proxy = _kube_proxy(doc.get("kubeProxy"))
+    kube_proxy = _kube_proxy(doc.get("kubeProxy"), base)
     objects = _objects(doc.child("manifests"), base)
     pod_pins, service_pins = _pins(doc.get("pins"))
     frontends = _frontends(doc.get("frontend"))
@@ -170,16 +172,28 @@ def _check_cidrs(config, topo, f):
                                    "widen clusterCIDR or change the node's podCIDR")
 
 
-def _kube_proxy(f):
+def _kube_proxy(f, base):
+    """``kubeProxy:``: mode and profile, and kube-proxy's own settings, either inline or as a
+    KubeProxyConfiguration file (``config: kube-proxy.yml``, relative to the scenario)."""
     if f is None:
         return KubeProxyConfig()
-    f.mapping(allowed={"mode", "profile", "masqueradeBit", "masqueradeAll"})
+    f.mapping(allowed={"mode", "profile", "masqueradeBit", "masqueradeAll", "localhostNodePorts", "config"})
     d = KubeProxyConfig()
+    if f.has("config"):
+        from lab import proxyconfig
+        settings = proxyconfig.load(_path(f.child("config"), base))
+        d = KubeProxyConfig(mode=settings.mode or d.mode, masquerade_bit=settings.masquerade_bit,
+                            masquerade_all=settings.masquerade_all,
+                            localhost_node_ports=settings.localhost_node_ports,
+                            node_port_addresses=settings.node_port_addresses)
     config = KubeProxyConfig(
         mode=f.child("mode").choice(MODES) if f.has("mode") else d.mode,
         profile=_profile(f.child("profile")) if f.has("profile") else d.profile,
         masquerade_bit=f.child("masqueradeBit").int(0, 31) if f.has("masqueradeBit") else d.masquerade_bit,
         masquerade_all=f.child("masqueradeAll").bool() if f.has("masqueradeAll") else d.masquerade_all,
+        localhost_node_ports=f.child("localhostNodePorts").bool() if f.has("localhostNodePorts")
+        else d.localhost_node_ports,
+        node_port_addresses=d.node_port_addresses,
     )
     if config.mode == "nftables" and config.profile == "1.18":
         # the nftables proxier came in kube-proxy v1.29 (alpha; beta 1.31, GA 1.33)

@@ -183,7 +183,7 @@ class KubeProxy:
 
     def sync_iptables(self, state, profile):
         if not self.bootstrapped:
-            restore(iptables.render_bootstrap(profile))
+            restore(iptables.render_bootstrap(profile, iptables.options_for(state, self.node).localhost_node_ports))
             self.bootstrapped = True
         rules = iptables.render(state, self.node)
         restore(sync.restore_input(rules, self.applied, partial=not profile.legacy_layout))

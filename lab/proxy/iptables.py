@@ -51,6 +51,7 @@ class ProxyOptions:
     random_fully: bool = True  # iptables >= 1.6.2 supports MASQUERADE --random-fully
     localhost_node_ports: bool = True  # iptables.localhostNodePorts: NodePorts on 127.0.0.1 too
     node_port_addresses: tuple = ()  # the node's addresses NodePorts answer on (empty: all local ones)
+    nfacct: bool = False  # the host has nfacct counters: kube-proxy counts two kinds of packets
     node_ip: str = None  # proxier.nodeIP: a loadBalancerSourceRange holding it lets the node reach its LB IPs
 
     @property
@@ -65,9 +66,21 @@ class ProxyOptions:
 def options_for(state, node_name):
     kp = state.kube_proxy
     node = state.node(node_name)
+    node_ip = str(node.ip) if node else None
     return ProxyOptions(node=node_name, profile=PROFILES[kp.profile], cluster_cidr=str(state.cluster_cidr),
-                        masquerade_bit=kp.masquerade_bit, masquerade_all=kp.masquerade_all,
-                        node_ip=str(node.ip) if node else None)
+                        masquerade_bit=kp.masquerade_bit, masquerade_all=kp.masquerade_all, node_ip=node_ip,
+                        localhost_node_ports=getattr(kp, "localhost_node_ports", True),
+                        node_port_addresses=node_port_ips(getattr(kp, "node_port_addresses", ()), [node_ip]))
+
+
+def node_port_ips(cidrs, node_ips):
+    """The node addresses inside ``nodePortAddresses`` (``primary``: the first one); () for all."""
+    chosen = []
+    for ip in node_ips:
+        if ip and any(c == "primary" and ip == node_ips[0] or c != "primary" and
+                      ipaddress.ip_address(ip) in ipaddress.ip_network(c) for c in cidrs):
+            chosen.append(ip)
+    return tuple(chosen)
 
 
 def is_proxied(svc):
@@ -388,7 +401,8 @@ def _static_current(w, opts):
     if opts.localhost_node_ports:
         w.rule("filter", "KUBE-FIREWALL", "-m comment --comment", _q("block incoming localnet connections"),
                "-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP")
-    w.rule("filter", "KUBE-FORWARD", "-m conntrack --ctstate INVALID -j DROP")
+    counter = "-m nfacct --nfacct-name ct_state_invalid_dropped_pkts" if opts.nfacct else ""
+    w.rule("filter", "KUBE-FORWARD", "-m conntrack --ctstate INVALID", counter, "-j DROP")
     w.rule("filter", "KUBE-FORWARD", "-m comment --comment", _q("kubernetes forwarding rules"),
            f"-m mark --mark {opts.mark_with_mask} -j ACCEPT")
     w.rule("filter", "KUBE-FORWARD", "-m comment --comment", _q("kubernetes forwarding conntrack rule"),
@@ -432,6 +446,10 @@ def _service_current(w, p, opts):
     _lb_ips_current(w, p, opts, uses_fw, has_external)
     if p.port.node_port:
         if p.has_endpoints:
+            if opts.nfacct and opts.localhost_node_ports and not opts.node_port_addresses:
+                w.rule("nat", "KUBE-NODEPORTS", "-m comment --comment", p.name,
+                       f"{proto} -d 127.0.0.0/8 --dport {p.port.node_port} "
+                       f"-m nfacct --nfacct-name localhost_nps_accepted_pkts -j {c['EXT']}")
             w.rule("nat", "KUBE-NODEPORTS", "-m comment --comment", p.name,
                    f"{proto} --dport {p.port.node_port} -j {c['EXT']}")
         if not has_external:

@@ -86,6 +86,8 @@ def _match(name, options):
         return f"-m mark {neg}--mark {_mark(value)}"
     if name == "statistic":
         return f"-m statistic --mode {opts['--mode'][1]} --probability {_probability(opts['--probability'][1])}"
+    if name == "nfacct":  # iptables prints two spaces here
+        return f"-m nfacct --nfacct-name  {opts['--nfacct-name'][1]}"
     if name == "recent":
         action = "--rcheck" if "--rcheck" in opts else "--set"
         extra = f" --seconds {opts['--seconds'][1]} --reap" if "--seconds" in opts else ""

@@ -1,0 +1,58 @@
+"""kube-proxy's Service features, observed in a running lab (scenarios/features.yml)."""
+
+import collections
+import json
+import re
+
+from conftest import lab_fixture, needs_root
+
+pytestmark = needs_root
+lab = lab_fixture("features.yml", "e")
+
+
+def pods_by_node(lab):
+    rows = [line.split() for line in lab.get("pods", "-o", "wide").splitlines()[1:]]
+    return {r[6].split("-", 1)[1]: r[0] for r in rows if r[0].startswith("web-")}
+
+
+def hit(body):
+    m = re.match(r"You've hit (\S+)", body or "")
+    return m.group(1) if m else None
+
+
+def test_session_affinity_sticks_to_one_pod(lab):
+    out = lab.exec("client", "sh", "-c", "for i in $(seq 30); do curl -s -m 2 192.168.179.100:30100; done").stdout
+    answers = collections.Counter(hit(line + "\n") for line in out.splitlines())
+    assert len(answers) == 1 and sum(answers.values()) == 30, answers
+    saved = lab.exec("node1", "iptables-save", "-t", "nat").stdout
+    assert re.search(r'-m recent --rcheck --seconds 600 --reap --name KUBE-SEP-\w+ --mask 255.255.255.255 --rsource',
+                     saved)
+
+
+def test_load_balancer_source_ranges_block_other_clients(lab):
+    ip = json.loads(lab.get("svc", "ranges", "-o", "json"))["status"]["loadBalancer"]["ingress"][0]["ip"]
+    pods = pods_by_node(lab)
+    assert hit(lab.curl(pods["master"], f"http://{ip}/")).startswith("web-")  # 10.244.0.0/24 may
+    assert lab.curl(pods["node1"], f"http://{ip}/", timeout=1) is None  # 10.244.1.x may not: dropped
+    saved = lab.exec("node1", "iptables-save", "-t", "filter").stdout
+    assert re.search(rf'-A KUBE-PROXY-FIREWALL -d {re.escape(ip)}/32 -p tcp -m comment --comment '
+                     rf'"default/ranges traffic not accepted by KUBE-FW-\w+" -m tcp --dport 80 -j DROP', saved)
+
+
+def test_internal_traffic_policy_local_keeps_traffic_on_the_node(lab):
+    cip = json.loads(lab.get("svc", "node-local", "-o", "json"))["spec"]["clusterIP"]
+    for node, pod in pods_by_node(lab).items():
+        answers = {hit(lab.curl(pod, f"http://{cip}/")) for _ in range(6)}
+        assert answers == {pod}, (node, answers)  # only the pod on the same node
+
+
+def test_localhost_node_ports_off_from_the_kube_proxy_configuration(lab):
+    assert lab.curl("node1", "http://192.168.179.100:30100/").startswith("You've hit web-")
+    assert lab.exec("node1", "curl", "-s", "-m", "1", "http://127.0.0.1:30100/", check=False).returncode != 0
+    saved = lab.exec("node1", "iptables-save", "-t", "nat").stdout
+    assert ('-A KUBE-SERVICES ! -d 127.0.0.0/8 -m comment --comment "kubernetes service nodeports; NOTE: this must be '
+            'the last rule in this chain" -m addrtype --dst-type LOCAL -j KUBE-NODEPORTS') in saved
+
+
+def test_localhost_node_ports_on_by_default(seed_lab):
+    assert seed_lab.curl("node1", "http://127.0.0.1:30090/").startswith("You've hit pod-nodeport-")
