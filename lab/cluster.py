@@ -29,7 +29,7 @@ def build(scenario):
     objects = _addons(scenario) + list(scenario.objects)
     pods = _pods(scenario, objects, nodes)
     services = _services(scenario, objects)
-    services = _load_balancers(services, lb_host, scenario)
+    services = _load_balancers(services, lb_host, scenario, objects)
     slices = tuple(o for o in objects if isinstance(o, EndpointSliceSpec))
     endpoints, warnings = _endpoints(services, pods, nodes, slices)
     state = ClusterState(
@@ -44,17 +44,22 @@ def build(scenario):
 
 # the load-balancer controller -----------------------------------------------------------------
 
-def _load_balancers(services, lb, scenario):
+def _load_balancers(services, lb, scenario, objects=()):
     """What a cloud controller does for ``type: LoadBalancer``: an external IP from the pool
-    (``spec.loadBalancerIP`` if it asks for a free one), or ``<pending>`` and the reason."""
+    (``spec.loadBalancerIP`` if it asks for a free one), or ``<pending>`` and the reason. With no
+    load balancer (no controller), a manifest's own ``status.loadBalancer.ingress`` stands."""
     pool = list(lb.pool) if lb else []
     taken = set()
     out = {}
+    written = {(o.namespace, o.name): o.status_lb_ips for o in objects if isinstance(o, ServiceSpec)}
     wanted = [s for s in services if s.type == "LoadBalancer"]
     for svc in sorted(wanted, key=lambda s: (s.load_balancer_ip is None, s.namespace, s.name)):
         if lb is None:
-            out[svc.key] = dataclasses.replace(svc, lb_message="no load balancer in the topology "
-                                               "(add loadBalancer: {ip: ..., pool: ...} to it)")
+            if written.get(svc.key):
+                out[svc.key] = dataclasses.replace(svc, lb_ips=written[svc.key])
+            else:
+                out[svc.key] = dataclasses.replace(svc, lb_message="no load balancer in the topology "
+                                                   "(add loadBalancer: {ip: ..., pool: ...} to it)")
             continue
         if svc.load_balancer_ip is not None:
             ip = ipaddress.ip_address(svc.load_balancer_ip)

@@ -30,6 +30,7 @@ def register(sub):
     r.add_argument("--topology", help="machines and pod CIDRs (default: the seed's three nodes)")
     r.add_argument("--cluster-cidr", default="10.244.0.0/16")
     r.add_argument("--service-cidr", default="10.96.0.0/12")
+    r.add_argument("--service-node-port-range", default="30000-32767", help="as kube-apiserver's flag")
     r.add_argument("--no-random-fully", action="store_true", help="iptables without MASQUERADE --random-fully")
     r.add_argument("--nfacct", action="store_true", help="nfacct counters present on the host")
     r.add_argument("--all-services", action="store_true", help="also the cluster's own (kubernetes, kube-dns)")
@@ -54,6 +55,8 @@ def run(args):
     spec = scenario.Scenario(
         source=os.path.abspath(args.files[0]), name="k8s", topology=topo,  # node names k8s-<node>
         cluster=scenario.ClusterConfig(service_cidr=Field(args.service_cidr, "--service-cidr").cidr(),
+                                       node_port_range=scenario.port_range(Field(args.service_node_port_range,
+                                                                                 "--service-node-port-range")),
                                        cluster_cidr=Field(cluster_cidr, "--cluster-cidr").cidr(), dns=args.all_services),
         kube_proxy=scenario.KubeProxyConfig(profile=args.profile, masquerade_bit=settings.masquerade_bit,
                                             masquerade_all=settings.masquerade_all),

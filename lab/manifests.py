@@ -5,10 +5,11 @@ Field names are Kubernetes' own. A field Kubernetes does not know is rejected (a
 is accepted and has no effect.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from lab.fields import DNS_LABEL, DNS_SUBDOMAIN
+from lab.fields import DNS_LABEL, DNS_SUBDOMAIN, Field
 
 METADATA_FIELDS = {
     "name", "namespace", "labels", "annotations", "generateName", "uid", "resourceVersion",
@@ -148,6 +149,7 @@ class ServiceSpec:
     load_balancer_ip: str = None
     health_check_node_port: int = None
     lb_source_ranges: tuple = ()
+    status_lb_ips: tuple = ()  # status.loadBalancer.ingress as written (used when no controller runs)
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,7 @@ def parse_object(doc, default_namespace="default"):
     if kind == "Pod":
         labels = meta.child("labels").string_map() if meta.has("labels") else {}
         return BarePod(namespace, name, _pod_template(labels, spec, raw=doc.value), source)
-    return _service(namespace, name, spec, source)
+    return dataclasses.replace(_service(namespace, name, spec, source), status_lb_ips=status_ingress(doc))
 
 
 def _deployment(namespace, name, spec, source):
@@ -303,7 +305,7 @@ def _service(namespace, name, spec, source):
     if lb_fields and svc_type != "LoadBalancer":
         raise spec.child(lb_fields[0]).error(f"only LoadBalancer services take {lb_fields[0]} (this one is {svc_type})")
     lb_ip = str(spec.child("loadBalancerIP").ip()) if spec.has("loadBalancerIP") else None
-    ranges = tuple(str(f.cidr()) for f in spec.child("loadBalancerSourceRanges").list()) \
+    ranges = tuple(str(_trimmed(f).cidr()) for f in spec.child("loadBalancerSourceRanges").list()) \
         if spec.has("loadBalancerSourceRanges") else ()
     hcnp = None
     if spec.has("healthCheckNodePort"):
@@ -313,6 +315,22 @@ def _service(namespace, name, spec, source):
         hcnp = spec.child("healthCheckNodePort").int(1, 65535)
     return ServiceSpec(namespace, name, svc_type, ports, selector, cluster_ip, external_ips, affinity,
                        timeout, etp, itp, None, source, lb_ip, hcnp, ranges)
+
+
+def _trimmed(f):
+    """The apiserver and kube-proxy trim spaces around a loadBalancerSourceRanges entry."""
+    return Field(f.value.strip(), f.file, f.path) if isinstance(f.value, str) else f
+
+
+def status_ingress(doc):
+    """``status.loadBalancer.ingress[].ip`` as written in the manifest (what kube-proxy would read)."""
+    if not doc.has("status"):
+        return ()
+    lb = doc.child("status").mapping().get("loadBalancer")
+    if lb is None:
+        return ()
+    ingress = lb.mapping().get("ingress")
+    return tuple(str(i.mapping().child("ip").ip()) for i in (ingress.list() if ingress else []) if i.has("ip"))
 
 
 def _service_ports(spec, svc_type, cluster_ip):

@@ -134,7 +134,7 @@ def _cluster(f, topo):
             service_cidr=f.child("serviceCIDR").cidr() if f.has("serviceCIDR") else defaults.service_cidr,
             cluster_cidr=f.child("clusterCIDR").cidr() if f.has("clusterCIDR") else defaults.cluster_cidr,
             domain=f.child("domain").str(DNS_SUBDOMAIN, "domain") if f.has("domain") else defaults.domain,
-            node_port_range=_port_range(f.child("nodePortRange")) if f.has("nodePortRange")
+            node_port_range=port_range(f.child("nodePortRange")) if f.has("nodePortRange")
             else defaults.node_port_range,
             dns=f.child("dns").bool() if f.has("dns") else defaults.dns,
         )
@@ -143,7 +143,7 @@ def _cluster(f, topo):
     return config
 
 
-def _port_range(f):
+def port_range(f):
     text = f.str()
     try:
         lo, hi = (int(x) for x in text.split("-"))

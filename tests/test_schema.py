@@ -265,6 +265,8 @@ def test_every_manifest_file_validates():
     for path in paths:
         with open(path) as f:
             for doc in yaml.safe_load_all(f):
+                if doc.get("kind") == "KubeProxyConfiguration":  # kube-proxy's own file (kubeProxy.config)
+                    continue
                 assert [e.message for e in manifest.iter_errors(doc)] == [], path
 
 
