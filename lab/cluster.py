@@ -372,7 +372,9 @@ def _endpoints(services, pods, nodes, slices=()):
                 target = port.target_port if isinstance(port.target_port, int) \
                     else pod.port_named(port.target_port, port.protocol)
                 if target is not None:
-                    eps.append(Endpoint(pod.ip, target, pod.node, pod.name, ready=pod.ready, serving=pod.ready))
+                    # the EndpointSlice controller: ready = Ready and not terminating, serving = Ready
+                    eps.append(Endpoint(pod.ip, target, pod.node, pod.name, ready=pod.ready and not pod.terminating,
+                                        serving=pod.ready, terminating=pod.terminating))
             eps.sort(key=lambda e: e.address)  # kube-proxy orders endpoints by the "IP:port" string
             endpoints[(svc.namespace, svc.name, port.name)] = tuple(eps)
     return endpoints, warnings
@@ -413,16 +415,19 @@ def _check_netns_names(state, scenario):
 
 # changes to a running cluster -----------------------------------------------------------------
 
-def delete_pod(state, namespace, name):
+def delete_pod(state, namespace, name, terminating=False):
     """The state after a pod is deleted: a Deployment's ReplicaSet replaces it with a new pod
     (new name, scheduled again, the next address of its node as host-local IPAM hands it out);
-    a bare pod is simply gone. Endpoints follow."""
+    a bare pod is simply gone. With ``terminating``, the pod stays during its grace period,
+    serving but not ready (its endpoint says terminating). Endpoints follow."""
     pod = next((p for p in state.pods if p.namespace == namespace and p.name == name), None)
     if pod is None:
         raise KeyError(f"{namespace}/{name}")
     pods = [p for p in state.pods if p is not pod]
-    if pod.owner:
+    if pod.owner and not pod.terminating:
         pods.append(new_replica(state, pod, pods, seed=pod.name))
+    if terminating:
+        pods.insert(state.pods.index(pod), dataclasses.replace(pod, terminating=True))
     return with_pods(state, pods)
 
 

@@ -18,6 +18,8 @@ def register(sub):
     d.add_argument("kind", help="pod, svc or deployment")
     d.add_argument("name")
     d.add_argument("-n", "--namespace", default="default")
+    d.add_argument("--grace-period", type=float, default=0,
+                   help="seconds a deleted pod keeps serving as a terminating endpoint (0: gone at once)")
     d.add_argument("--lab")
 
     k = sub.add_parser("kill", help="kill a pod's server: its Deployment replaces it, endpoints follow")
@@ -70,11 +72,25 @@ def run_delete(args):
         if kind == "Pod":
             if not any(p.namespace == args.namespace and p.name == args.name for p in old.pods):
                 raise LabError(f'pods "{args.name}" not found in namespace {args.namespace}')
+            if args.grace_period > 0:
+                return _delete_gracefully(record, old, args)
             new = cluster.delete_pod(old, args.namespace, args.name)
             lines = [f'pod "{args.name}" deleted'] + _replacements(old, new)
         else:
             new, lines = changes.delete_object(record, old, kind, args.namespace, args.name)
         _converge(record, old, new, lines)
+    return 0
+
+
+def _delete_gracefully(record, old, args):
+    """Terminating first (serving, not ready: kube-proxy falls back to such endpoints when a
+    service has no ready one), gone after the grace period."""
+    terminating = cluster.delete_pod(old, args.namespace, args.name, terminating=True)
+    _converge(record, old, terminating, [f'pod "{args.name}" terminating (grace period {args.grace_period:g} s)']
+              + _replacements(old, terminating))
+    time.sleep(args.grace_period)
+    gone = cluster.delete_pod(terminating, args.namespace, args.name)
+    _converge(record, terminating, gone, [f'pod "{args.name}" deleted'])
     return 0
 
 

@@ -74,6 +74,7 @@ class Pod:
     owner: str = None  # the ReplicaSet name, for pods of a Deployment
     template_hash: str = None
     ready: bool = True
+    terminating: bool = False  # deleted, still serving during its grace period
 
     @property
     def label_dict(self):

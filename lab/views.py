@@ -55,7 +55,8 @@ def pod_rows(state, pods, age, wide=False, all_namespaces=False):
     rows = []
     for p in pods:
         n = len(p.containers)
-        row = [p.name, f"{n if p.ready else 0}/{n}", "Running", "0", human_age(age)]
+        row = [p.name, f"{n if p.ready else 0}/{n}", "Terminating" if p.terminating else "Running", "0",
+               human_age(age)]
         if wide:
             row += [str(p.ip), state.node(p.node).hostname, "<none>", "<none>"]
         rows.append(([p.namespace] if all_namespaces else []) + row)

@@ -3,15 +3,18 @@
 import collections
 import json
 import re
+import subprocess
+import sys
+import time
 
-from conftest import lab_fixture, needs_root
+from conftest import ROOT, lab_fixture, needs_root, run_lab
 
 pytestmark = needs_root
 lab = lab_fixture("features.yml", "e")
 
 
 def pods_by_node(lab):
-    rows = [line.split() for line in lab.get("pods", "-o", "wide").splitlines()[1:]]
+    rows = [line.split() for line in lab.get("pods", "-o", "wide").splitlines()[1:] if "Terminating" not in line]
     return {r[6].split("-", 1)[1]: r[0] for r in rows if r[0].startswith("web-")}
 
 
@@ -56,3 +59,58 @@ def test_localhost_node_ports_off_from_the_kube_proxy_configuration(lab):
 
 def test_localhost_node_ports_on_by_default(seed_lab):
     assert seed_lab.curl("node1", "http://127.0.0.1:30090/").startswith("You've hit pod-nodeport-")
+
+
+def _delete_in_background(lab_name, pod, grace):
+    return subprocess.Popen([sys.executable, "-m", "lab", "delete", "pod", pod, "--grace-period", str(grace),
+                             "--lab", lab_name], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+
+
+def _wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_terminating_endpoints_serve_when_none_is_ready(lab):
+    """current kube-proxy falls back to serving, terminating endpoints (KEP-1669)."""
+    assert hit(lab.curl("client", "192.168.179.100:30200")) == "solo"
+    deleting = _delete_in_background(lab.name, "solo", 4)
+    try:
+        _wait_for(lambda: "Terminating" in lab.get("pods"))
+        ep = json.loads(lab.get("endpoints", "solo", "-o", "json"))
+        assert ep["subsets"][0]["notReadyAddresses"][0]["targetRef"]["name"] == "solo"
+        assert hit(lab.curl("client", "192.168.179.100:30200")) == "solo"  # still answered while terminating
+    finally:
+        out, _ = deleting.communicate(timeout=30)
+    assert 'pod "solo" deleted' in out
+    assert lab.exec("client", "curl", "-s", "-m", "2", "192.168.179.100:30200", check=False).returncode == 7
+
+
+def test_kube_proxy_1_18_does_not_fall_back(seed_lab, tmp_path):
+    manifest = tmp_path / "solo.yml"
+    manifest.write_text("""apiVersion: v1
+kind: Pod
+metadata: {name: solo, labels: {app: solo}}
+spec:
+  containers: [{name: solo, image: luksa/kubia, ports: [{containerPort: 8080}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: solo}
+spec:
+  type: NodePort
+  selector: {app: solo}
+  ports: [{port: 80, targetPort: 8080, nodePort: 30200}]
+""")
+    run_lab("apply", "-f", str(manifest), "--lab", seed_lab.name)
+    assert hit(seed_lab.curl("client", "192.168.179.100:30200")) == "solo"
+    deleting = _delete_in_background(seed_lab.name, "solo", 4)
+    try:
+        _wait_for(lambda: "Terminating" in seed_lab.get("pods"))
+        # 1.18 uses ready endpoints only: the service has none, so its NodePort is REJECTed
+        assert seed_lab.exec("client", "curl", "-s", "-m", "2", "192.168.179.100:30200",
+                             check=False).returncode == 7
+    finally:
+        deleting.communicate(timeout=30)
