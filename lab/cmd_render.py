@@ -6,7 +6,7 @@ import os
 from lab import cluster, manifests, proxyconfig, scenario, topology, yamlfiles
 from lab.errors import LabError
 from lab.fields import Field
-from lab.proxy import iptables, saveform
+from lab.proxy import iptables, nftlist, saveform
 
 DEFAULT_TOPOLOGY = {
     "lan": {"cidr": "192.168.179.0/24", "gateway": "192.168.179.1"},
@@ -24,7 +24,8 @@ def register(sub):
     r.add_argument("--node", help="the node kube-proxy runs on (default: hostnameOverride, else the first node)")
     r.add_argument("--profile", choices=scenario.PROFILES, default="current")
     r.add_argument("--form", choices=("save", "restore"), default="save",
-                   help="save: what iptables-save prints; restore: what kube-proxy feeds iptables-restore")
+                   help="save: what iptables-save / nft list table prints; restore: what kube-proxy feeds "
+                   "iptables-restore / nft -f")
     r.add_argument("--config", help="a KubeProxyConfiguration file")
     r.add_argument("--node-ip", action="append", default=[], help="the node's address (repeatable)")
     r.add_argument("--topology", help="machines and pod CIDRs (default: the seed's three nodes)")
@@ -71,7 +72,8 @@ def run(args):
                                localhost_node_ports=settings.localhost_node_ports, nfacct=args.nfacct,
                                node_port_addresses=iptables.node_port_ips(settings.node_port_addresses, node_ips))
     if mode == "nftables":
-        print(_nftables(state, node.name, settings, node_ips), end="")
+        transaction = _nftables(state, node.name, settings, node_ips)
+        print(transaction if args.form == "restore" else nftlist.list_table(transaction), end="")
         return 0
     rules = iptables.render_ports(iptables._ports(state, opts), opts)
     if args.form == "restore":

@@ -97,9 +97,9 @@ def render_iptables(manifest):
 
 
 def render_nftables(manifest):
-    out = run_lab("render", "nftables", manifest, "--profile", "current", "--topology", TOPOLOGY,
+    out = run_lab("render", "nftables", manifest, "--form", "restore", "--profile", "current", "--topology", TOPOLOGY,
                   "--config", NFT_CONFIG, "--node-ip", NODE_IP, "--service-cidr", SERVICE_CIDR).stdout
-    # `lab render nftables` prints the nft -f input that recreates the table from scratch:
+    # `lab render nftables --form restore` prints the nft -f input that recreates the table from scratch:
     # "add table" + "delete table" (so the delete cannot fail), then the table's definition.
     # Upstream compares the fake knftables' Dump() (the table's contents): compare the definition.
     lines = out.splitlines()
