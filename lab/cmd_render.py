@@ -60,7 +60,9 @@ def run(args):
                                                                                  "--service-node-port-range")),
                                        cluster_cidr=Field(cluster_cidr, "--cluster-cidr").cidr(), dns=args.all_services),
         kube_proxy=scenario.KubeProxyConfig(profile=args.profile, masquerade_bit=settings.masquerade_bit,
-                                            masquerade_all=settings.masquerade_all),
+                                            masquerade_all=settings.masquerade_all,
+                                            detect_local_mode=settings.detect_local_mode,
+                                            detect_local_value=settings.detect_local_value),
         objects=tuple(_objects(args.files)))
     state = cluster.build(spec)
     if not args.all_services:

@@ -22,6 +22,11 @@ class ProxySettings:
     masquerade_all: bool = False
     localhost_node_ports: bool = True
     node_port_addresses: tuple = ()  # CIDRs
+    detect_local_mode: str = "ClusterCIDR"
+    detect_local_value: str = None  # the bridge or the interface name prefix
+
+
+DETECT_LOCAL_MODES = ("ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix")
 
 
 def load(path):
@@ -31,9 +36,13 @@ def load(path):
         raise doc.child("kind").error("expected KubeProxyConfiguration")
     if doc.child("apiVersion").str() != "kubeproxy.config.k8s.io/v1alpha1":
         raise doc.child("apiVersion").error("expected kubeproxy.config.k8s.io/v1alpha1")
-    if doc.has("detectLocalMode") and doc.child("detectLocalMode").choice(
-            ("ClusterCIDR", "NodeCIDR", "BridgeInterface", "InterfaceNamePrefix")) != "ClusterCIDR":
-        raise doc.child("detectLocalMode").error("svclab renders the ClusterCIDR local-traffic detector only")
+    mode = doc.child("detectLocalMode").choice(DETECT_LOCAL_MODES) if doc.has("detectLocalMode") else "ClusterCIDR"
+    local = doc.child("detectLocal").mapping(allowed={"bridgeInterface", "interfaceNamePrefix"}) \
+        if doc.has("detectLocal") else None
+    wanted = {"BridgeInterface": "bridgeInterface", "InterfaceNamePrefix": "interfaceNamePrefix"}.get(mode)
+    if wanted and not (local and local.has(wanted)):
+        raise doc.error(f"detectLocalMode {mode} needs detectLocal.{wanted}")
+    detect_value = local.child(wanted).str() if wanted else None
     ipt = doc.child("iptables").mapping(allowed=IPTABLES_FIELDS) if doc.has("iptables") else None
     d = ProxySettings()
     addresses = ()
@@ -48,5 +57,5 @@ def load(path):
         masquerade_all=ipt.child("masqueradeAll").bool() if ipt and ipt.has("masqueradeAll") else d.masquerade_all,
         localhost_node_ports=ipt.child("localhostNodePorts").bool() if ipt and ipt.has("localhostNodePorts")
         else d.localhost_node_ports,
-        node_port_addresses=addresses)
+        node_port_addresses=addresses, detect_local_mode=mode, detect_local_value=detect_value)
 

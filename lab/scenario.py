@@ -32,6 +32,8 @@ class KubeProxyConfig:
     masquerade_all: bool = False
     localhost_node_ports: bool = True
     node_port_addresses: tuple = ()  # CIDRs (or "primary"); empty: every local address
+    detect_local_mode: str = "ClusterCIDR"
+    detect_local_value: str = None
 
 
 @dataclass(frozen=True)
@@ -185,7 +187,9 @@ def _kube_proxy(f, base):
         d = KubeProxyConfig(mode=settings.mode or d.mode, masquerade_bit=settings.masquerade_bit,
                             masquerade_all=settings.masquerade_all,
                             localhost_node_ports=settings.localhost_node_ports,
-                            node_port_addresses=settings.node_port_addresses)
+                            node_port_addresses=settings.node_port_addresses,
+                            detect_local_mode=settings.detect_local_mode,
+                            detect_local_value=settings.detect_local_value)
     config = KubeProxyConfig(
         mode=f.child("mode").choice(MODES) if f.has("mode") else d.mode,
         profile=_profile(f.child("profile")) if f.has("profile") else d.profile,
@@ -194,6 +198,7 @@ def _kube_proxy(f, base):
         localhost_node_ports=f.child("localhostNodePorts").bool() if f.has("localhostNodePorts")
         else d.localhost_node_ports,
         node_port_addresses=d.node_port_addresses,
+        detect_local_mode=d.detect_local_mode, detect_local_value=d.detect_local_value,
     )
     if config.mode == "nftables" and config.profile == "1.18":
         # the nftables proxier came in kube-proxy v1.29 (alpha; beta 1.31, GA 1.33)

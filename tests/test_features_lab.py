@@ -49,6 +49,14 @@ def test_internal_traffic_policy_local_keeps_traffic_on_the_node(lab):
         assert answers == {pod}, (node, answers)  # only the pod on the same node
 
 
+def test_external_ips(lab):
+    assert hit(lab.curl("client", "http://192.168.179.100:8888/")).startswith("web-")  # from outside
+    assert hit(lab.curl(pods_by_node(lab)["node2"], "http://192.168.179.100:8888/")).startswith("web-")
+    saved = lab.exec("node2", "iptables-save", "-t", "nat").stdout
+    assert re.search(r'-A KUBE-SERVICES -d 192\.168\.179\.100/32 -p tcp -m comment --comment '
+                     r'"default/external external IP" -m tcp --dport 8888 -j KUBE-EXT-\w+', saved)
+
+
 def test_localhost_node_ports_off_from_the_kube_proxy_configuration(lab):
     assert lab.curl("node1", "http://192.168.179.100:30100/").startswith("You've hit web-")
     assert lab.exec("node1", "curl", "-s", "-m", "1", "http://127.0.0.1:30100/", check=False).returncode != 0

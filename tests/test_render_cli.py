@@ -86,3 +86,30 @@ def test_save_form_equals_real_iptables_save(name):
         subprocess.run(["ip", "netns", "delete", netns])
     real = "".join(line + "\n" for line in real.splitlines() if not line.startswith("#"))
     assert saveform.save(texts) == real
+
+
+@pytest.mark.parametrize("mode, extra, masq", [
+    ("NodeCIDR", "", "! -s 10.244.2.0/24"),
+    ("BridgeInterface", "detectLocal: {bridgeInterface: cni0}", "! -i cni0"),
+    ("InterfaceNamePrefix", "detectLocal: {interfaceNamePrefix: veth}", "! -i veth+"),
+])
+def test_detect_local_modes(tmp_path, mode, extra, masq):
+    config = tmp_path / "kp.yml"
+    config.write_text("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+                      f"hostnameOverride: node2\ndetectLocalMode: {mode}\n{extra}\n")
+    out = render("iptables", *SEED_FILES, "--config", str(config))
+    assert any(line.startswith("-A KUBE-SVC-FDIGUWRAAKMFZSYO") and masq in line and line.endswith("KUBE-MARK-MASQ")
+               for line in out.splitlines()), out
+    if os.geteuid() == 0:  # the save form is what iptables-save prints for these too
+        restore = render("iptables", *SEED_FILES, "--config", str(config), "--form", "restore")
+        netns = f"svdl-{os.getpid()}"
+        subprocess.run(["ip", "netns", "add", netns], check=True)
+        try:
+            for text in (iptables.render_bootstrap(iptables.PROFILES["current"]), restore):
+                subprocess.run(["ip", "netns", "exec", netns, "iptables-restore", "--noflush"], input=text, text=True,
+                               check=True)
+            real = subprocess.run(["ip", "netns", "exec", netns, "iptables-save"], capture_output=True, text=True,
+                                  check=True).stdout
+        finally:
+            subprocess.run(["ip", "netns", "delete", netns])
+        assert "".join(line + "\n" for line in real.splitlines() if not line.startswith("#")) == out

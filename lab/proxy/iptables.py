@@ -52,6 +52,15 @@ class ProxyOptions:
     localhost_node_ports: bool = True  # iptables.localhostNodePorts: NodePorts on 127.0.0.1 too
     node_port_addresses: tuple = ()  # the node's addresses NodePorts answer on (empty: all local ones)
     nfacct: bool = False  # the host has nfacct counters: kube-proxy counts two kinds of packets
+    local_detector: tuple = None  # (match, negated match) for "from a local pod"; default: the cluster CIDR
+
+    @property
+    def if_local(self):
+        return self.local_detector[0] if self.local_detector else f"-s {self.cluster_cidr}"
+
+    @property
+    def if_not_local(self):
+        return self.local_detector[1] if self.local_detector else f"! -s {self.cluster_cidr}"
     node_ip: str = None  # proxier.nodeIP: a loadBalancerSourceRange holding it lets the node reach its LB IPs
 
     @property
@@ -70,7 +79,20 @@ def options_for(state, node_name):
     return ProxyOptions(node=node_name, profile=PROFILES[kp.profile], cluster_cidr=str(state.cluster_cidr),
                         masquerade_bit=kp.masquerade_bit, masquerade_all=kp.masquerade_all, node_ip=node_ip,
                         localhost_node_ports=getattr(kp, "localhost_node_ports", True),
-                        node_port_addresses=node_port_ips(getattr(kp, "node_port_addresses", ()), [node_ip]))
+                        node_port_addresses=node_port_ips(getattr(kp, "node_port_addresses", ()), [node_ip]),
+                        local_detector=_local_detector(kp, state, node))
+
+
+def _local_detector(kp, state, node):
+    """kube-proxy's LocalTrafficDetector, from its detectLocalMode (the cluster CIDR by default)."""
+    mode, value = getattr(kp, "detect_local_mode", "ClusterCIDR"), getattr(kp, "detect_local_value", None)
+    if mode == "NodeCIDR" and node is not None:
+        return (f"-s {node.pod_cidr}", f"! -s {node.pod_cidr}")
+    if mode == "BridgeInterface":
+        return (f"-i {value}", f"! -i {value}")
+    if mode == "InterfaceNamePrefix":
+        return (f"-i {value}+", f"! -i {value}+")
+    return None
 
 
 def node_port_ips(cidrs, node_ips):
@@ -430,7 +452,7 @@ def _service_current(w, p, opts):
         if opts.masquerade_all:
             w.rule("nat", internal_chain, match, "-j KUBE-MARK-MASQ")
         else:
-            w.rule("nat", internal_chain, match, f"! -s {opts.cluster_cidr} -j KUBE-MARK-MASQ")
+            w.rule("nat", internal_chain, match, f"{opts.if_not_local} -j KUBE-MARK-MASQ")
         w.rule("nat", "KUBE-SERVICES", match, f"-j {internal_chain}")
     else:
         _no_endpoints(w, p, "KUBE-SERVICES", f"{proto} -d {_host(p.svc.cluster_ip, opts)} --dport {p.port.port}",
@@ -511,7 +533,7 @@ def _ext_chain(w, p, opts, has_local):
         w.rule("nat", c["EXT"], f"-j {c['SVC']}")
         return
     w.rule("nat", c["EXT"], "-m comment --comment", _q(f"pod traffic for {p.name} external destinations"),
-           f"-s {opts.cluster_cidr} -j {c['SVC']}")
+           f"{opts.if_local} -j {c['SVC']}")
     w.rule("nat", c["EXT"], "-m comment --comment", _q(f"masquerade LOCAL traffic for {p.name} external destinations"),
            "-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ")
     w.rule("nat", c["EXT"], "-m comment --comment", _q(f"route LOCAL traffic for {p.name} external destinations"),
@@ -566,7 +588,7 @@ def _service_legacy(w, p, opts):
         if opts.masquerade_all:
             w.rule("nat", "KUBE-SERVICES", match, "-j KUBE-MARK-MASQ")
         else:
-            w.rule("nat", "KUBE-SERVICES", match, f"! -s {opts.cluster_cidr} -j KUBE-MARK-MASQ")
+            w.rule("nat", "KUBE-SERVICES", match, f"{opts.if_not_local} -j KUBE-MARK-MASQ")
         w.rule("nat", "KUBE-SERVICES", match, f"-j {svc_chain}")
     else:
         w.rule("filter", "KUBE-SERVICES", "-m comment --comment", _q(f"{p.name} has no endpoints"),
@@ -634,7 +656,7 @@ def _xlb_chain(w, p, opts, eps):
     c = p.chains
     xlb = c["XLB"]
     w.rule("nat", xlb, "-m comment --comment", _q("Redirect pods trying to reach external loadbalancer VIP to clusterIP"),
-           f"-s {opts.cluster_cidr} -j {c['SVC']}")
+           f"{opts.if_local} -j {c['SVC']}")
     w.rule("nat", xlb, "-m comment --comment", _q(f"masquerade LOCAL traffic for {p.name} LB IP"),
            "-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ")
     w.rule("nat", xlb, "-m comment --comment", _q(f"route LOCAL traffic for {p.name} LB IP to service chain"),
