@@ -38,13 +38,8 @@ def next_state(record, old, spec, objects):
 
 def apply_file(record, old, path):
     """(new state, lines saying what changed) for ``lab apply FILE``."""
-    docs = yamlfiles.load_documents(path)
-    new_objects = []
-    labels = []
-    for i, doc in enumerate(docs):
-        label = path if len(docs) == 1 else f"{path} (document {i + 1})"
-        new_objects.append(manifests.parse_object(Field(doc, label)))
-        labels.append((label, doc))
+    labels = yamlfiles.labelled_documents(path)
+    new_objects = [manifests.parse_object(Field(doc, label)) for label, doc in labels]
     spec = load_spec(record)
     before = {_key(o): o for o in desired_objects(record, spec)}
     record.data.setdefault("applied", [])

@@ -39,13 +39,8 @@ def register(sub):
 
 
 def _objects(files):
-    objects = []
-    for path in files:
-        docs = yamlfiles.load_documents(path)
-        for i, doc in enumerate(docs):
-            label = path if len(docs) == 1 else f"{path} (document {i + 1})"
-            objects.append(manifests.parse_object(Field(doc, label)))
-    return objects
+    return [manifests.parse_object(Field(doc, label)) for path in files
+            for label, doc in yamlfiles.labelled_documents(path)]
 
 
 def run(args):

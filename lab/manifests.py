@@ -383,12 +383,7 @@ def _endpoints_object(doc, kind, default_namespace):
             if meta.has("labels") else meta.error(f"an EndpointSlice needs the label {SERVICE_NAME_LABEL}")
     if doc.has("addressType") and doc.child("addressType").choice(("IPv4", "IPv6", "FQDN")) != "IPv4":
         raise doc.child("addressType").error("svclab labs are IPv4 only")
-    ports = []
-    for pf in (doc.child("ports").list() if doc.has("ports") else []):
-        pf.mapping(allowed={"name", "port", "protocol", "appProtocol"}, required=("port",))
-        ports.append((pf.child("name").str(DNS_LABEL, "port name", max_len=15) if pf.has("name") else "",
-                      pf.child("port").int(1, 65535),
-                      pf.child("protocol").choice(PROTOCOLS) if pf.has("protocol") else "TCP"))
+    ports = [_endpoint_port(pf) for pf in (doc.child("ports").list() if doc.has("ports") else [])]
     endpoints = []
     for ef in (doc.child("endpoints").list() if doc.has("endpoints") else []):
         ef.mapping(allowed={"addresses", "conditions", "hostname", "targetRef", "nodeName", "zone", "hints",
@@ -413,16 +408,20 @@ def _endpoints_object(doc, kind, default_namespace):
                              str(doc.file))
 
 
+def _endpoint_port(pf):
+    """(name, port, protocol) of an EndpointSlice or Endpoints port."""
+    pf.mapping(allowed={"name", "port", "protocol", "appProtocol"}, required=("port",))
+    return (pf.child("name").str(DNS_LABEL, "port name", max_len=15) if pf.has("name") else "",
+            pf.child("port").int(1, 65535), pf.child("protocol").choice(PROTOCOLS) if pf.has("protocol") else "TCP")
+
+
 def _legacy_endpoints(doc, namespace, name):
     """v1 Endpoints: addresses x ports per subset; notReadyAddresses are not ready."""
     ports, endpoints = [], []
     for sf in (doc.child("subsets").list() if doc.has("subsets") else []):
         sf.mapping(allowed={"addresses", "notReadyAddresses", "ports"})
         for pf in (sf.child("ports").list() if sf.has("ports") else []):
-            pf.mapping(allowed={"name", "port", "protocol", "appProtocol"}, required=("port",))
-            entry = (pf.child("name").str(DNS_LABEL, "port name", max_len=15) if pf.has("name") else "",
-                     pf.child("port").int(1, 65535),
-                     pf.child("protocol").choice(PROTOCOLS) if pf.has("protocol") else "TCP")
+            entry = _endpoint_port(pf)
             if entry not in ports:
                 ports.append(entry)
         for key, ready in (("addresses", True), ("notReadyAddresses", False)):

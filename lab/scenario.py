@@ -219,9 +219,7 @@ def _objects(f, base):
     for item in f.list():
         if isinstance(item.value, str):
             path = _path(item, base)
-            docs = yamlfiles.load_documents(path)
-            for i, doc in enumerate(docs):
-                label = path if len(docs) == 1 else f"{path} (document {i + 1})"
+            for label, doc in yamlfiles.labelled_documents(path):
                 objects.extend(_expand(Field(doc, label, "")))
         else:
             objects.extend(_expand(item))

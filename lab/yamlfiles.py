@@ -59,6 +59,12 @@ def load_documents(path):
     return parse_documents(read_text(path), path)
 
 
+def labelled_documents(path):
+    """(label, document) for each document of a file; the label names the document in errors."""
+    docs = load_documents(path)
+    return [(path if len(docs) == 1 else f"{path} (document {i + 1})", doc) for i, doc in enumerate(docs)]
+
+
 def load_single(path):
     docs = load_documents(path)
     if len(docs) != 1:
