@@ -1,16 +1,17 @@
 """``lab``: bring Kubernetes Service networking up in network namespaces, look at it, take it down."""
 
 import argparse
+import importlib
 import json
 import os
+import pkgutil
 import platform
 import sys
 import time
 
 import yaml
 
-from lab import cmd_changes, cmd_doctor, cmd_probe, cmd_verify, lifecycle, running, views, yamlfiles
-from lab import cmd_render, cmd_trace
+from lab import lifecycle, running, views, yamlfiles
 from lab.errors import LabError
 
 KINDS = {
@@ -67,7 +68,7 @@ def build_parser():
     ex.add_argument("target", help="a node (master, node1), a host (client) or a pod name")
     ex.add_argument("-n", "--namespace", help="the pod's Kubernetes namespace (default: search all)")
     ex.add_argument("--lab", help="which lab (default: the only lab up)")
-    for module in VERB_MODULES:
+    for module in verb_modules():
         registered = module.register(sub)
         COMMANDS.update(registered if isinstance(registered, dict) else {registered: module.run})
     return p
@@ -293,8 +294,12 @@ def cmd_lb(args):
     return 0
 
 
-# commands that live in modules of their own: each has register(subparsers) -> name, and run(args)
-VERB_MODULES = [cmd_verify, cmd_probe, cmd_trace, cmd_doctor, cmd_changes, cmd_render]
+def verb_modules():
+    """Commands that live in modules of their own, ``lab/cmd_*.py``: each has ``register(subparsers)``,
+    returning its name (its ``run(args)`` runs it) or a dict of names to functions."""
+    package = os.path.dirname(__file__)
+    names = sorted(m.name for m in pkgutil.iter_modules([package]) if m.name.startswith("cmd_"))
+    return [importlib.import_module(f"lab.{name}") for name in names]
 
 COMMANDS = {"up": cmd_up, "down": cmd_down, "status": cmd_status, "get": cmd_get, "exec": cmd_exec,
             "describe": cmd_describe, "lb": cmd_lb}
