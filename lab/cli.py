@@ -13,6 +13,7 @@ import yaml
 
 from lab import lifecycle, running, views, yamlfiles
 from lab.errors import LabError
+from lab.progress import Progress
 
 KINDS = {
     "pods": "pods", "pod": "pods", "po": "pods",
@@ -36,6 +37,7 @@ def build_parser():
     up = sub.add_parser("up", help="bring a lab up from a scenario file")
     up.add_argument("scenario", help="scenario file, e.g. scenarios/seed.yml")
     up.add_argument("--name", help="lab name (namespace prefix), overriding the scenario's")
+    up.add_argument("--timings", action="store_true", help="print where the time went, phase by phase")
 
     down = sub.add_parser("down", help="take a lab down: every namespace, process and file it made")
     down.add_argument("target", nargs="?", help="scenario file or lab name (default: the only lab up)")
@@ -123,10 +125,19 @@ def main(argv=None):
 # up / down / status ---------------------------------------------------------------------------
 
 def cmd_up(args):
-    desired, seconds = lifecycle.up(args.scenario, args.name)
-    prog = f"sudo {_prog()}"
+    progress = Progress(sys.stdout)
+    desired, seconds = lifecycle.up(args.scenario, args.name, progress=progress)
     print(f"Lab {desired.lab!r} is up in {seconds:.2f} s: {len(desired.nodes)} nodes, {len(desired.pods)} pods, "
           f"{len(desired.services)} services.")
+    if args.timings:
+        print(progress.timings())
+    if progress.interactive:
+        _print_hints(desired)
+    return 0
+
+
+def _print_hints(desired):
+    prog = f"sudo {_prog()}"
     print("Try:")
     print(f"  {prog} get pods -o wide")
     print(f"  {prog} get svc")
@@ -144,7 +155,6 @@ def cmd_up(args):
     if desired.frontends or lb_service:
         print(f"  {prog} lb config")
     print(f"  {prog} down {desired.lab}")
-    return 0
 
 
 def _lab_of_target(target, name):

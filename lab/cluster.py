@@ -343,11 +343,29 @@ def _allocate(allocate, seed, spec, field):
 
 # endpoints ------------------------------------------------------------------------------------
 
+def _selector_index(pods):
+    """``select(namespace, selector)``: the pods (in ``pods`` order) whose labels match, found
+    through a (namespace, key, value) index so that S services over P pods cost S+P, not S*P."""
+    by_label, by_namespace = {}, {}
+    for i, pod in enumerate(pods):
+        by_namespace.setdefault(pod.namespace, []).append(i)
+        for key, value in pod.labels:
+            by_label.setdefault((pod.namespace, key, value), []).append(i)
+
+    def select(namespace, selector):
+        if not selector:
+            return [pods[i] for i in by_namespace.get(namespace, ())]
+        matches = set.intersection(*(set(by_label.get((namespace, k, v), ())) for k, v in selector))
+        return [pods[i] for i in sorted(matches)]
+    return select
+
+
 def _endpoints(services, pods, nodes, slices=()):
     """Endpoints of every service port: pods matching the selector (ready or not), target port
     resolved; for a selector-less service, the EndpointSlices (or Endpoints) written for it."""
     endpoints, warnings = {}, []
     api_node = nodes[0]
+    select = _selector_index(pods)
     for svc in services:
         if svc.type == "ExternalName":
             continue
@@ -360,8 +378,7 @@ def _endpoints(services, pods, nodes, slices=()):
             _from_slices(endpoints, svc, [sl for sl in slices if (sl.namespace, sl.service) ==
                                           (svc.namespace, svc.name)], nodes)
             continue
-        selected = [p for p in pods if p.namespace == svc.namespace
-                    and all(p.label_dict.get(k) == v for k, v in svc.selector)]
+        selected = select(svc.namespace, svc.selector)
         if not selected:
             sel = ",".join(f"{k}={v}" for k, v in svc.selector)
             warnings.append(f"service {svc.namespace}/{svc.name}: selector {sel} matches no pods, so it has no "

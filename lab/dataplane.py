@@ -50,9 +50,10 @@ class Dataplane:
             raise RuntimeError(f"{ifname} not found in {ns}")
         return found[0]
 
-    def build(self, plan):
+    def build(self, plan, report=None):
         """Realise ``plan`` in namespaces that exist and are empty; its veths may join bridges
-        of namespaces built earlier (pods added to a running lab)."""
+        of namespaces built earlier (pods added to a running lab). ``report(done, total)`` hears
+        how many veths are done, now and then."""
         for ns in plan.namespaces:
             self._prepare(ns.name, ns.sysctls)
         for name in {v.netns for v in plan.veths} - set(self._sockets):
@@ -67,8 +68,10 @@ class Dataplane:
             address, prefix = b.address.split("/")
             ipr.addr("add", index=index, address=address, prefixlen=int(prefix))
             ipr.link("set", index=index, state="up")
-        for v in plan.veths:
+        for i, v in enumerate(plan.veths, 1):
             self._veth(v, self._index(v.netns, v.bridge))
+            if report and (i % 50 == 0 or i == len(plan.veths)):
+                report(i, len(plan.veths))
         for a in plan.addresses:
             address, prefix = a.address.split("/")
             self._sockets[a.netns].addr("add", index=self._index(a.netns, a.dev), address=address,

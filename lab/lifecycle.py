@@ -1,5 +1,6 @@
 """``up`` and ``down``: a short list of steps, each recorded before it acts, undone on failure."""
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -7,35 +8,30 @@ import shutil
 import sys
 import time
 
-from lab import (cluster, etcfiles, events, frontlb, frontlb_runtime, netns, nodenet, processes, scenario,
+from lab import (agentgroups, cluster, etcfiles, events, frontlb, frontlb_runtime, netns, nodenet, processes, scenario,
                  state, wiring, workloads)
 from lab.errors import LabError
+from lab.progress import Progress
 
 REQUIRED_TOOLS = ("ip", "iptables-restore", "iptables-save")
 
 
-class Progress:
-    """One line per finished step, kind-style."""
-
-    def __init__(self, out):
-        self.out = out
-        self.tick = "✓" if (getattr(out, "encoding", "") or "").lower().startswith("utf") else "+"
-
-    def done(self, text):
-        print(f" {self.tick} {text}", file=self.out, flush=True)
-
-
-def up(scenario_path, name=None, out=None):
+def up(scenario_path, name=None, out=None, progress=None):
     """Bring a lab up; on any failure (or Ctrl-C) take down whatever was made, then re-raise."""
-    out = out or sys.stdout
+    progress = progress or Progress(out or sys.stdout)
     started = time.monotonic()
-    spec = scenario.load(scenario_path, name)
-    desired = cluster.build(spec)
-    plan = wiring.plan(desired)
+    with progress.phase("read scenario"):
+        spec = scenario.load(scenario_path, name)
+    with progress.phase("plan cluster and network"):
+        desired = cluster.build(spec)
+        plan = wiring.plan(desired)
     _check_host(desired.kube_proxy.mode)
     if frontlb.needs_nginx(desired):
         frontlb_runtime.check_installed()
-    with state.locked():
+    with progress.phase("wait for other labs' up/down"), contextlib.ExitStack() as stack:
+        stack.enter_context(state.locked())
+        lock = stack.pop_all()
+    with lock:
         existing = state.Record.load(desired.lab)
         if existing is not None:
             raise LabError(f"lab {desired.lab!r} is already up (from {existing.data.get('scenario', '?')}); "
@@ -48,15 +44,15 @@ def up(scenario_path, name=None, out=None):
         if clash:
             raise LabError(f"{etcfiles.directory(clash[0])} already exists and is not this lab's; "
                            f"choose another lab name with --name")
-        print(f"Creating lab {desired.lab!r} from {scenario_path}", file=out)
+        progress.say(f"Creating lab {desired.lab!r} from {scenario_path}")
         record = state.Record.create(desired.lab, scenario_path)
         try:
-            _build(record, desired, plan, Progress(out))
+            _build(record, desired, plan, progress)
         except BaseException:
             _teardown(record)
             raise
     for warning in desired.warnings:
-        print(f"warning: {warning}", file=out)
+        print(f"warning: {warning}", file=sys.stderr if out is None else out)
     return desired, time.monotonic() - started
 
 
@@ -73,38 +69,50 @@ def _check_host(mode="iptables"):
 
 
 def _build(record, desired, plan, progress):
-    record.save_cluster(desired)
-    record.add_namespaces(plan.namespace_names)
-    netns.create(plan.namespace_names)
-    from lab import dataplane  # pyroute2 costs 0.1 s to import: only where links are made
-    with dataplane.Dataplane() as dp:
-        dp.build(plan)
-    write_etc_files(record, desired)
-    _load_rules([(n.netns, nodenet.node_rules(desired)) for n in desired.nodes]
-                + ([(desired.lb.netns, nodenet.lb_rules())] if desired.lb else []))
+    """Namespaces first; then the agents start (Python takes a while to start) while the links
+    are made, as they need only their namespaces to exist; then wait until all have synced."""
+    with progress.phase("namespaces"):
+        record.save_cluster(desired)
+        record.add_namespaces(plan.namespace_names)
+        netns.create(plan.namespace_names)
+    with progress.phase("pod network rules"):
+        _load_rules([(n.netns, nodenet.node_rules(desired)) for n in desired.nodes]
+                    + ([(desired.lb.netns, nodenet.lb_rules())] if desired.lb else []))
+    with progress.phase("start kube-proxy and pod servers"):
+        daemons = _start_kube_proxies(record, desired) + _start_pod_servers(record, desired)
+    with progress.phase("links, addresses, routes"):
+        from lab import dataplane  # pyroute2 costs 0.1 s to import: only where links are made
+        with dataplane.Dataplane() as dp:
+            dp.build(plan, progress.count)
+    with progress.phase("resolv.conf and hosts files"):
+        write_etc_files(record, desired)
     progress.done(f"Network: {len(plan.namespaces)} namespaces, LAN {desired.lan_cidr}, "
                   f"{len(desired.nodes)} nodes, {len(desired.pods)} pods")
-    daemons = _start_kube_proxies(record, desired) + _start_pod_servers(record, desired)
-    processes.wait_ready(daemons)
+    with progress.phase("wait for kube-proxy syncs and pod servers"):
+        # a kube-proxy serving several nodes of a large lab loads thousands of rules for each
+        processes.wait_ready(daemons, timeout=15 + len(desired.nodes) * len(desired.services) / 2000)
     profile = desired.kube_proxy.profile
     progress.done(f"kube-proxy ({desired.kube_proxy.mode}, profile {profile}) synced on {len(desired.nodes)} nodes")
     progress.done(f"Pods serving: {len(desired.pods)}")
     if frontlb.needs_nginx(desired):
-        frontlb_runtime.start(record, desired)
+        with progress.phase("front load balancer (nginx)"):
+            frontlb_runtime.start(record, desired)
         external = sum(len(s.lb_ips) for s in desired.services)
         progress.done(f"Load balancer {desired.lb.ip}: nginx with {len(desired.frontends)} virtual hosts, "
                       f"{external} LoadBalancer addresses")
-    events.record_changes(record, dataclasses.replace(desired, pods=(), services=()), desired)
-    record.set_phase("up")
+    with progress.phase("record events"):
+        events.record_changes(record, dataclasses.replace(desired, pods=(), services=()), desired)
+        record.set_phase("up")
 
 
 def _start_kube_proxies(record, desired):
     daemons = []
-    for node in desired.nodes:
-        d = processes.spawn("kube-proxy", "lab.agents.kubeproxy",
-                            ["--node", node.name, "--cluster", record.path("cluster.json")],
-                            node.netns, record.path(f"kube-proxy-{node.name}.log"), desired.lab, record.path("bin"))
-        record.add_pid(f"kube-proxy/{node.name}", d.pid)
+    for key, members in agentgroups.groups(n.name for n in desired.nodes):
+        args = [a for name in members for a in ("--node", name)] + ["--key", key,
+                                                                     "--cluster", record.path("cluster.json")]
+        d = processes.spawn("kube-proxy", "lab.agents.kubeproxy", args, desired.node(members[0]).netns,
+                            record.path(f"kube-proxy-{key}.log"), desired.lab, record.path("bin"))
+        record.add_pid(f"kube-proxy/{key}", d.pid)
         daemons.append(d)
     return daemons
 
@@ -125,29 +133,30 @@ def write_etc_files(record, desired, only=None):
 
 
 def _start_pod_servers(record, desired):
-    """One daemon per (node, app): ``kubia`` for the web pods, ``coredns`` for the DNS pods."""
-    return [start_pod_server(record, desired, node, app) for node in desired.nodes for app in workloads.APPS
-            if write_pod_spec(record, desired, node, app)]
+    """One daemon per (node group, app): ``kubia`` for the web pods, ``coredns`` for the DNS pods."""
+    return [start_pod_server(record, desired, key, members, app)
+            for key, members in agentgroups.groups(n.name for n in desired.nodes) for app in workloads.APPS
+            if write_pod_spec(record, desired, key, members, app)]
 
 
-def write_pod_spec(record, desired, node, app):
+def write_pod_spec(record, desired, key, members, app):
     """The pods one daemon serves (it re-reads this on SIGHUP). False when there are none."""
-    pods = [p for p in desired.pods_on(node.name) if p.app == app]
-    with open(record.path(f"{app}-{node.name}.json"), "w") as f:
+    pods = [p for node in members for p in desired.pods_on(node) if p.app == app]
+    with open(record.path(f"{app}-{key}.json"), "w") as f:
         json.dump({"pods": [{"name": p.name, "netns": p.netns, "ports": workloads.listen_ports(p)}
                             for p in pods]}, f)
     return bool(pods)
 
 
-def start_pod_server(record, desired, node, app):
-    args = ["--spec", record.path(f"{app}-{node.name}.json")]
+def start_pod_server(record, desired, key, members, app):
+    args = ["--spec", record.path(f"{app}-{key}.json")]
     if app == "coredns":
         args += ["--cluster", record.path("cluster.json")]
     else:
         args += ["--app", app]
-    d = processes.spawn(app, workloads.MODULES[app], args, node.netns, record.path(f"{app}-{node.name}.log"),
-                        desired.lab, record.path("bin"))
-    record.add_pid(f"{app}/{node.name}", d.pid)
+    d = processes.spawn(app, workloads.MODULES[app], args, desired.node(members[0]).netns,
+                        record.path(f"{app}-{key}.log"), desired.lab, record.path("bin"))
+    record.add_pid(f"{app}/{key}", d.pid)
     return d
 
 

@@ -12,7 +12,7 @@ import os
 import signal
 import time
 
-from lab import (etcfiles, events, frontlb, frontlb_runtime, lifecycle, netns, processes, state, wiring,
+from lab import (agentgroups, etcfiles, events, frontlb, frontlb_runtime, lifecycle, netns, processes, state, wiring,
                  workloads)
 from lab.errors import LabError
 
@@ -40,17 +40,17 @@ def apply(record, old, new, timeout=10.0):
     generation = _next_generation(record)
     record.save_cluster(new)
     waiting, starting = [], []
-    for node in new.nodes:
+    for key, members in agentgroups.groups(n.name for n in new.nodes):
         for app in workloads.APPS:
-            has_pods = lifecycle.write_pod_spec(record, new, node, app)
-            pid = record.pids.get(f"{app}/{node.name}")
+            has_pods = lifecycle.write_pod_spec(record, new, key, members, app)
+            pid = record.pids.get(f"{app}/{key}")
             if pid and processes.is_lab_process(pid, record.lab):
                 os.kill(pid, signal.SIGHUP)
-                waiting.append(f"{app}-{node.name}")
+                waiting.append(f"{app}-{key}")
             elif has_pods:
-                starting.append(lifecycle.start_pod_server(record, new, node, app))
-        os.kill(record.pids[f"kube-proxy/{node.name}"], signal.SIGHUP)
-        waiting.append(f"kube-proxy-{node.name}")
+                starting.append(lifecycle.start_pod_server(record, new, key, members, app))
+        os.kill(record.pids[f"kube-proxy/{key}"], signal.SIGHUP)
+        waiting.append(f"kube-proxy-{key}")
     controller = record.pids.get("lb-controller/lb")
     if controller and processes.is_lab_process(controller, record.lab):
         os.kill(controller, signal.SIGHUP)
@@ -74,13 +74,13 @@ def apply(record, old, new, timeout=10.0):
 def stop_serving(record, cs, pod):
     """A pod's server dies: its daemon closes the pod's listeners (nothing else changes yet)."""
     spec = [p for p in cs.pods if not (p.namespace == pod.namespace and p.name == pod.name)]
-    node = cs.node(pod.node)
-    lifecycle.write_pod_spec(record, dataclasses.replace(cs, pods=tuple(spec)), node, pod.app)
+    key, members = agentgroups.group_of([n.name for n in cs.nodes], pod.node)
+    lifecycle.write_pod_spec(record, dataclasses.replace(cs, pods=tuple(spec)), key, members, pod.app)
     generation = _next_generation(record)
-    pid = record.pids.get(f"{pod.app}/{node.name}")
+    pid = record.pids.get(f"{pod.app}/{key}")
     if pid and processes.is_lab_process(pid, record.lab):
         os.kill(pid, signal.SIGHUP)
-        _wait_for_acks(record, [f"{pod.app}-{node.name}"], generation, time.monotonic() + 5)
+        _wait_for_acks(record, [f"{pod.app}-{key}"], generation, time.monotonic() + 5)
 
 
 def _external_addresses(state, addresses, action):

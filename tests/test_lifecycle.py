@@ -2,6 +2,7 @@
 
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -43,7 +44,7 @@ def test_current_profile_lab_end_to_end():
     lab = Lab(os.path.join(SCENARIOS, "nodeport.yml"), unique_lab_name("c"))
     out = lab.up().stdout
     try:
-        assert "profile current" in out
+        assert out.startswith(f"Lab {lab.name!r} is up in ") and len(out.splitlines()) == 1  # piped: quiet
         pods = [line.split() for line in lab.get("pods", "-o", "wide").splitlines()[1:]]
         assert len(pods) == 2 and len({p[6] for p in pods}) == 2  # spread over two nodes
         names = {p[0] for p in pods}
@@ -154,7 +155,8 @@ manifests:
 """)
     before = netns_list()
     lab = Lab(str(tmp_path / "s.yml"), unique_lab_name("r"))
-    out = lab.up().stdout
+    result = lab.up()
+    out = result.stdout + result.stderr
     try:
         assert "warning: service default/empty: selector app=nothing matches no pods" in out
         cip = next(line.split()[2] for line in lab.get("svc").splitlines() if line.startswith("empty"))
@@ -172,3 +174,27 @@ manifests:
     finally:
         lab.down()
     assert_gone(lab.name, before)
+
+
+@needs_root
+def test_up_shows_progress_on_a_terminal_and_timings_on_request():
+    """On a terminal ``up`` says what it is doing (phases, counts) and offers next commands;
+    ``--timings`` adds a table of the phases whose seconds add up to the total."""
+    name = unique_lab_name("p")
+    command = [sys.executable, "-m", "lab", "up", os.path.join(SCENARIOS, "seed.yml"), "--name", name, "--timings"]
+    result = subprocess.run(["script", "-qec", shlex.join(command), "/dev/null"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=60)
+    try:
+        assert result.returncode == 0, result.stdout + result.stderr
+        screen = result.stdout.replace("\r\n", "\n")
+        assert "links, addresses, routes 9/9" in screen  # a count shown while the phase ran
+        assert "✓ kube-proxy (iptables, profile 1.18) synced on 3 nodes" in screen
+        assert "Try:" in screen
+        table = screen[screen.index("phase "):].splitlines()
+        end = next(i for i, line in enumerate(table) if line.startswith("total "))
+        rows = {line.rsplit(None, 2)[0].strip(): float(line.split()[-2]) for line in table[1:end]}
+        assert {"namespaces", "links, addresses, routes", "wait for kube-proxy syncs and pod servers"} <= set(rows)
+        total = float(table[end].split()[-1])
+        assert abs(sum(rows.values()) - total) < 0.01
+    finally:
+        run_lab("down", name)

@@ -1,4 +1,4 @@
-"""kube-proxy for one node: loads the node's service rules, serves the health check node ports
+"""kube-proxy for a node (or a few, in a large lab: lab.agentgroups): loads the node's service rules, serves the health check node ports
 of its ETP=Local LoadBalancer services and, in the 1.18 profile, holds its NodePort sockets.
 
 In iptables mode it writes its rules with one ``iptables-restore --noflush`` per sync; in
@@ -23,7 +23,7 @@ import sys
 import threading
 from dataclasses import dataclass
 
-from lab import codec
+from lab import codec, netns
 from lab.agents.common import acknowledge, listen_in, parse_args
 from lab.processes import report_ready
 from lab.proxy import iptables, nftables, sync
@@ -155,21 +155,19 @@ class ServiceHealthServer:
 
 # the agent -------------------------------------------------------------------------------------
 
-class KubeProxy:
-    def __init__(self, cluster_file, node):
-        self.cluster_file, self.node = cluster_file, node
+class NodeProxy:
+    """kube-proxy's work on one node: its rules, NodePort sockets, health check ports, conntrack."""
+
+    def __init__(self, node, enter=()):
+        self.node = node
+        self.enter = list(enter)  # the command prefix that runs a tool in the node's namespace
         self.sockets = {}  # (port, protocol) -> socket
         self.bootstrapped = False
         self.udp_backends = set()  # (cluster IP, endpoint IP) pairs of UDP services
         self.health = ServiceHealthServer()
         self.applied = None  # the full rules of the last sync
 
-    def load(self):
-        with open(self.cluster_file) as f:
-            return codec.loads(f.read())
-
-    def sync(self):
-        state = self.load()
+    def sync(self, state):
         node = state.node(self.node)
         profile = iptables.PROFILES[state.kube_proxy.profile]
         if state.kube_proxy.mode == "nftables":
@@ -179,14 +177,14 @@ class KubeProxy:
         self.hold_node_ports(state, node.netns, profile)
         self.health.sync(service_health(state, self.node), node.netns)
         self.clear_stale_udp(state)
-        acknowledge(os.path.dirname(self.cluster_file), f"kube-proxy-{self.node}")
 
     def sync_iptables(self, state, profile):
-        if not self.bootstrapped:
-            restore(iptables.render_bootstrap(profile, iptables.options_for(state, self.node).localhost_node_ports))
-            self.bootstrapped = True
         rules = iptables.render(state, self.node)
-        restore(sync.restore_input(rules, self.applied, partial=not profile.legacy_layout))
+        text = sync.restore_input(rules, self.applied, partial=not profile.legacy_layout)
+        if not self.bootstrapped:  # the first sync and the chains it needs, in one restore
+            text = iptables.render_bootstrap(profile, iptables.options_for(state, self.node).localhost_node_ports) + text
+        restore(text, self.enter)
+        self.bootstrapped = True
         self.applied = rules
 
     def sync_nftables(self, state):
@@ -195,12 +193,12 @@ class KubeProxy:
         one fails, the table is recreated from scratch."""
         table = nftables.definition(state, self.node)
         try:
-            nft(nftables.transaction(table, self.applied))
+            nft(nftables.transaction(table, self.applied), self.enter)
         except RuntimeError as exc:
             if self.applied is None:
                 raise
-            print(f"nftables sync failed, recreating the table: {exc}", flush=True)
-            nft(nftables.transaction(table))
+            print(f"nftables sync failed on {self.node}, recreating the table: {exc}", flush=True)
+            nft(nftables.transaction(table), self.enter)
         self.applied = table
 
     def hold_node_ports(self, state, netns_name, profile):
@@ -225,27 +223,54 @@ class KubeProxy:
                     for p in s.ports if p.protocol == "UDP" for e in state.endpoints_for(s, p)}
         if shutil.which("conntrack"):
             for cluster_ip, endpoint in sorted(self.udp_backends - backends):
-                subprocess.run(["conntrack", "-D", "--orig-dst", cluster_ip, "--dst-nat", endpoint, "-p", "udp"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                subprocess.run(self.enter + ["conntrack", "-D", "--orig-dst", cluster_ip, "--dst-nat", endpoint,
+                                             "-p", "udp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.udp_backends = backends
 
 
-def restore(text):
-    result = subprocess.run(RESTORE, input=text, text=True, capture_output=True)
+class KubeProxy:
+    """The kube-proxies of one or more nodes (see lab.agentgroups), synced from one cluster state."""
+
+    def __init__(self, cluster_file, nodes, key):
+        self.cluster_file, self.key, self.node_names = cluster_file, key, nodes
+        self.nodes = None
+
+    def _node_proxies(self, state):
+        """The process starts in the first node's namespace; tools for the others run through
+        nsenter (not setns in a preexec function: this process has threads, where that is unsafe)."""
+        return [NodeProxy(name, [] if i == 0 else ["nsenter", f"--net={netns.path(state.node(name).netns)}"])
+                for i, name in enumerate(self.node_names)]
+
+    def load(self):
+        with open(self.cluster_file) as f:
+            return codec.loads(f.read())
+
+    def sync(self):
+        state = self.load()
+        if self.nodes is None:
+            self.nodes = self._node_proxies(state)
+        for node in self.nodes:
+            node.sync(state)
+        acknowledge(os.path.dirname(self.cluster_file), f"kube-proxy-{self.key}")
+
+
+def restore(text, enter=()):
+    result = subprocess.run(list(enter) + RESTORE, input=text, text=True, capture_output=True)
     if result.returncode != 0:
         raise RuntimeError(f"iptables-restore failed: {result.stderr.strip()}")
 
 
-def nft(text):
-    result = subprocess.run(NFT, input=text, text=True, capture_output=True)
+def nft(text, enter=()):
+    result = subprocess.run(list(enter) + NFT, input=text, text=True, capture_output=True)
     if result.returncode != 0:
         raise RuntimeError(f"nft -f failed: {result.stderr.strip()}")
 
 
 def main():
-    args = parse_args("kube-proxy for one lab node", [("--node", {"required": True}),
-                                                       ("--cluster", {"required": True})])
-    proxy = KubeProxy(args.cluster, args.node)
+    args = parse_args("kube-proxy for lab nodes", [("--node", {"required": True, "action": "append"}),
+                                                    ("--key", {"help": "names the acknowledgement (default: the node)"}),
+                                                    ("--cluster", {"required": True})])
+    proxy = KubeProxy(args.cluster, args.node, args.key or args.node[0])
     resync = []  # set before the first sync, so a SIGHUP sent meanwhile is not lost (nor fatal)
     signal.signal(signal.SIGHUP, lambda *_: resync.append(True))
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))

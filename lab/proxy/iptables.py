@@ -204,12 +204,11 @@ class _Writer:
     """kube-proxy's four line buffers: filter chains, filter rules, nat chains, nat rules."""
 
     def __init__(self):
-        self.chains = {"filter": [], "nat": []}
+        self.chains = {"filter": {}, "nat": {}}  # ordered sets: chains in the order first declared
         self.rules = {"filter": [], "nat": []}
 
     def chain(self, table, name):
-        if name not in self.chains[table]:
-            self.chains[table].append(name)
+        self.chains[table].setdefault(name, None)
 
     def rule(self, table, chain, *args):
         self.rules[table].append(" ".join(("-A", chain) + tuple(a for a in args if a)))

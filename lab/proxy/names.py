@@ -1,6 +1,7 @@
 """kube-proxy's names for service ports and their iptables chains."""
 
 import base64
+import functools
 import hashlib
 
 
@@ -12,6 +13,7 @@ def service_port_name(namespace, name, port_name, trailing_colon=False):
     return base
 
 
+@functools.lru_cache(maxsize=65536)  # every node's sync hashes the same names again
 def _hash16(text):
     return base64.b32encode(hashlib.sha256(text.encode()).digest()).decode()[:16]
 
