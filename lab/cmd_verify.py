@@ -3,7 +3,7 @@
 import json
 import sys
 
-from lab import checks, dist, lifecycle, matrix, running, scenario
+from lab import checks, dist, lifecycle, matrix, plots, running, scenario
 from lab.errors import LabError
 
 
@@ -26,6 +26,8 @@ def register(sub):
     d.add_argument("-n", type=int, default=1000)
     d.add_argument("--lab")
     d.add_argument("--json", action="store_true")
+    d.add_argument("--plot", metavar="FILE.png", help="also draw the counts per pod, the expected split and "
+                   "the p-value as a bar chart (needs matplotlib)")
     return {"verify": run_verify, "matrix": run_matrix, "dist": run_dist}
 
 
@@ -69,8 +71,13 @@ def run_matrix(args):
 def run_dist(args):
     if not 10 <= args.n <= 100000:
         raise LabError(f"-n {args.n}: use 10 to 100000 requests")
+    if args.plot:
+        plots.check(args.plot)
     _, state = running.running(args.lab)
     netns_name = running.resolve_target(state, args.source)
     result = dist.measure(state, netns_name, args.source, args.url, args.n)
     print(json.dumps(result.as_dict(), indent=2) if args.json else dist.report(result))
+    if args.plot:
+        plots.write(result, args.plot)
+        print(f"Plot: {args.plot}", file=sys.stderr if args.json else sys.stdout)
     return 0 if result.passed else 1
