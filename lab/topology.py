@@ -52,6 +52,10 @@ class Topology:
 
 
 def load(path):
+    """A topology file: YAML, or Python (a Topo subclass, see lab.topo_api) when it ends in .py."""
+    if str(path).endswith(".py"):
+        from lab import topo_api
+        return parse(Field(topo_api.load(path), path))
     return parse(Field(yamlfiles.load_single(path), path))
 
 
