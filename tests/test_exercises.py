@@ -1,0 +1,265 @@
+"""Classroom exercises: every exercise starts broken (some check fails) and its reference fix makes
+every check pass, on a real lab; the exercise files are validated strictly; the teacher's report
+is written as JSON or CSV; and the CLI's list, start, check, hint, reset and solve work end to end."""
+
+import csv
+import io
+import json
+import os
+import shutil
+
+import pytest
+
+from conftest import ROOT, needs_root, run_lab, unique_lab_name
+from lab import exercise_grade, exercise_runtime, exercises, lifecycle, state
+from lab.errors import InputError, LabError
+
+FOLDERS = exercises.folders()
+NAMES = [os.path.basename(f) for f in FOLDERS]
+
+
+# the exercise files -----------------------------------------------------------------------------
+
+def test_the_classroom_set():
+    assert len(FOLDERS) >= 9
+    topics = ("selector-no-endpoints", "wrong-target-port", "node-forwarding-off", "hairpin-off", "dns-resolv-conf",
+              "loadbalancer-pending", "local-policy-no-pod", "stale-endpoint", "seed-reproduce")
+    for topic in topics:
+        assert any(n.endswith(topic) for n in NAMES), topic
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=NAMES)
+def test_every_exercise_is_valid(folder):
+    ex = exercises.load(folder, deep=True)
+    assert ex.title and ex.summary and ex.hints and ex.checks
+    assert len({c.name for c in ex.checks}) == len(ex.checks)
+    solution = exercises.load_solution(ex)
+    assert solution.actions and solution.description
+    task = exercises.task_text(ex)
+    assert task.startswith("# ") and "You are done when" in task
+    hints = " ".join(ex.hints)
+    assert solution.description not in hints
+
+
+def test_finding_exercises_by_name_number_or_folder():
+    first = FOLDERS[0]
+    base = os.path.basename(first)
+    assert exercises.find(base) == first
+    assert exercises.find(base.split("-", 1)[1]) == first
+    assert exercises.find("1") == first == exercises.find("01")
+    assert exercises.find(first) == first
+    with pytest.raises(LabError, match="no exercise named 'nosuch'"):
+        exercises.find("nosuch")
+
+
+@pytest.fixture
+def ex_dir(tmp_path):
+    """A copy of the first exercise to spoil, one field at a time."""
+    folder = tmp_path / "01-copy"
+    shutil.copytree(FOLDERS[0], folder)
+    scenario = (folder / "scenario.yml").read_text().replace("../../topologies/", os.path.join(ROOT, "topologies/"))
+    (folder / "scenario.yml").write_text(scenario)
+    return folder
+
+
+def _spoil(folder, old, new):
+    path = folder / "exercise.yml"
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new))
+
+
+@pytest.mark.parametrize("old,new,message", [
+    ("title:", "titel:", "titel: unknown field (allowed here: break, checks, hints, scenario, summary, title)"),
+    ("scenario: scenario.yml", "scenario: nosuch.yml", "scenario: 'nosuch.yml': file not found"),
+    ("  - apply: break/service.yml", "  - {apply: break/service.yml, delete: {kind: pod, name: x}}",
+     "break[0]: an action has exactly one of: apply, delete, exec, write"),
+    ("  - apply: break/service.yml", "  - {reboot: node1}", "break[0].reboot: unknown field"),
+    ("  - apply: break/service.yml", "  - {delete: {kind: node, name: node1}}",
+     "break[0].delete.kind: cannot delete a 'node' (use pod, service or deployment)"),
+    ("  - apply: break/service.yml", "  - {write: {target: node1, file: passwd, text: x}}",
+     "break[0].write.file: 'passwd' is not allowed (use one of: resolv.conf, hosts)"),
+    ("  - apply: break/service.yml", "  - {exec: {target: node1, command: []}}", "break[0].exec.command: the command is empty"),
+    ("  - apply: break/service.yml", "  - {exec: {target: 'Node 1', command: [true]}}",
+     "break[0].exec.target: 'Node 1' is not a valid target"),
+    ("{name: \"web has both pods as endpoints\", service: web, endpoints: 2}",
+     "{name: \"web has both pods as endpoints\", service: web, endpoints: 2, clusterIP: 10.96.0.9}",
+     "a service check has exactly one of: clusterIP, externalIP, endpoints"),
+    ("{name: \"web has both pods as endpoints\", service: web, endpoints: 2}",
+     "{name: \"web has both pods as endpoints\", service: web, endpoints: many}", "endpoints: expected an integer"),
+    ("{name: \"web has both pods as endpoints\", service: web, endpoints: 2}", "{service: web, endpoints: 2}",
+     "checks[3]: a check needs a name"),
+    ("{name: \"web has both pods as endpoints\", service: web, endpoints: 2}",
+     "{name: \"web has both pods as endpoints\", from: client, url: 'http://{node1}:30080'}",
+     "checks[3]: a check needs expect"),
+    ("{name: \"web has both pods as endpoints\", service: web, endpoints: 2}",
+     "{name: \"a node reaches web's ClusterIP\", service: web, endpoints: 2}", "two checks are named"),
+    ("hints:", "hints: []\nold_hints:", "old_hints: unknown field"),
+])
+def test_exercise_file_errors(ex_dir, old, new, message):
+    _spoil(ex_dir, old, new)
+    with pytest.raises(InputError) as err:
+        exercises.load(ex_dir, deep=True)
+    assert message in str(err.value) and str(ex_dir / "exercise.yml") in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_task_break_and_bad_manifest(ex_dir):
+    (ex_dir / "break" / "service.yml").write_text("apiVersion: v1\nkind: Service\nmetadata: {name: web}\n"
+                                                   "spec: {ports: [{port: 80, colour: red}]}\n")
+    with pytest.raises(InputError, match=r"service.yml: spec.ports\[0\].colour: unknown field"):
+        exercises.load(ex_dir)
+    _spoil(ex_dir, "break:\n  - apply: break/service.yml\n", "")
+    with pytest.raises(InputError, match="no break: field"):
+        exercises.load(ex_dir)
+    _spoil(ex_dir, "checks:", "break: []\nchecks:")
+    assert exercises.load(ex_dir).breaks == ()
+    (ex_dir / "TASK.md").unlink()
+    with pytest.raises(InputError, match="TASK.md: file not found"):
+        exercises.load(ex_dir)
+
+
+def test_bad_solution_file(ex_dir):
+    (ex_dir / "solution" / "fix.yml").write_text("description: x\nactions: [{apply: nosuch.yml}]\n")
+    with pytest.raises(InputError, match=r"fix.yml: actions\[0\].apply: 'nosuch.yml': file not found"):
+        exercises.load(ex_dir, deep=True)
+    shutil.rmtree(ex_dir / "solution")
+    ex = exercises.load(ex_dir, deep=True)  # students may get exercises without the reference fix
+    with pytest.raises(LabError, match="has no reference fix"):
+        exercises.load_solution(ex)
+
+
+# grading and reports --------------------------------------------------------------------------
+
+def _grade(*passed):
+    return exercise_grade.Grade("01-x", tuple(exercise_grade.CheckResult(f"check {i}", p, "ok", "ok" if p else "bad")
+                                             for i, p in enumerate(passed)))
+
+
+def test_grade_model():
+    g = _grade(True, False, True)
+    assert (g.score, g.solved, g.exit_code) == ("2/3", False, 1)
+    assert _grade(True, True).exit_code == 0
+    text = exercise_grade.render(g, "Title")
+    assert "  FAIL  check 1" in text and "expected ok, got bad" in text and "Score: 2/3" in text
+    assert "solved" in exercise_grade.render(_grade(True), "Title")
+
+
+def test_reports_json_and_csv(tmp_path):
+    entry = exercise_grade.record(_grade(True, False), "ana", "ex", 2)
+    assert entry["score"] == "1/2" and entry["hints_used"] == 2 and entry["student"] == "ana"
+    path = str(tmp_path / "class.json")
+    exercise_grade.append_report(path, entry)
+    exercise_grade.append_report(path, exercise_grade.record(_grade(True, True), "ben", "ex", 0))
+    entries = json.load(open(path))
+    assert [e["student"] for e in entries] == ["ana", "ben"] and entries[1]["solved"] is True
+    path = str(tmp_path / "class.csv")
+    exercise_grade.append_report(path, entry)
+    exercise_grade.append_report(path, entry)
+    rows = list(csv.reader(open(path)))
+    assert rows[0] == exercise_grade.CSV_COLUMNS and len(rows) == 3
+    assert dict(zip(rows[0], rows[1]))["failed"] == "check 1"
+
+
+def test_report_errors(tmp_path):
+    with pytest.raises(LabError, match="name a .json or .csv file"):
+        exercise_grade.report_format("results.txt")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(LabError, match="not a JSON report"):
+        exercise_grade.append_report(str(bad), {})
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    with pytest.raises(LabError, match="not the report's header"):
+        exercise_grade.append_report(str(other), exercise_grade.record(_grade(True), "x", "ex", 0))
+    assert other.read_text() == "a,b\n1,2\n"
+
+
+def test_cli_bad_input_is_one_line_exit_2(tmp_path):
+    r = run_lab("exercise", "start", "nosuch", check=False)
+    assert r.returncode == 2 and r.stderr.startswith("error: no exercise named 'nosuch'") and "Traceback" not in r.stderr
+    r = run_lab("exercise", "check", "--lab", "nolab12345", check=False)
+    assert r.returncode == 2 and "lab 'nolab12345' is not up" in r.stderr
+    r = run_lab("exercise", "check", "--report", str(tmp_path / "r.txt"), check=False)
+    assert r.returncode == 2 and "name a .json or .csv file" in r.stderr
+    r = run_lab("exercise", "check", "--student", "ana", check=False)
+    assert r.returncode == 2 and "--student names who is graded in a --report" in r.stderr
+
+
+# every exercise on a real lab -----------------------------------------------------------------
+
+@needs_root
+@pytest.mark.parametrize("folder", FOLDERS, ids=NAMES)
+def test_broken_then_fixed(folder):
+    ex = exercises.load(folder)
+    lab = unique_lab_name("x")
+    try:
+        exercise_runtime.start(ex, lab, out=io.StringIO())
+        broken = exercise_runtime.grade(lab, ex)
+        assert not broken.solved, f"{ex.name}: every check passes before the fix"
+        exercise_runtime.solve(lab, ex)
+        fixed = exercise_runtime.grade(lab, ex)
+        failed = [f"{r.name}: expected {r.expected}, got {r.got}" for r in fixed.results if not r.passed]
+        assert fixed.solved, f"{ex.name}: after the reference fix: {failed}"
+    finally:
+        lifecycle.down(lab)
+    assert state.Record.load(lab) is None
+
+
+@needs_root
+def test_cli_session(tmp_path):
+    """What a student and a teacher type: start, check, hint, report, reset, solve, list."""
+    lab = unique_lab_name("x")
+    ex = exercises.load(FOLDERS[0])
+    try:
+        r = run_lab("exercise", "start", ex.name, "--name", lab)
+        assert ex.title in r.stdout and "You are done when" in r.stdout and f"--lab {lab}" in r.stdout
+        assert "break" not in r.stdout.lower()  # what the break did is not shown
+        listed = run_lab("exercise", "list").stdout
+        assert f"running (lab {lab})" in next(line for line in listed.splitlines() if line.startswith(ex.name))
+
+        r = run_lab("exercise", "check", "--lab", lab, check=False)
+        assert r.returncode == 1 and "  FAIL  " in r.stdout and "Score: " in r.stdout
+        report_json, report_csv = str(tmp_path / "class.json"), str(tmp_path / "class.csv")
+        r = run_lab("exercise", "check", "--lab", lab, "-o", "json", "--report", report_json, "--student", "ana",
+                    check=False)
+        doc = json.loads(r.stdout)
+        assert r.returncode == 1 and doc["solved"] is False and doc["total"] == len(ex.checks)
+
+        for i in range(len(ex.hints)):
+            r = run_lab("exercise", "hint", "--lab", lab)
+            assert r.stdout.strip() == f"Hint {i + 1}/{len(ex.hints)}: {ex.hints[i]}"
+        assert "No more hints" in run_lab("exercise", "hint", "--lab", lab).stdout
+        solution = exercises.load_solution(ex)
+        assert all(solution.description not in h for h in ex.hints)
+
+        assert "Applied the reference fix" in run_lab("exercise", "solve", "--lab", lab).stdout
+        r = run_lab("exercise", "check", "--lab", lab, "--report", report_csv, "--student", "ana")
+        assert "Score: {0}/{0}".format(len(ex.checks)) in r.stdout
+        assert "last check" in run_lab("exercise", "list").stdout
+        assert ex.summary in run_lab("exercise", "list", "-o", "wide").stdout
+
+        r = run_lab("exercise", "reset", "--lab", lab)
+        assert f"hints shown so far: {len(ex.hints)}" in r.stdout
+        assert run_lab("exercise", "check", "--lab", lab, check=False).returncode == 1  # broken again
+        assert "No more hints" in run_lab("exercise", "hint", "--lab", lab).stdout  # hints stay shown
+        assert ex.title in run_lab("exercise", "task", "--lab", lab).stdout
+
+        entries = json.load(open(report_json))
+        assert len(entries) == 1 and entries[0]["student"] == "ana" and entries[0]["hints_used"] == 0
+        rows = list(csv.DictReader(open(report_csv)))
+        assert rows[0]["solved"] == "True" and rows[0]["hints_used"] == str(len(ex.hints))
+    finally:
+        run_lab("down", lab, check=False)
+    r = run_lab("exercise", "hint", "--lab", lab, check=False)
+    assert r.returncode == 2 and "is not up" in r.stderr
+
+
+@needs_root
+def test_a_failing_break_takes_the_lab_down(ex_dir):
+    _spoil(ex_dir, "  - apply: break/service.yml", "  - {exec: {target: node1, command: ['false']}}")
+    ex = exercises.load(ex_dir)
+    lab = unique_lab_name("x")
+    with pytest.raises(LabError, match=r"break\[0\]: exec on node1: false failed: exit code 1"):
+        exercise_runtime.start(ex, lab, out=io.StringIO())
+    assert state.Record.load(lab) is None
