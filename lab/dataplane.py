@@ -1,4 +1,4 @@
-"""Builds a wiring plan in the kernel with netlink (pyroute2), from one process.
+"""Builds a wiring plan in the kernel with rtnetlink (lab.rtnl), from one process.
 
 Each namespace gets one netlink socket, opened while this thread is inside it (a socket
 keeps the namespace it was created in). Veths are created inside the bridge's namespace with
@@ -8,9 +8,8 @@ a lab interface, even for a moment.
 
 import os
 
-from pyroute2 import IPRoute
-
 from lab import netns
+from lab.rtnl import Netlink
 
 
 class Dataplane:
@@ -41,14 +40,8 @@ class Dataplane:
         with netns.entered(name):
             for key, value in sysctls:
                 netns.write_sysctl(key, value)
-            self._sockets[name] = IPRoute()
+            self._sockets[name] = Netlink()
         self._fds[name] = os.open(netns.path(name), os.O_RDONLY)
-
-    def _index(self, ns, ifname):
-        found = self._sockets[ns].link_lookup(ifname=ifname)
-        if not found:
-            raise RuntimeError(f"{ifname} not found in {ns}")
-        return found[0]
 
     def build(self, plan, report=None):
         """Realise ``plan`` in namespaces that exist and are empty; its veths may join bridges
@@ -59,43 +52,35 @@ class Dataplane:
         for name in {v.netns for v in plan.veths} - set(self._sockets):
             self._prepare(name)
         for ns in plan.namespaces:
-            ipr = self._sockets[ns.name]
-            ipr.link("set", index=self._index(ns.name, "lo"), state="up")
+            nl = self._sockets[ns.name]
+            nl.set_up(nl.index("lo"))
+        bridges = {}
         for b in plan.bridges:
-            ipr = self._sockets[b.netns]
-            ipr.link("add", ifname=b.name, kind="bridge")
-            index = self._index(b.netns, b.name)
-            address, prefix = b.address.split("/")
-            ipr.addr("add", index=index, address=address, prefixlen=int(prefix))
-            ipr.link("set", index=index, state="up")
+            nl = self._sockets[b.netns]
+            nl.add_bridge(b.name)
+            bridges[(b.netns, b.name)] = index = nl.index(b.name)
+            nl.add_address(index, b.address)
+            nl.set_up(index)
         for i, v in enumerate(plan.veths, 1):
-            self._veth(v, self._index(v.netns, v.bridge))
+            bridge = bridges.get((v.netns, v.bridge)) or self._sockets[v.netns].index(v.bridge)
+            self._veth(v, bridge)
             if report and (i % 50 == 0 or i == len(plan.veths)):
                 report(i, len(plan.veths))
         for a in plan.addresses:
-            address, prefix = a.address.split("/")
-            self._sockets[a.netns].addr("add", index=self._index(a.netns, a.dev), address=address,
-                                        prefixlen=int(prefix))
+            nl = self._sockets[a.netns]
+            nl.add_address(nl.index(a.dev), a.address)
         for r in plan.routes:
-            dst = "0.0.0.0/0" if r.dst == "default" else r.dst
-            if r.local_dev:
-                self._sockets[r.netns].route("add", dst=dst, type="local", scope=254, oif=self._index(r.netns, r.local_dev),
-                                             table=r.table)
-            else:
-                self._sockets[r.netns].route("add", dst=dst, gateway=r.via, table=r.table)
+            nl = self._sockets[r.netns]
+            nl.add_route(r.dst, gateway=r.via, table=r.table,
+                         local_index=nl.index(r.local_dev) if r.local_dev else None)
         for rule in plan.rules:
-            self._sockets[rule.netns].rule("add", fwmark=rule.fwmark, fwmask=rule.mask, table=rule.table)
+            self._sockets[rule.netns].add_rule(rule.fwmark, rule.mask, rule.table)
 
     def _veth(self, v, bridge):
-        ipr, peer_ipr = self._sockets[v.netns], self._sockets[v.peer_netns]
-        ipr.link("add", ifname=v.name, kind="veth", peer={"ifname": v.peer, "net_ns_fd": self._fds[v.peer_netns]})
-        index = self._index(v.netns, v.name)
-        ipr.link("set", index=index, master=bridge, state="up")
-        if v.hairpin:
-            ipr.brport("set", index=index, mode=1)  # IFLA_BRPORT_MODE: hairpin, as the CNI bridge plugin sets
-        peer = self._index(v.peer_netns, v.peer)
-        if v.peer_mac:
-            peer_ipr.link("set", index=peer, address=v.peer_mac)
-        address, prefix = v.peer_address.split("/")
-        peer_ipr.addr("add", index=peer, address=address, prefixlen=int(prefix))
-        peer_ipr.link("set", index=peer, state="up")
+        nl, peer_nl = self._sockets[v.netns], self._sockets[v.peer_netns]
+        nl.add_veth(v.name, v.peer, self._fds[v.peer_netns], master=bridge, peer_mac=v.peer_mac)
+        if v.hairpin:  # as the CNI bridge plugin sets it
+            nl.set_hairpin(nl.index(v.name))
+        peer = peer_nl.index(v.peer)
+        peer_nl.add_address(peer, v.peer_address)
+        peer_nl.set_up(peer)
