@@ -57,7 +57,7 @@ class Dataplane:
         bridges = {}
         for b in plan.bridges:
             nl = self._sockets[b.netns]
-            nl.add_bridge(b.name)
+            nl.add_bridge(b.name, b.mac)
             bridges[(b.netns, b.name)] = index = nl.index(b.name)
             nl.add_address(index, b.address)
             nl.set_up(index)
@@ -75,6 +75,12 @@ class Dataplane:
                          local_index=nl.index(r.local_dev) if r.local_dev else None)
         for rule in plan.rules:
             self._sockets[rule.netns].add_rule(rule.fwmark, rule.mask, rule.table)
+        indexes = {}
+        for n in plan.neighbours:
+            nl = self._sockets[n.netns]
+            if (n.netns, n.dev) not in indexes:
+                indexes[(n.netns, n.dev)] = nl.index(n.dev)
+            nl.add_neighbour(indexes[(n.netns, n.dev)], n.ip, n.mac)
 
     def _veth(self, v, bridge):
         nl, peer_nl = self._sockets[v.netns], self._sockets[v.peer_netns]

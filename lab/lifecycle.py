@@ -24,7 +24,7 @@ def up(scenario_path, name=None, out=None, progress=None):
         spec = scenario.load(scenario_path, name)
     with progress.phase("plan cluster and network"):
         desired = cluster.build(spec)
-        plan = wiring.plan(desired)
+        plan = wiring.plan(desired, netns.neighbour_limit())
     _check_host(desired.kube_proxy.mode)
     if frontlb.needs_nginx(desired):
         frontlb_runtime.check_installed()

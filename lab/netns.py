@@ -96,3 +96,12 @@ def write_sysctl(key, value):
         return True
     except FileNotFoundError:
         return False
+
+
+def neighbour_limit():
+    """The host kernel's ARP table limit (``gc_thresh3``), shared by every namespace; only read."""
+    try:
+        with open("/proc/sys/net/ipv4/neigh/default/gc_thresh3") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 1024

@@ -33,7 +33,7 @@ def apply(record, old, new, timeout=10.0):
         netns.create(added)
         from lab import dataplane  # pyroute2 costs 0.1 s to import: only where links are made
         with dataplane.Dataplane() as dp:
-            dp.build(wiring.subplan(wiring.plan(new), added))
+            dp.build(wiring.subplan(wiring.plan(new, netns.neighbour_limit()), added))
         lifecycle.write_etc_files(record, new, only=set(added))
     _external_addresses(new, set(wiring.external_ips(new)) - set(wiring.external_ips(old)), "add")
 

@@ -13,9 +13,9 @@ import struct
 
 NETLINK_ROUTE = 0
 RTM_NEWLINK, RTM_GETLINK, RTM_SETLINK = 16, 18, 19
-RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWRULE = 20, 24, 32
+RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWNEIGH, RTM_NEWRULE = 20, 24, 28, 32
 NLMSG_ERROR = 2
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x200, 0x400
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x100, 0x200, 0x400
 NLA_F_NESTED = 0x8000
 AF_BRIDGE = 7
 IFF_UP = 0x1
@@ -26,6 +26,8 @@ IFLA_BRPORT_MODE = 4  # hairpin
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
 FRA_PRIORITY, FRA_FWMARK, FRA_TABLE, FRA_FWMASK = 6, 10, 15, 16
+NDA_DST, NDA_LLADDR = 1, 2
+NUD_PERMANENT = 0x80
 RTPROT_STATIC = 4
 RT_SCOPE_UNIVERSE, RT_SCOPE_HOST = 0, 254
 RTN_UNICAST, RTN_LOCAL = 1, 2
@@ -36,6 +38,7 @@ _HEADER = struct.Struct("=IHHII")  # nlmsghdr
 _IFINFO = struct.Struct("=BxHiII")  # ifinfomsg
 _IFADDR = struct.Struct("=BBBBI")  # ifaddrmsg
 _RTMSG = struct.Struct("=BBBBBBBBI")  # rtmsg; fib_rule_hdr has the same layout
+_NDMSG = struct.Struct("=BxxxiHBB")  # ndmsg
 
 
 def attr(kind, data):
@@ -61,6 +64,10 @@ def ifinfo(index=0, flags=0, change=0, family=socket.AF_UNSPEC):
 
 def _ipv4(address):
     return ipaddress.IPv4Address(address).packed
+
+
+def _mac(mac):
+    return attr(IFLA_ADDRESS, bytes.fromhex(mac.replace(":", "")))
 
 
 class Netlink:
@@ -104,8 +111,9 @@ class Netlink:
     def set_up(self, index):
         self.request(RTM_NEWLINK, ifinfo(index, IFF_UP, IFF_UP))
 
-    def add_bridge(self, ifname):
-        self.request(RTM_NEWLINK, ifinfo() + text(IFLA_IFNAME, ifname)
+    def add_bridge(self, ifname, mac=None):
+        """A bridge; with ``mac`` it keeps that address instead of following its ports' lowest."""
+        self.request(RTM_NEWLINK, ifinfo() + text(IFLA_IFNAME, ifname) + (_mac(mac) if mac else b"")
                      + nested(IFLA_LINKINFO, text(IFLA_INFO_KIND, "bridge")),
                      flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
 
@@ -114,7 +122,7 @@ class Netlink:
         namespace (down: a peer cannot come up before it is linked, so that is a second step)."""
         peer_info = ifinfo() + text(IFLA_IFNAME, peer) + u32(IFLA_NET_NS_FD, peer_netns_fd)
         if peer_mac:
-            peer_info += attr(IFLA_ADDRESS, bytes.fromhex(peer_mac.replace(":", "")))
+            peer_info += _mac(peer_mac)
         body = (ifinfo(0, IFF_UP, IFF_UP) + text(IFLA_IFNAME, ifname)
                 + (u32(IFLA_MASTER, master) if master else b"")
                 + nested(IFLA_LINKINFO, text(IFLA_INFO_KIND, "veth"),
@@ -153,3 +161,9 @@ class Netlink:
         body += u32(FRA_PRIORITY, RULE_PRIORITY) + u32(FRA_FWMARK, fwmark) + u32(FRA_FWMASK, mask)
         body += u32(FRA_TABLE, table)
         self.request(RTM_NEWRULE, body, flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
+
+    def add_neighbour(self, index, ip, mac):
+        """``ip neigh replace IP lladdr MAC dev X nud permanent``."""
+        body = _NDMSG.pack(socket.AF_INET, index, NUD_PERMANENT, 0, 0)
+        body += attr(NDA_DST, _ipv4(ip)) + attr(NDA_LLADDR, bytes.fromhex(mac.replace(":", "")))
+        self.request(RTM_NEWNEIGH, body, flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE)

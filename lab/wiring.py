@@ -34,6 +34,7 @@ class Bridge:
     netns: str
     name: str
     address: str  # "ip/prefix"
+    mac: str = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,17 @@ class Address:
 
 
 @dataclass(frozen=True)
+class Neighbour:
+    """A permanent ARP entry in ``netns``: ``ip`` is at ``mac`` on ``dev`` (``owner``: the namespace
+    that holds ``ip``, so a new pod's entries travel with it)."""
+    netns: str
+    dev: str
+    ip: str
+    mac: str
+    owner: str
+
+
+@dataclass(frozen=True)
 class Plan:
     namespaces: tuple
     bridges: tuple
@@ -86,29 +98,35 @@ class Plan:
     routes: tuple
     addresses: tuple = ()
     rules: tuple = ()
+    neighbours: tuple = ()
 
     @property
     def namespace_names(self):
         return tuple(n.name for n in self.namespaces)
 
 
-def plan(state):
+def plan(state, neighbour_limit=None):
+    """The lab's network. ``neighbour_limit``: the host kernel's ARP table limit (``gc_thresh3``),
+    which every namespace shares; a lab that could fill it gets permanent ARP entries."""
     lan_prefix = state.lan_cidr.prefixlen
     namespaces = [Namespace(state.switch_netns, "switch", COMMON_SYSCTLS)]
-    bridges = [Bridge(state.switch_netns, LAN_BRIDGE, f"{state.gateway}/{lan_prefix}")]
+    bridges = [Bridge(state.switch_netns, LAN_BRIDGE, f"{state.gateway}/{lan_prefix}", mac_for(state.gateway))]
     veths, routes = [], []
     # kube-proxy's nftables mode never serves NodePorts on 127.0.0.1, so it leaves route_localnet alone
     node_sysctls = tuple(kv for kv in NODE_SYSCTLS if state.kube_proxy.mode == "iptables"
                          or kv[0] != "net.ipv4.conf.all.route_localnet")
     for node in state.nodes:
         namespaces.append(Namespace(node.netns, "node", node_sysctls))
-        veths.append(Veth(state.switch_netns, node.name, LAN_BRIDGE, node.netns, ETH, f"{node.ip}/{lan_prefix}"))
-        bridges.append(Bridge(node.netns, POD_BRIDGE, f"{node.pod_gateway}/{node.pod_cidr.prefixlen}"))
+        veths.append(Veth(state.switch_netns, node.name, LAN_BRIDGE, node.netns, ETH, f"{node.ip}/{lan_prefix}",
+                          peer_mac=mac_for(node.ip)))
+        bridges.append(Bridge(node.netns, POD_BRIDGE, f"{node.pod_gateway}/{node.pod_cidr.prefixlen}",
+                              mac_for(node.pod_gateway)))
         routes.append(Route(node.netns, "default", str(state.gateway)))
         routes += [Route(node.netns, str(other.pod_cidr), str(other.ip)) for other in state.nodes if other != node]
     for host in state.hosts:
         namespaces.append(Namespace(host.netns, "host", COMMON_SYSCTLS))
-        veths.append(Veth(state.switch_netns, host.name, LAN_BRIDGE, host.netns, ETH, f"{host.ip}/{lan_prefix}"))
+        veths.append(Veth(state.switch_netns, host.name, LAN_BRIDGE, host.netns, ETH, f"{host.ip}/{lan_prefix}",
+                          peer_mac=mac_for(host.ip)))
         routes.append(Route(host.netns, "default", str(state.gateway)))
     addresses, rules = [], []
     if state.lb is not None:
@@ -129,9 +147,42 @@ def plan(state):
         node = state.node(pod.node)
         namespaces.append(Namespace(pod.netns, "pod", COMMON_SYSCTLS))
         veths.append(Veth(node.netns, pod.host_veth, POD_BRIDGE, pod.netns, ETH,
-                          f"{pod.ip}/{node.pod_cidr.prefixlen}", hairpin=True))
+                          f"{pod.ip}/{node.pod_cidr.prefixlen}", hairpin=True, peer_mac=mac_for(pod.ip)))
         routes.append(Route(pod.netns, "default", str(node.pod_gateway)))
-    return Plan(tuple(namespaces), tuple(bridges), tuple(veths), tuple(routes), tuple(addresses), tuple(rules))
+    neighbours = permanent_neighbours(state) if neighbour_limit and \
+        neighbour_estimate(state) > neighbour_limit // 2 else ()
+    return Plan(tuple(namespaces), tuple(bridges), tuple(veths), tuple(routes), tuple(addresses), tuple(rules),
+                tuple(neighbours))
+
+
+def mac_for(ip):
+    """``0a:58:`` and the four bytes of the address, as the CNI bridge plugin named pods' MACs:
+    the same address always gets the same MAC, so an ARP entry never points at a stale one."""
+    return "0a:58:" + ":".join(f"{int(b):02x}" for b in str(ip).split("."))
+
+
+def neighbour_estimate(state):
+    """ARP entries a busy lab could hold at once: every LAN machine knowing every other, every
+    node knowing its pods, every pod knowing its gateway."""
+    lan = len(state.nodes) + len(state.hosts) + (1 if state.lb else 0) + 1
+    return lan * lan + 2 * len(state.pods)
+
+
+def permanent_neighbours(state):
+    """The ARP table of a large lab, written once: the kernel keeps one ARP table for all
+    namespaces with a host-wide limit, and permanent entries do not count against it."""
+    lan = [(state.switch_netns, LAN_BRIDGE, str(state.gateway), mac_for(state.gateway))]
+    lan += [(n.netns, ETH, str(n.ip), mac_for(n.ip)) for n in state.nodes]
+    lan += [(h.netns, ETH, str(h.ip), mac_for(h.ip)) for h in state.hosts]
+    if state.lb is not None:
+        lan.append((state.lb.netns, ETH, str(state.lb.ip), lb_mac(state)))
+    out = [Neighbour(netns, dev, ip, mac, owner) for netns, dev, _, _ in lan
+           for owner, _, ip, mac in lan if owner != netns]
+    for pod in state.pods:
+        node = state.node(pod.node)
+        out.append(Neighbour(pod.netns, ETH, str(node.pod_gateway), mac_for(node.pod_gateway), node.netns))
+        out.append(Neighbour(node.netns, POD_BRIDGE, str(pod.ip), mac_for(pod.ip), pod.netns))
+    return out
 
 
 LB_TABLE = 100
@@ -160,8 +211,9 @@ def ip_batches(p):
     batches = [(None, setup)]
     makers = {}
     for b in p.bridges:
-        makers.setdefault(b.netns, []).extend([f"link add {b.name} type bridge",
-                                               f"addr add {b.address} dev {b.name}", f"link set {b.name} up"])
+        makers.setdefault(b.netns, []).extend([f"link add {b.name} type bridge"]
+                                              + ([f"link set dev {b.name} address {b.mac}"] if b.mac else [])
+                                              + [f"addr add {b.address} dev {b.name}", f"link set {b.name} up"])
     for v in p.veths:
         makers.setdefault(v.netns, []).extend(
             [f"link add name {v.name} type veth peer name {v.peer} netns {v.peer_netns}",
@@ -181,6 +233,8 @@ def ip_batches(p):
         config[r.netns].append(f"route add {where}" + (f" table {r.table}" if r.table != 254 else ""))
     for rule in p.rules:
         config[rule.netns].append(f"rule add fwmark {rule.fwmark:#x}/{rule.mask:#x} lookup {rule.table}")
+    for n in p.neighbours:
+        config[n.netns].append(f"neigh replace {n.ip} lladdr {n.mac} dev {n.dev} nud permanent")
     return batches + list(config.items())
 
 
@@ -191,4 +245,5 @@ def subplan(p, netns_names):
                 tuple(v for v in p.veths if v.peer_netns in names),
                 tuple(r for r in p.routes if r.netns in names),
                 tuple(a for a in p.addresses if a.netns in names),
-                tuple(r for r in p.rules if r.netns in names))
+                tuple(r for r in p.rules if r.netns in names),
+                tuple(n for n in p.neighbours if n.netns in names or n.owner in names))
