@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Time the seed lab: ``lab up`` until every pod answers, and ``lab down``.
+"""Time the seed lab: ``lab up`` until every pod answers, and ``lab down``; and a
+distribution check of 10,000 new connections (``lab dist``) in one lab.
 
 Beside it, in the same run, a plain-tools baseline builds the same namespaces, links,
 addresses and routes from the same plan with ``ip -batch`` files, loads the same rules with
@@ -9,6 +10,7 @@ and the ratio ours/raw. Run as root:  sudo python3 bench/bench_seed.py [-n RUNS]
 """
 
 import argparse
+import json
 import os
 import platform
 import socket
@@ -137,6 +139,23 @@ while True:
 """
 
 
+def distribution(name, requests):
+    """Wall time of ``lab dist client http://node1:30090 -n REQUESTS`` (the command, start to end)."""
+    state = cluster.build(scenario.load(SEED, name))
+    url = f"http://{state.nodes[1].ip}:{next(p.node_port for s in state.services for p in s.ports if p.node_port)}"
+    lab("up", SEED, "--name", name)
+    try:
+        t0 = time.monotonic()
+        out = subprocess.run([sys.executable, "-m", "lab", "dist", "client", url, "-n", str(requests), "--lab", name,
+                              "--json"], cwd=ROOT, check=True, capture_output=True, text=True).stdout
+        seconds = time.monotonic() - t0
+    finally:
+        lab("down", name)
+    result = json.loads(out)
+    assert not result["failures"] and sum(result["counts"].values()) == requests, result
+    return seconds
+
+
 def summary(values):
     return statistics.median(values), min(values), max(values)
 
@@ -144,6 +163,7 @@ def summary(values):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--runs", type=int, default=7)
+    parser.add_argument("--requests", type=int, default=10000, help="for the distribution check")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: sudo python3 bench/bench_seed.py")
@@ -162,6 +182,10 @@ def main():
             print(f"{who + ' ' + what:28}{med:9.3f}{lo:9.3f}{hi:9.3f}")
     for what in ("up (all pods answering)", "down"):
         print(f"ratio svclab/raw, {what}: {rows[('svclab', what)] / rows[('raw', what)]:.2f}")
+    dist_runs = [distribution(f"bdist{os.getpid() % 1000}", args.requests) for _ in range(max(3, args.runs // 2))]
+    med, lo, hi = summary(dist_runs)
+    print(f"{f'lab dist, {args.requests} requests':28}{med:9.3f}{lo:9.3f}{hi:9.3f}"
+          f"   ({args.requests / med:.0f} new connections/s)")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ exit code: pure functions, tested without root.
 """
 
 import importlib
-import importlib.metadata
 import os
 import re
 import resource
@@ -24,7 +23,6 @@ STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 
 # (what the user knows it as, module to import, distribution for the version, Debian package)
 PYTHON_PACKAGES = (
-    ("pyroute2", "pyroute2", "pyroute2", "python3-pyroute2"),
     ("yaml", "yaml", "PyYAML", "python3-yaml"),
     ("scapy", "scapy.layers.inet", "scapy", "python3-scapy"),
     ("dnspython", "dns.message", "dnspython", "python3-dnspython"),
@@ -241,6 +239,7 @@ def probe(netns_name=None):
 
 
 def _python_packages():
+    import importlib.metadata  # 20 ms: only for lab doctor, not every command's start-up
     out = {}
     for label, module, dist, _ in PYTHON_PACKAGES:
         try:
