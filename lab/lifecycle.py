@@ -75,13 +75,10 @@ def _build(record, desired, plan, progress):
         record.save_cluster(desired)
         record.add_namespaces(plan.namespace_names)
         netns.create(plan.namespace_names)
-    with progress.phase("pod network rules"):
-        _load_rules([(n.netns, nodenet.node_rules(desired)) for n in desired.nodes]
-                    + ([(desired.lb.netns, nodenet.lb_rules())] if desired.lb else []))
     with progress.phase("start kube-proxy and pod servers"):
         daemons = _start_kube_proxies(record, desired) + _start_pod_servers(record, desired)
     with progress.phase("links, addresses, routes"):
-        from lab import dataplane  # pyroute2 costs 0.1 s to import: only where links are made
+        from lab import dataplane
         with dataplane.Dataplane() as dp:
             dp.build(plan, progress.count)
     with progress.phase("resolv.conf and hosts files"):
@@ -91,6 +88,9 @@ def _build(record, desired, plan, progress):
     with progress.phase("wait for kube-proxy syncs and pod servers"):
         # a kube-proxy serving several nodes of a large lab loads thousands of rules for each
         processes.wait_ready(daemons, timeout=15 + len(desired.nodes) * len(desired.services) / 2000)
+    with progress.phase("pod network rules"):  # after kube-proxy's first restore, which replaces the tables
+        _load_rules([(n.netns, nodenet.node_rules(desired)) for n in desired.nodes]
+                    + ([(desired.lb.netns, nodenet.lb_rules())] if desired.lb else []))
     profile = desired.kube_proxy.profile
     progress.done(f"kube-proxy ({desired.kube_proxy.mode}, profile {profile}) synced on {len(desired.nodes)} nodes")
     progress.done(f"Pods serving: {len(desired.pods)}")
@@ -108,7 +108,7 @@ def _build(record, desired, plan, progress):
 def _start_kube_proxies(record, desired):
     daemons = []
     for key, members in agentgroups.groups(n.name for n in desired.nodes):
-        args = [a for name in members for a in ("--node", name)] + ["--key", key,
+        args = [a for name in members for a in ("--node", name)] + ["--key", key, "--fresh",
                                                                      "--cluster", record.path("cluster.json")]
         d = processes.spawn("kube-proxy", "lab.agents.kubeproxy", args, desired.node(members[0]).netns,
                             record.path(f"kube-proxy-{key}.log"), desired.lab, record.path("bin"))

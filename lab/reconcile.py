@@ -31,7 +31,7 @@ def apply(record, old, new, timeout=10.0):
     if added:
         record.add_namespaces(added)
         netns.create(added)
-        from lab import dataplane  # pyroute2 costs 0.1 s to import: only where links are made
+        from lab import dataplane
         with dataplane.Dataplane() as dp:
             dp.build(wiring.subplan(wiring.plan(new, netns.neighbour_limit()), added))
         lifecycle.write_etc_files(record, new, only=set(added))

@@ -1,6 +1,12 @@
 """What each kube-proxy sync restores: stale service chains deleted, unchanged ones skipped (partial)."""
 
-from lab.proxy.sync import parse, restore_input
+import os
+import subprocess
+
+from conftest import SCENARIOS, needs_root, unique_lab_name
+from lab import cluster, lifecycle, netns, scenario, state
+from lab.proxy import iptables
+from lab.proxy.sync import merged, parse, restore_input
 
 FIRST = """*filter
 :KUBE-SERVICES - [0:0]
@@ -56,3 +62,39 @@ def test_partial_sync_skips_unchanged_service_chains():
     assert nat["KUBE-SERVICES"] == parse(SECOND)["nat"]["KUBE-SERVICES"]  # top-level chains: always whole
     full = parse(restore_input(SECOND, FIRST, partial=False))["nat"]
     assert "KUBE-SEP-A1" in full
+
+
+def test_merged_inputs_declare_each_chain_once_in_one_block_per_table():
+    text = merged("*nat\n:A - [0:0]\n-I PREROUTING 1 -j A\nCOMMIT\n*filter\n:F - [0:0]\nCOMMIT\n",
+                  "*nat\n:A - [0:0]\n:B - [0:0]\n-A A -j B\nCOMMIT\n")
+    assert text == "*nat\n:A - [0:0]\n:B - [0:0]\n-I PREROUTING 1 -j A\n-A A -j B\nCOMMIT\n*filter\n:F - [0:0]\nCOMMIT\n"
+
+
+def _restore(netns_name, text, *flags):
+    subprocess.run(["ip", "netns", "exec", netns_name, "iptables-restore", *flags], input=text, text=True, check=True)
+
+
+def _saved(netns_name):
+    out = subprocess.run(["ip", "netns", "exec", netns_name, "iptables-save"], capture_output=True, text=True,
+                         check=True).stdout
+    return [line for line in out.splitlines() if not line.startswith("#")]
+
+
+@needs_root
+def test_first_sync_replacing_empty_tables_gives_what_noflush_restores_give():
+    """kube-proxy restores with --noflush; svclab's first sync on a new node replaces the (empty)
+    tables with the merged input instead. The kernel must end up with the very same rules."""
+    desired = cluster.build(scenario.load(os.path.join(SCENARIOS, "features.yml")))
+    bootstrap = iptables.render_bootstrap(iptables.PROFILES[desired.kube_proxy.profile])
+    rules = restore_input(iptables.render(desired, desired.nodes[1].name))
+    name = unique_lab_name("mg")
+    names = [f"{name}-a", f"{name}-b"]
+    state.Record.create(name, "test").add_namespaces(names)
+    try:
+        netns.create(names)
+        _restore(names[0], bootstrap, "--noflush")
+        _restore(names[0], rules, "--noflush")
+        _restore(names[1], merged(bootstrap, rules))
+        assert len(_saved(names[0])) > 50 and _saved(names[0]) == _saved(names[1])
+    finally:
+        lifecycle.down(name)

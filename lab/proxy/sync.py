@@ -44,3 +44,23 @@ def restore_input(current, previous=None, partial=False):
         out += [f"-X {c}" for c in stale]
         out.append("COMMIT")
     return "\n".join(out) + "\n"
+
+
+def merged(*texts):
+    """Several restore inputs as one, each table's block once: chains declared once, rules in
+    order. Restoring without ``--noflush`` flushes a table at each of its blocks, so inputs that
+    build on each other (the bootstrap's jumps, then the first sync) must share one block."""
+    tables = {}
+    for text in texts:
+        table = None
+        for line in text.splitlines():
+            if line.startswith("*"):
+                table = tables.setdefault(line[1:], {"chains": {}, "rules": []})
+            elif line.startswith(":"):
+                table["chains"].setdefault(line.split()[0], line)
+            elif line and line != "COMMIT" and not line.startswith("#"):
+                table["rules"].append(line)
+    out = []
+    for name, table in tables.items():
+        out += [f"*{name}", *table["chains"].values(), *table["rules"], "COMMIT"]
+    return "\n".join(out) + "\n"
