@@ -4,11 +4,11 @@ import dataclasses
 import ipaddress
 import json
 
-from lab import model, scenario
+from lab import model
 
 _CLASSES = {cls.__name__: cls for cls in (
     model.Node, model.Host, model.LoadBalancerHost, model.Frontend, model.Container, model.PodPort, model.Pod, model.ServicePort, model.Service, model.Endpoint,
-    model.ClusterState, scenario.KubeProxyConfig)}
+    model.ClusterState, model.KubeProxyConfig)}
 
 
 def encode(value):

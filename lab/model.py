@@ -149,6 +149,20 @@ class Endpoint:
 
 
 @dataclass(frozen=True)
+class KubeProxyConfig:
+    """kube-proxy's settings, from a scenario's ``kubeProxy:`` or a KubeProxyConfiguration."""
+
+    mode: str = "iptables"
+    profile: str = "current"
+    masquerade_bit: int = 14
+    masquerade_all: bool = False
+    localhost_node_ports: bool = True
+    node_port_addresses: tuple = ()  # CIDRs (or "primary"); empty: every local address
+    detect_local_mode: str = "ClusterCIDR"
+    detect_local_value: str = None
+
+
+@dataclass(frozen=True)
 class ClusterState:
     lab: str
     lan_cidr: ipaddress.IPv4Network
@@ -158,7 +172,7 @@ class ClusterState:
     service_cidr: ipaddress.IPv4Network
     cluster_cidr: ipaddress.IPv4Network
     domain: str
-    kube_proxy: object  # scenario.KubeProxyConfig
+    kube_proxy: KubeProxyConfig
     pods: tuple
     services: tuple
     endpoints: dict = field(default_factory=dict)  # (ns, svc, port name) -> tuple of Endpoint

@@ -33,17 +33,17 @@ def spawn(argv0, module, args, netns_name, log_path, lab, bin_dir):
     """
     executable = _named_interpreter(bin_dir, argv0)
     ready_r, ready_w = os.pipe()
-    ns_fd = os.open(netns.path(netns_name), os.O_RDONLY)
     log = open(log_path, "ab")
     try:
+        # nsenter enters the namespace and execs the daemon in the same process: no preexec
+        # function, so Python can vfork instead of copying this (large) process for every daemon
         proc = subprocess.Popen(
-            [executable, "-m", module, LAB_MARKER, lab, "--ready-fd", str(ready_w)] + list(args),
+            ["nsenter", f"--net={netns.path(netns_name)}", executable, "-m", module, LAB_MARKER, lab,
+             "--ready-fd", str(ready_w)] + list(args),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            pass_fds=(ready_w,), preexec_fn=lambda: netns.setns_fd(ns_fd), start_new_session=True,
-            env=_child_env(), cwd="/")
+            pass_fds=(ready_w,), start_new_session=True, env=_child_env(), cwd="/")
     finally:
         os.close(ready_w)
-        os.close(ns_fd)
         log.close()
     return Daemon(argv0, proc, ready_r)
 

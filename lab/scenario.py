@@ -8,6 +8,7 @@ from lab import manifests, topology, yamlfiles
 from lab.checkspec import parse as parse_checks
 from lab.errors import InputError
 from lab.fields import DNS_LABEL, DNS_SUBDOMAIN, Field
+from lab.model import KubeProxyConfig  # noqa: F401 (scenario.KubeProxyConfig, as callers name it)
 
 MAX_LAB_NAME = 12
 PROFILES = ("1.18", "current")
@@ -22,18 +23,6 @@ class ClusterConfig:
     domain: str = "cluster.local"
     node_port_range: tuple = (30000, 32767)
     dns: bool = True  # the CoreDNS addon (kube-dns service, two coredns pods in kube-system)
-
-
-@dataclass(frozen=True)
-class KubeProxyConfig:
-    mode: str = "iptables"
-    profile: str = "current"
-    masquerade_bit: int = 14
-    masquerade_all: bool = False
-    localhost_node_ports: bool = True
-    node_port_addresses: tuple = ()  # CIDRs (or "primary"); empty: every local address
-    detect_local_mode: str = "ClusterCIDR"
-    detect_local_value: str = None
 
 
 @dataclass(frozen=True)

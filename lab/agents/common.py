@@ -2,7 +2,6 @@
 bookkeeping of a daemon that serves many pods (kubia, coredns) and follows a spec file."""
 
 import argparse
-import asyncio
 import json
 import os
 import signal
@@ -75,6 +74,7 @@ class PodServer:
             self.listeners[key] = await self.serve(wanted[key], proto, listen_in(netns_name, port, kind))
 
     async def run(self, ready_fd):
+        import asyncio  # here, not at the top: kube-proxy shares this module and never needs it
         try:
             if self.on_reload:
                 self.on_reload()

@@ -12,7 +12,6 @@ service, else 503, so a load balancer only sends to nodes that can serve locally
 the cluster state and re-syncs (rules, sockets, health answers, stale UDP conntrack entries).
 """
 
-import http.server
 import json
 import os
 import shutil
@@ -79,33 +78,6 @@ def service_health(state, node_name):
     return out
 
 
-class _HealthHandler(http.server.BaseHTTPRequestHandler):
-    """Every GET (any path) gets the service's answer, with Go's sorted headers and no Server header."""
-
-    protocol_version = "HTTP/1.1"
-
-    def do_GET(self):
-        self._answer(body=True)
-
-    def do_HEAD(self):
-        self._answer(body=False)
-
-    def _answer(self, body):
-        answer = self.server.answers().get(self.server.health_port)
-        if answer is None:  # the port was closed by a resync while this connection stayed open
-            answer, self.close_connection = HealthAnswer(503, (), b""), True
-        self.send_response_only(answer.status)
-        headers = answer.headers + (("Content-Length", str(len(answer.body))), ("Date", self.date_time_string()))
-        for name, value in sorted(headers):
-            self.send_header(name, value)
-        self.end_headers()
-        if body:
-            self.wfile.write(answer.body)
-
-    def log_message(self, format, *args):  # load balancers probe every few seconds: keep the log quiet
-        pass
-
-
 _SIGNALS = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}
 
 
@@ -135,9 +107,11 @@ class ServiceHealthServer:
             self._close(self.servers.pop(port))
 
     def _open(self, netns_name, port):
+        import http.server  # 20 ms of imports, for nodes that serve a health check port only
+        from lab.agents.healthhandler import HealthHandler
         sock = listen_in(netns_name, port)
         sock.setblocking(True)
-        server = http.server.ThreadingHTTPServer(sock.getsockname(), _HealthHandler, bind_and_activate=False)
+        server = http.server.ThreadingHTTPServer(sock.getsockname(), HealthHandler, bind_and_activate=False)
         server.socket.close()  # the one made by the constructor: serve the namespace's socket instead
         server.socket, server.health_port = sock, port
         server.answers = lambda: self.answers
