@@ -186,10 +186,15 @@ def down(lab):
 
 def _teardown(record):
     names = record.namespaces
-    pids = [pid for pid in record.pids.values() if processes.is_lab_process(pid, record.lab, record.path())]
+    own = {key: pid for key, pid in record.pids.items() if processes.is_lab_process(pid, record.lab, record.path())}
+    # svclab's agents keep nothing worth an orderly exit: they are killed at once; nginx and
+    # anything else running in the lab's namespaces (a user's shell) get SIGTERM first
+    agents = {pid for key, pid in own.items() if not key.startswith("nginx/")}
+    processes.kill_now(sorted(agents))
+    others = {pid for pid in own.values() if pid not in agents}
     for name in names:
-        pids += netns.pids(name)  # anything else still running inside the lab's namespaces
-    processes.stop(sorted(set(pids)))
+        others.update(pid for pid in netns.pids(name) if pid not in agents)
+    processes.stop(sorted(others))
     netns.delete(names)
     for name in record.etc_dirs:
         etcfiles.remove(name)

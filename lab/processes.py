@@ -135,6 +135,17 @@ def is_lab_process(pid, lab, lab_dir=None):
     return prefix is not None and any(a.startswith(prefix) for a in argv)
 
 
+def kill_now(pids):
+    """SIGKILL, then wait until each is gone."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for pid in pids:
+        _reap_wait(pid)
+
+
 def stop(pids, grace=1.0):
     """SIGTERM, then SIGKILL whatever is left after ``grace`` seconds."""
     alive = set()
