@@ -78,7 +78,21 @@ def everything_answers(desired):
         http_get(desired.hosts[0].netns, str(node.ip), node_port, deadline)
 
 
+def settled(limit=15.0):
+    """Wait until the kernel has finished freeing a previous lab (it deletes namespaces in the
+    background): MemAvailable steady within 4 MB over half a second."""
+    deadline = time.monotonic() + limit
+    previous = mem_available_kb()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = mem_available_kb()
+        if abs(now - previous) < 4096:
+            return
+        previous = now
+
+
 def one_run(path, name):
+    settled()
     available = mem_available_kb()
     t0 = time.monotonic()
     up = lab("up", path, "--name", name, "--timings", timeout=300)
@@ -119,8 +133,8 @@ def main():
           f"kernel {platform.release()}, Python {platform.python_version()}")
     labels = {p: f"{p[0]} nodes, {p[1] * p[2]} pods, {2 * p[1]} svc" for p in POINTS}
     small, large = POINTS
-    print(f"{'':44}" + "".join(f"{labels[p]:>36}" for p in POINTS) + f"{'ratio':>8}")
-    print(f"{'':44}" + f"{'median   (min - max)':>36}" * 2)
+    print(f"{'':52}" + "".join(f"{labels[p]:>36}" for p in POINTS) + f"{'ratio':>8}")
+    print(f"{'':52}" + f"{'median   (min - max)':>36}" * 2)
     rows = [("up (command returns)", "up"), ("up (every pod and NodePort answering)", "up_answering"),
             ("down", "down"), ("lab processes, sum of peak RSS (MB)", "daemons_peak_rss_mb"),
             ("MemAvailable drop while up (MB)", "mem_available_drop_mb")]
@@ -134,7 +148,7 @@ def main():
             medians.append(med)
             cells.append(f"{med:10.3f}  ({lo:.3f} - {hi:.3f})")
         ratio = medians[1] / medians[0] if medians[0] > 0.0005 else float("nan")
-        print(f"{label:44}" + "".join(f"{c:>36}" for c in cells) + f"{ratio:8.1f}")
+        print(f"{label:52}" + "".join(f"{c:>36}" for c in cells) + f"{ratio:8.1f}")
     print(f"peak RSS of the largest child process (a lab up): {lab_peak:.0f} MB")
     if args.json:
         print(json.dumps({labels[p]: r for p, r in results.items()}, indent=1))
