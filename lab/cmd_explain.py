@@ -3,7 +3,7 @@ real rules, or a pod's plumbing, in words."""
 
 import json
 
-from lab import explain, explain_runtime, running
+from lab import explain, explain_pod, explain_runtime, running
 from lab.errors import LabError
 
 KINDS = {"svc": "svc", "service": "svc", "services": "svc", "pod": "pod", "pods": "pod", "po": "pod"}
@@ -75,5 +75,5 @@ def _pod(cs, args):
     if len(pods) > 1:
         raise LabError(f"several pods are named {args.name!r}; say which namespace with -n")
     pod = pods[0]
-    report = explain.pod_report(cs, pod, explain_runtime.pod_facts(cs, pod))
-    return report, explain.format_pod(report)
+    report = explain_pod.pod_report(cs, pod, explain_runtime.pod_facts(cs, pod))
+    return report, explain_pod.format_pod(report)

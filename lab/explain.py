@@ -9,17 +9,14 @@ chain names are named after their service and pod. The cluster state only names 
 path itself is whatever the node's rules say, so a rule a student deleted is simply not there.
 """
 
-import ipaddress
-from dataclasses import dataclass, field, replace
-from fractions import Fraction
+from dataclasses import replace
 
 from lab import trace
-from lab.explain_rules import FINAL, MASQ_CHAINS, Packet, outcomes
+from lab.explain_rules import MASQ_CHAINS
+from lab.explain_walk import DROP_CHAINS, State, entries, flow, fraction_words, stages
 from lab.proxy import iptables as proxy_iptables
 from lab.proxy import names
 
-MAX_DEPTH = 24
-DROP_CHAINS = ("KUBE-MARK-DROP",)
 CHAIN_ROLES = {
     "SVC": "the service port's chain: picks one endpoint per new connection",
     "SVL": "the service port's local endpoints only (traffic policy Local)",
@@ -28,278 +25,6 @@ CHAIN_ROLES = {
     "XLB": "external traffic under externalTrafficPolicy Local (kube-proxy 1.18)",
     "SEP": "one endpoint: DNAT to it",
 }
-
-
-# the walk ------------------------------------------------------------------------------------
-
-@dataclass
-class Step:
-    rule: object  # explain_rules.Rule
-    outcome: object  # explain_rules.Outcome
-    share: Fraction = None  # of the new connections that reach this chain
-    share_text: str = None
-    otherwise: bool = False  # an earlier rule of the chain took the packets its conditions matched
-    child: object = None  # Visit of the chain jumped to
-    group: int = 0  # steps of one rule (nft numgen) share a group number
-
-    @property
-    def conds(self):
-        return [c.text for c in self.outcome.conds if c.kind != "probability"]
-
-    @property
-    def probability(self):
-        p = Fraction(1)
-        found = False
-        for c in self.outcome.conds:
-            if c.kind == "probability":
-                p, found = p * c.probability, True
-        return p if found else None
-
-    @property
-    def numgen(self):
-        return any(c.kind == "probability" and c.text.startswith("numgen") for c in self.outcome.conds)
-
-    @property
-    def is_masq(self):
-        return self.outcome.verdict in ("jump", "goto") and self.outcome.target in MASQ_CHAINS
-
-    @property
-    def kind(self):
-        v = self.outcome.verdict
-        if self.is_masq or v in ("MARK", "note") or (v == "jump" and self.outcome.target in DROP_CHAINS):
-            return "other"
-        if v in FINAL:
-            return "final"
-        if v == "RETURN":
-            return "return"
-        if v in ("jump", "goto"):
-            return v
-        return "other"
-
-
-@dataclass
-class Visit:
-    table: str
-    chain: str
-    steps: list = field(default_factory=list)
-    missing: bool = False
-    loop: bool = False
-
-
-def walk(rs, table, chain, pkt, context, stack=(), prune=False):
-    """The rules of ``chain`` that can match ``pkt``, in order, with the chains they jump to
-    walked in turn. With ``prune``, jumps into chains where nothing matched are left out."""
-    visit = Visit(table, chain)
-    rules = rs.rules(table, chain)
-    if rules is None:
-        visit.missing = True
-        return visit
-    if (table, chain) in stack or len(stack) > MAX_DEPTH:
-        visit.loop = True
-        return visit
-    remaining, had_stat, otherwise = Fraction(1), False, False
-    for group, rule in enumerate(rules):
-        found = outcomes(rule, pkt, rs, context)
-        for oc in found:
-            step = Step(rule, oc, group=group, otherwise=otherwise)
-            p = step.probability
-            if step.numgen:
-                step.share = p
-                step.share_text = f"{_frac(p)} of new connections"
-            elif p is not None:
-                step.share = remaining * p
-                step.share_text = (f"{_frac(p)} of the rest = {_frac(step.share)}" if had_stat
-                                   else f"{_frac(p)} of new connections")
-            elif had_stat and not step.conds and step.kind in ("jump", "goto", "final"):
-                step.share = remaining
-                step.share_text = f"the rest = {_frac(remaining)}"
-            if step.kind in ("jump", "goto") and oc.target:
-                step.child = walk(rs, table, oc.target, pkt, context, stack + ((table, chain),), prune)
-                if prune and not step.child.steps and not step.child.missing:
-                    continue
-            visit.steps.append(step)
-        if not found:
-            continue
-        steps = [s for s in visit.steps if s.group == group]
-        if any(s.numgen for s in steps) and not any(s.conds for s in steps):
-            break
-        if len(found) != 1 or not steps:
-            continue
-        step = steps[0]
-        if step.probability is not None:
-            remaining *= 1 - step.probability
-            had_stat = True
-            continue
-        if step.conds:
-            if _stops(step):
-                otherwise = True
-            continue
-        if _stops(step):
-            break
-    return visit
-
-
-def _stops(step):
-    """True when a matching packet never comes back to the rule after this one."""
-    kind = step.kind
-    if kind in ("final", "return", "goto"):
-        return True
-    if kind == "jump":
-        return step.child is None or step.child.missing or _always_leaves(step.child)
-    return False
-
-
-def _always_leaves(visit):
-    """The visit ends every packet (DNAT, REJECT, ...) rather than returning it to the caller."""
-    _, live = flow(visit, [State()])
-    return not live
-
-
-def _frac(f):
-    return "1" if f == 1 else f"{f.numerator}/{f.denominator}"
-
-
-# paths ---------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class State:
-    conds: tuple = ()
-    share: Fraction = Fraction(1)
-    otherwise: bool = False
-    masq: tuple = ()  # when the path was marked for masquerade ("always" or the conditions)
-
-
-@dataclass(frozen=True)
-class Leaf:
-    state: State
-    step: Step  # the rule that decided (DNAT, REJECT, ...), None when no rule did
-
-
-def _groups(steps):
-    out = []
-    for s in steps:
-        if out and out[-1][0].group == s.group:
-            out[-1].append(s)
-        else:
-            out.append([s])
-    return out
-
-
-def flow(visit, states):
-    """Where packets in ``states`` end after ``visit``: (leaves, states that come back out)."""
-    leaves, back = [], []
-    live = list(states)
-    for group in _groups(visit.steps):
-        nxt = []
-        for st in live:
-            rest = st
-            for step in group:
-                if rest is None:
-                    break
-                p = step.probability
-                share = (st.share * p) if step.numgen else (rest.share * p if p is not None else rest.share)
-                matched = replace(rest, conds=rest.conds + tuple(step.conds), share=share)
-                if step.is_masq:
-                    rest = replace(rest, masq=rest.masq + (" and ".join(step.conds) or "always",))
-                    continue
-                kind = step.kind
-                if kind == "other":
-                    continue
-                if kind in ("jump", "goto") and step.child is not None and not step.child.missing:
-                    child_leaves, child_back = flow(step.child, [matched])
-                    leaves += child_leaves
-                    (nxt if kind == "jump" else back).extend(child_back)
-                elif kind in ("final", "jump", "goto"):
-                    leaves.append(Leaf(matched, step))
-                elif kind == "return":
-                    back.append(matched)
-                if step.numgen:
-                    continue
-                if p is not None:
-                    rest = replace(rest, share=rest.share * (1 - p))
-                elif step.conds:
-                    # packets that met these conditions were taken: their masquerade is not the rest's
-                    taken = " and ".join(step.conds)
-                    rest = replace(rest, otherwise=True, masq=tuple(m for m in rest.masq if m != taken))
-                else:
-                    rest = None
-            if rest is not None and not (group[0].numgen and not any(s.conds for s in group)):
-                nxt.append(rest)
-        live = nxt
-    return leaves, back + live
-
-
-# entry points --------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Entry:
-    kind: str  # ClusterIP, NodePort, external IP, LoadBalancer IP
-    ip: str
-    port: int
-    protocol: str  # TCP, UDP
-    port_name: str
-
-
-def entries(svc, node):
-    """The ways into a service that the rules of ``node`` handle."""
-    out = []
-    for p in svc.ports:
-        if svc.cluster_ip not in (None, "None"):
-            out.append(Entry("ClusterIP", svc.cluster_ip, p.port, p.protocol, p.name))
-        if p.node_port:
-            out.append(Entry("NodePort", str(node.ip), p.node_port, p.protocol, p.name))
-        out += [Entry("external IP", ip, p.port, p.protocol, p.name) for ip in svc.external_ips]
-        out += [Entry("LoadBalancer IP", ip, p.port, p.protocol, p.name) for ip in svc.lb_ips]
-    return out
-
-
-@dataclass
-class Stage:
-    hook: str
-    table: str
-    chain: str
-    label: str
-    visit: Visit
-    ctype: str = "nat"  # the base chain's type: nat or filter
-
-
-def stages(rs, entry, local_addresses, context):
-    """The base chains the first packet of a connection to ``entry`` passes, walked in order."""
-    dst = ipaddress.IPv4Address(entry.ip)
-    local = any(dst in ipaddress.ip_network(a, strict=False) for a in local_addresses) or dst.is_loopback
-    pkt = Packet(dst, entry.protocol.lower(), entry.port, local)
-    out, dnat_all, marked = [], False, False
-    for _, table, chain, ctype in rs.hooks.get("prerouting", []):
-        visit = walk(rs, table, chain, pkt, context, prune=ctype != "nat")
-        if ctype == "nat":
-            leaves, back = flow(visit, [State()])
-            dnat_all = bool(leaves) and not back and all(l.step.outcome.verdict == "DNAT" for l in leaves)
-            marked = None if any(l.state.masq for l in leaves) or any(s.masq for s in back) else False
-            own = [v for _, t, c, ty in rs.hooks.get("output", []) if ty == "nat"
-                   for v in [walk(rs, t, c, pkt, context)]]
-            same = bool(own) and _signature(own[0].steps) == _signature(visit.steps)
-            label = ("packets from pods and other machines" +
-                     ("; the node's own connections (nat OUTPUT) go the same way" if same else ""))
-            out.append(Stage("prerouting", table, chain, label, visit))
-            if own and not same:
-                out.append(Stage("output", own[0].table, own[0].chain, "the node's own connections", own[0]))
-        elif visit.steps:
-            out.append(Stage("prerouting", table, chain, "before DNAT", visit, ctype))
-    if not dnat_all:
-        hook = "input" if local else "forward"
-        filtered = replace(pkt, marked=marked)
-        for _, table, chain, ctype in rs.hooks.get(hook, []):
-            if ctype != "filter":
-                continue
-            visit = walk(rs, table, chain, filtered, context, prune=True)
-            if visit.steps:
-                out.append(Stage(hook, table, chain, "for packets no DNAT rule rewrote", visit, ctype))
-    return out
-
-
-def _signature(steps):
-    return tuple((s.rule.text.split(" ", 2)[-1] if s.rule.text.startswith("-A ") else s.rule.text,
-                  s.outcome.target, _signature(s.child.steps) if s.child else None) for s in steps)
 
 
 # naming things -------------------------------------------------------------------------------
@@ -463,7 +188,7 @@ def _leaf_dict(leaf, cs, node):
     masq = list(dict.fromkeys(leaf.state.masq))
     masq = ["always"] if "always" in masq else masq
     out = {"conditions": list(leaf.state.conds), "otherwise": leaf.state.otherwise,
-           "share": _frac(leaf.state.share), "verdict": verdict, "masquerade": masq}
+           "share": fraction_words(leaf.state.share), "verdict": verdict, "masquerade": masq}
     if step and verdict == "DNAT":
         out["to"] = step.outcome.to
         ip = (step.outcome.to or "").rsplit(":", 1)[0]
@@ -505,7 +230,7 @@ def summary(stage_list, cs, node):
     paths = [_leaf_dict(l, cs, node) for l in leaves]
     dnat = [p for p in paths if p["verdict"] == "DNAT"]
     if not dnat and not any(p["verdict"] in ("REJECT", "DROP") for p in paths):
-        paths += [{"conditions": list(s.conds), "otherwise": s.otherwise, "share": _frac(s.share), "verdict": "none",
+        paths += [{"conditions": list(s.conds), "otherwise": s.otherwise, "share": fraction_words(s.share), "verdict": "none",
                    "masquerade": list(s.masq)} for s in back]
     return paths
 
@@ -572,7 +297,7 @@ def step_dict(step, cs, notes, masq_mark):
            "conditions": step.conds, "otherwise": step.otherwise, "verdict": oc.verdict,
            "explain": _step_line(step, cs, notes, masq_mark)}
     if step.share is not None:
-        out["share"] = _frac(step.share)
+        out["share"] = fraction_words(step.share)
         out["share_text"] = step.share_text
     if oc.target:
         out["target"] = oc.target
@@ -737,72 +462,3 @@ def _steps_text(steps, indent, shown=None):
             shown.add(s["target"])
         out += _steps_text(s.get("steps", []), indent + 2, shown)
     return out
-
-
-# pods ---------------------------------------------------------------------------------------
-
-def selecting_services(cs, pod):
-    """Services whose selector picks the pod, and whether the pod is in their endpoints."""
-    labels = pod.label_dict
-    out = []
-    for s in cs.services:
-        if not s.selector or not all(labels.get(k) == v for k, v in s.selector):
-            continue
-        in_eps = any(e.pod == pod.name for port in s.ports for e in cs.endpoints_for(s, port))
-        out.append({"namespace": s.namespace, "name": s.name, "clusterIP": s.cluster_ip, "endpoint": in_eps})
-    return out
-
-
-def pod_report(cs, pod, kernel):
-    """``kernel`` is what explain_runtime.pod_facts read: interfaces, routes, bridge port, files."""
-    node = cs.node(pod.node)
-    return {"lab": cs.lab, "namespace": pod.namespace, "name": pod.name, "netns": pod.netns,
-            "node": pod.node, "node_netns": node.netns if node else None, "ip": str(pod.ip),
-            "labels": dict(pod.labels), "ready": pod.ready, "terminating": pod.terminating,
-            "ports": [{"containerPort": p.container_port, "protocol": p.protocol, "name": p.name} for p in pod.ports],
-            "services": selecting_services(cs, pod), "expected_host_veth": pod.host_veth, **kernel}
-
-
-def format_pod(r):
-    lines = [f"Pod {r['namespace']}/{r['name']} on node {r['node']}: network namespace {r['netns']}"]
-    labels = ",".join(f"{k}={v}" for k, v in r["labels"].items()) or "<none>"
-    lines.append(f"  labels {labels}; {'ready' if r['ready'] else 'not ready'}"
-                 + ("; terminating" if r["terminating"] else ""))
-    ifc = r.get("interface") or {}
-    addrs = ", ".join(ifc.get("addresses", [])) or "no address!"
-    lines.append("")
-    lines.append(f"  Interface (inside the pod): {ifc.get('name', 'eth0')} {addrs}, mac {ifc.get('mac', '?')}, "
-                 f"{ifc.get('state', '?')}" + (f", veth peer ifindex {ifc['peer_ifindex']} in the node"
-                                               if ifc.get("peer_ifindex") else ""))
-    peer = r.get("peer") or {}
-    if peer:
-        hair = {True: "on", False: "off"}.get(peer.get("hairpin"), "?")
-        lines.append(f"  Its other end (in {r['node_netns']}): {peer.get('name')}, port of bridge "
-                     f"{peer.get('master') or 'none!'}, {peer.get('state', '?')}, hairpin {hair}")
-        lines.append(f"    # a veth pair is a cable: what the pod sends on {ifc.get('name', 'eth0')} comes out of "
-                     f"{peer.get('name')} in the node, which the bridge {peer.get('master') or '?'} switches to the")
-        lines.append("    # other pods of the node or hands to the node's routing (the bridge's address is the "
-                     "pod's gateway).")
-        if peer.get("hairpin") is True:
-            lines.append("    # hairpin on: the bridge may send a frame back out of the port it came in by, so the "
-                         "pod can reach")
-            lines.append("    # itself through its service's ClusterIP (the DNAT sends the packet back to it).")
-        elif peer.get("hairpin") is False:
-            lines.append("    # hairpin off: a pod reaching itself through its service gets no answer.")
-    else:
-        lines.append(f"  Its other end in the node: not found ({r.get('peer_error', 'no veth peer')})")
-    lines.append("")
-    lines.append("  Routes inside the pod (ip route):")
-    lines += [f"    {l}" for l in r.get("routes", [])] or ["    (none!)"]
-    lines.append("")
-    lines.append(f"  Resolver ({r.get('resolv_path')}, which `ip netns exec` lays over /etc/resolv.conf):")
-    lines += [f"    {l}" for l in (r.get("resolv_conf") or "(missing)\n").splitlines()]
-    lines.append("")
-    if r["services"]:
-        lines.append("  Services selecting it:")
-        for s in r["services"]:
-            where = "in its endpoints" if s["endpoint"] else "not in its endpoints (not ready?)"
-            lines.append(f"    {s['namespace']}/{s['name']} (ClusterIP {s['clusterIP']}): {where}")
-    else:
-        lines.append("  Services selecting it: none")
-    return "\n".join(lines)

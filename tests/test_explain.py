@@ -13,7 +13,7 @@ from fractions import Fraction
 import pytest
 
 from conftest import SCENARIOS, lab_fixture, run_lab
-from lab import cluster, explain, scenario
+from lab import cluster, explain, explain_walk, scenario
 from lab.explain_rules import parse_iptables, parse_nft
 from lab.proxy import iptables as proxy_iptables
 from test_proxy_render import GOLDEN_DIR, features_state
@@ -219,8 +219,8 @@ def seed_cs():
 
 def _paths(rs, cs, node_name, kind, ip, port, proto="TCP", svc=None, addresses=NODE1_ADDRESSES):
     node = cs.node(node_name)
-    entry = explain.Entry(kind, ip, port, proto, "")
-    stages = explain.stages(rs, entry, addresses, explain.source_context(cs, svc))
+    entry = explain_walk.Entry(kind, ip, port, proto, "")
+    stages = explain_walk.stages(rs, entry, addresses, explain.source_context(cs, svc))
     return stages, explain.summary(stages, cs, node)
 
 
