@@ -1,5 +1,6 @@
-"""kube-proxy for a node (or a few, in a large lab: lab.agentgroups): loads the node's service rules, serves the health check node ports
-of its ETP=Local LoadBalancer services and, in the 1.18 profile, holds its NodePort sockets.
+"""kube-proxy for a node (or a few, in a large lab: lab.agentgroups): loads the node's service
+rules, serves the health check node ports of its ETP=Local LoadBalancer services and, in the 1.18
+profile, holds its NodePort sockets.
 
 In iptables mode it writes its rules with one ``iptables-restore --noflush`` per sync; in
 nftables mode (``kubeProxy: {mode: nftables}``) it loads the ``ip kube-proxy`` table with one
