@@ -52,12 +52,6 @@ def expand(text, values, where):
 
 def source_netns(state, check):
     """The namespace a check runs from: a node, host or pod name, or pod:KEY=VALUE (the first such pod)."""
-    if check.source.startswith("pod:") and "=" in check.source:
-        key, value = check.source[4:].split("=", 1)
-        pods = sorted((p for p in state.pods if p.label_dict.get(key) == value), key=lambda p: p.name)
-        if not pods:
-            raise check.where.child("from").error(f"no pod has the label {key}={value}")
-        return pods[0].netns
     try:
         return running.resolve_target(state, check.source)
     except Exception as exc:

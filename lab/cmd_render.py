@@ -3,7 +3,7 @@
 import dataclasses
 import os
 
-from lab import cluster, manifests, proxyconfig, scenario, topology, yamlfiles
+from lab import cluster, manifests, model, proxyconfig, scenario, topology, yamlfiles
 from lab.errors import LabError
 from lab.fields import Field
 from lab.proxy import iptables, nftlist, saveform
@@ -54,7 +54,7 @@ def run(args):
                                        node_port_range=scenario.port_range(Field(args.service_node_port_range,
                                                                                  "--service-node-port-range")),
                                        cluster_cidr=Field(cluster_cidr, "--cluster-cidr").cidr(), dns=args.all_services),
-        kube_proxy=scenario.KubeProxyConfig(profile=args.profile, masquerade_bit=settings.masquerade_bit,
+        kube_proxy=model.KubeProxyConfig(profile=args.profile, masquerade_bit=settings.masquerade_bit,
                                             masquerade_all=settings.masquerade_all,
                                             detect_local_mode=settings.detect_local_mode,
                                             detect_local_value=settings.detect_local_value),

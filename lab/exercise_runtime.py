@@ -99,15 +99,9 @@ def reset(lab, p, out=None):
     return exercise
 
 
-SETTLE_SECONDS = 0.5
-
-
 def solve(lab, exercise):
     solution = exercises.load_solution(exercise)
     run_actions(solution.actions, lab)
-    # changes converge when every agent has acknowledged them, but nginx reloads its workers
-    # after the load balancer's controller acknowledged: give it the moment a student takes
-    time.sleep(SETTLE_SECONDS)
     return solution
 
 
@@ -145,7 +139,7 @@ def _run_action(action, lab):
             cmd_changes.run_delete(types.SimpleNamespace(kind=action.resource, name=name, namespace=action.namespace,
                                                          grace_period=0, lab=lab))
         return
-    netns_name = target_netns(cs, action.target)
+    netns_name = running.resolve_target(cs, action.target)
     if action.kind == "exec":
         result = exec_in(netns_name, action.command, timeout=30)
         if result.returncode != 0:
@@ -172,21 +166,11 @@ def exec_in(netns_name, command, timeout):
 def pod_of(cs, target):
     """A pod by name, or the first pod (by name) with a label: ``pod:app=web``."""
     if target.startswith("pod:"):
-        key, _, value = target[4:].partition("=")
-        pods = sorted((p for p in cs.pods if p.label_dict.get(key) == value), key=lambda p: p.name)
-        if not pods:
-            raise LabError(f"no pod has the label {key}={value}")
-        return pods[0]
+        return running.labelled_pod(cs, target[4:])
     pods = [p for p in cs.pods if p.name == target]
     if len(pods) != 1:
         raise LabError(f"no pod named {target!r}" if not pods else f"several pods are named {target!r}")
     return pods[0]
-
-
-def target_netns(cs, target):
-    if target.startswith("pod:"):
-        return pod_of(cs, target).netns
-    return running.resolve_target(cs, target)
 
 
 # checks ---------------------------------------------------------------------------------------
@@ -217,7 +201,7 @@ def _check(cs, values, c):
 def _run_command(cs, values, c):
     command = [checks.expand(w, values, c.where.child("run")) for w in c.command]
     wanted = checks.expand(c.expect, values, c.where.child("expect")) if c.expect else None
-    result = exec_in(target_netns(cs, c.source), command, c.timeout)
+    result = exec_in(running.resolve_target(cs, c.source), command, c.timeout)
     output = result.stdout + result.stderr
     expected = f"{wanted!r} in the output" if wanted else "exit code 0"
     if result.returncode != 0:

@@ -55,17 +55,12 @@ def node_rules(cs, node):
         text = result.stdout if result.returncode == 0 else ""  # no table: kube-proxy wrote nothing (yet)
         rs = parse_nft(text)
     else:
-        texts = []
-        for table in ("nat", "filter"):
-            result = _run(node.netns, "iptables-save", "-t", table)
-            if result.returncode != 0:
-                raise LabError(f"iptables-save -t {table} failed in {node.netns}: {result.stderr.strip()}")
-            texts.append(result.stdout)
-        rs = parse_iptables("\n".join(texts))
-        cmd = ("iptables-save", "-t", "nat", "-t", "filter")
-    source = f"ip netns exec {node.netns} " + (" ".join(cmd) if cmd[0] == "nft" else
-                                               "iptables-save -t nat; ... -t filter")
-    return rs, local_addresses(node.netns), source
+        cmd = ("iptables-save",)
+        result = _run(node.netns, *cmd)
+        if result.returncode != 0:
+            raise LabError(f"iptables-save failed in {node.netns}: {result.stderr.strip()}")
+        rs = parse_iptables(result.stdout)
+    return rs, local_addresses(node.netns), f"ip netns exec {node.netns} {' '.join(cmd)}"
 
 
 def pod_facts(cs, pod):

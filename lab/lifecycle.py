@@ -1,6 +1,5 @@
 """``up`` and ``down``: a short list of steps, each recorded before it acts, undone on failure."""
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -29,10 +28,9 @@ def up(scenario_path, name=None, out=None, progress=None):
     _check_host(desired.kube_proxy.mode)
     if frontlb.needs_nginx(desired):
         frontlb_runtime.check_installed()
-    with progress.phase("wait for other labs' up/down"), contextlib.ExitStack() as stack:
-        stack.enter_context(state.locked())
-        lock = stack.pop_all()
-    with lock:
+    asked = time.monotonic()
+    with state.locked():
+        progress.took("wait for other labs' up/down", time.monotonic() - asked)
         existing = state.Record.load(desired.lab)
         if existing is not None:
             raise LabError(f"lab {desired.lab!r} is already up (from {existing.data.get('scenario', '?')}); "
@@ -125,8 +123,8 @@ def _load_rules(per_netns, at_once=8):
     for start in range(0, len(per_netns), at_once):
         running = []
         for name, text in per_netns[start:start + at_once]:
-            proc = subprocess.Popen(["nsenter", f"--net={netns.path(name)}", "iptables-restore", "-w", "5",
-                                     "--noflush"], stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(netns.enter_argv(name) + ["iptables-restore", "-w", "5", "--noflush"],
+                                    stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             proc.stdin.write(text)  # a few hundred bytes: the pipe takes it without waiting
             proc.stdin.close()
             running.append((name, proc))

@@ -19,6 +19,12 @@ def path(name):
     return os.path.join(NETNS_DIR, name)
 
 
+def enter_argv(name):
+    """The command prefix that runs a program inside ``name``: nsenter enters the namespace and
+    execs the program in the same process (no fork, and no Python code between fork and exec)."""
+    return ["nsenter", f"--net={path(name)}"]
+
+
 def setns_fd(fd):
     """Move the calling thread into the network namespace behind ``fd``."""
     if _libc.setns(fd, CLONE_NEWNET) != 0:

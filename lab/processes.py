@@ -35,11 +35,10 @@ def spawn(argv0, module, args, netns_name, log_path, lab, bin_dir):
     ready_r, ready_w = os.pipe()
     log = open(log_path, "ab")
     try:
-        # nsenter enters the namespace and execs the daemon in the same process: no preexec
-        # function, so Python can vfork instead of copying this (large) process for every daemon
+        # no preexec function: Python can vfork instead of copying this (large) process per daemon
         proc = subprocess.Popen(
-            ["nsenter", f"--net={netns.path(netns_name)}", executable, "-m", module, LAB_MARKER, lab,
-             "--ready-fd", str(ready_w)] + list(args),
+            netns.enter_argv(netns_name) + [executable, "-m", module, LAB_MARKER, lab,
+                                            "--ready-fd", str(ready_w)] + list(args),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             pass_fds=(ready_w,), start_new_session=True, env=_child_env(), cwd="/")
     finally:
@@ -135,26 +134,27 @@ def is_lab_process(pid, lab, lab_dir=None):
     return prefix is not None and any(a.startswith(prefix) for a in argv)
 
 
-def kill_now(pids):
-    """SIGKILL, then wait until each is gone."""
+def _send(pids, sig):
+    """Signal each; the ones that were still there."""
+    alive = set()
     for pid in pids:
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, sig)
+            alive.add(pid)
         except ProcessLookupError:
             pass
-    for pid in pids:
+    return alive
+
+
+def kill_now(pids):
+    """SIGKILL, then wait until each is gone."""
+    for pid in _send(pids, signal.SIGKILL):
         _reap_wait(pid)
 
 
 def stop(pids, grace=1.0):
     """SIGTERM, then SIGKILL whatever is left after ``grace`` seconds."""
-    alive = set()
-    for pid in pids:
-        try:
-            os.kill(pid, signal.SIGTERM)
-            alive.add(pid)
-        except ProcessLookupError:
-            pass
+    alive = _send(pids, signal.SIGTERM)
     deadline = time.monotonic() + grace
     while alive and time.monotonic() < deadline:
         for pid in list(alive):
@@ -162,13 +162,7 @@ def stop(pids, grace=1.0):
                 alive.discard(pid)
         if alive:
             time.sleep(0.01)
-    for pid in alive:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    for pid in alive:
-        _reap_wait(pid)
+    kill_now(alive)
 
 
 def _exists(pid):

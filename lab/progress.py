@@ -26,9 +26,13 @@ class Progress:
         try:
             yield self
         finally:
-            self.phases.append((name, time.monotonic() - started))
+            self.took(name, time.monotonic() - started)
             self._current = None
             self._show("")
+
+    def took(self, name, seconds):
+        """Record a phase timed elsewhere."""
+        self.phases.append((name, seconds))
 
     def count(self, done, total):
         """Within a phase: ``done`` of ``total`` items so far."""
@@ -44,7 +48,7 @@ class Progress:
             print(f"\r\033[K{text}", end="", file=self.out, flush=True)
 
     def timings(self):
-        """A table of the phases, slowest last-ordered as they ran, with their share of the total."""
+        """A table of the phases in the order they ran, with their share of the total."""
         total = sum(s for _, s in self.phases) or 1e-9
         width = max((len(n) for n, _ in self.phases), default=5)
         lines = [f"{'phase':<{width}}  seconds  share"]

@@ -29,8 +29,20 @@ def running(lab):
     return record, cluster_state
 
 
+def labelled_pod(cs, label):
+    """The first pod, by name, with the label ``KEY=VALUE``."""
+    key, _, value = label.partition("=")
+    pods = sorted((p for p in cs.pods if p.label_dict.get(key) == value), key=lambda p: p.name)
+    if not pods:
+        raise LabError(f"no pod has the label {key}={value}")
+    return pods[0]
+
+
 def resolve_target(cs, target, namespace=None):
-    """The network namespace of a node, host or pod named ``target``."""
+    """The network namespace of a node, host or pod named ``target``, or of ``pod:KEY=VALUE``
+    (the first pod with that label)."""
+    if target.startswith("pod:") and "=" in target:
+        return labelled_pod(cs, target[4:]).netns
     for n in cs.nodes:
         if target in (n.name, n.hostname):
             return n.netns

@@ -18,12 +18,11 @@ import time
 
 from lab import netns, processes, scaling_study as study, state
 from lab.agents.common import listen_in
+from lab.agents.kubeproxy import NFT, RESTORE  # as the lab's kube-proxy loads its syncs
+from lab.agents.kubeproxy import REPLACE as FLUSH  # without --noflush: the tables named are emptied
 from lab.errors import LabError
 from lab.proxy import nftables
 
-RESTORE = ["iptables-restore", "-w", "5", "--noflush"]  # as the lab's kube-proxy loads its syncs
-FLUSH = ["iptables-restore", "-w", "5"]  # without --noflush: the tables named are emptied
-NFT = ["nft", "-f", "-"]
 EMPTY_TABLES = "*mangle\nCOMMIT\n*filter\nCOMMIT\n*nat\nCOMMIT\n"
 SO_LINGER_RST = struct.pack("ii", 1, 0)
 CLOSED_PORT = 9  # nothing listens there in the node
@@ -83,7 +82,7 @@ class Testbed:
         self.record.add_namespaces(self.names.all)
         netns.create(self.names.all)
         try:
-            from lab import dataplane  # pyroute2: imported only where links are made
+            from lab import dataplane
             with dataplane.Dataplane() as dp:
                 dp.build(study.topology_plan(self.names, self.mode))
             self.listeners = [listen_in(ns, study.TARGET_PORT) for ns in self.names.pods]

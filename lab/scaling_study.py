@@ -17,7 +17,7 @@ import math
 import statistics
 from dataclasses import dataclass, field
 
-from lab import model, scenario, wiring
+from lab import model, wiring
 from lab.errors import LabError
 from lab.proxy import iptables, nftables
 
@@ -112,7 +112,7 @@ def cluster_state(size, mode, netns_names):
     return model.ClusterState(
         lab="scaling", lan_cidr=ipaddress.ip_network(f"{NODE_IP}/24", strict=False), gateway=GATEWAY,
         nodes=(node,), hosts=(), service_cidr=SERVICE_CIDR, cluster_cidr=CLUSTER_CIDR, domain="cluster.local",
-        kube_proxy=scenario.KubeProxyConfig(mode=mode, profile="current"), pods=(), services=tuple(services),
+        kube_proxy=model.KubeProxyConfig(mode=mode, profile="current"), pods=(), services=tuple(services),
         endpoints=by_port)
 
 

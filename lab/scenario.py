@@ -8,7 +8,7 @@ from lab import manifests, topology, yamlfiles
 from lab.checkspec import parse as parse_checks
 from lab.errors import InputError
 from lab.fields import DNS_LABEL, DNS_SUBDOMAIN, Field
-from lab.model import KubeProxyConfig  # noqa: F401 (scenario.KubeProxyConfig, as callers name it)
+from lab.model import KubeProxyConfig
 
 MAX_LAB_NAME = 12
 PROFILES = ("1.18", "current")

@@ -114,7 +114,7 @@ def test_the_kernel_holds_what_the_plan_says():
 
 
 @needs_root
-def test_a_kernel_refusal_names_the_request():
+def test_a_kernel_refusal_is_raised_with_its_errno():
     name = unique_lab_name("dq")
     record = state.Record.create(name, SEED)
     record.add_namespaces([f"{name}-x"])

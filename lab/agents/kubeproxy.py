@@ -219,8 +219,8 @@ class KubeProxy:
     def _node_proxies(self, state):
         """The process starts in the first node's namespace; tools for the others run through
         nsenter (not setns in a preexec function: this process has threads, where that is unsafe)."""
-        return [NodeProxy(name, [] if i == 0 else ["nsenter", f"--net={netns.path(state.node(name).netns)}"],
-                          self.fresh) for i, name in enumerate(self.node_names)]
+        return [NodeProxy(name, [] if i == 0 else netns.enter_argv(state.node(name).netns), self.fresh)
+                for i, name in enumerate(self.node_names)]
 
     def load(self):
         with open(self.cluster_file) as f:
