@@ -99,9 +99,15 @@ def reset(lab, p, out=None):
     return exercise
 
 
+SETTLE_SECONDS = 0.5
+
+
 def solve(lab, exercise):
     solution = exercises.load_solution(exercise)
     run_actions(solution.actions, lab)
+    # changes converge when every agent has acknowledged them, but the load balancer's
+    # controller acknowledges once it has signalled nginx, before nginx's new workers run
+    time.sleep(SETTLE_SECONDS)
     return solution
 
 

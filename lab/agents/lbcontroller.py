@@ -12,7 +12,6 @@ import os
 import select
 import signal
 import sys
-import time
 
 from lab import codec, frontlb
 from lab.agents.common import acknowledge, parse_args
@@ -63,32 +62,9 @@ class Controller:
             f.write(text)
         os.replace(self.conf + ".tmp", self.conf)
         with open(os.path.join(self.directory, "nginx.pid")) as f:
-            master = int(f.read().strip())
-        old_workers = children(master)
-        os.kill(master, signal.SIGHUP)
-        wait_for_new_workers(master, old_workers)
+            os.kill(int(f.read().strip()), signal.SIGHUP)
         print("nginx reloaded", flush=True)
         return True
-
-
-def children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return set(map(int, f.read().split()))
-    except OSError:
-        return set()
-
-
-def wait_for_new_workers(master, old_workers, timeout=2.0):
-    """A reload is done for new connections once nginx's new workers run (the configuration
-    parsed) and the old ones have left (they stop accepting at once, then finish what is in
-    flight): only then may the controller say the change is applied."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        now = children(master)
-        if now - old_workers and not now & old_workers:
-            return
-        time.sleep(0.005)
 
 
 def main():
