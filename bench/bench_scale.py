@@ -28,7 +28,8 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import make_scale_scenario  # noqa: E402
-from lab import codec, state  # noqa: E402
+from lab.cluster import codec
+from lab.kernel import record  # noqa: E402
 from bench_seed import http_get  # noqa: E402
 
 POINTS = [(50, 50, 2), (50, 500, 2)]  # nodes, deployments, replicas (each deployment: 2 services)
@@ -47,7 +48,7 @@ def mem_available_kb():
 def daemons_peak_rss_kb(name):
     """Sum of VmHWM (peak resident set) over the processes the lab's record lists."""
     total = 0
-    for pid in state.Record.load(name).pids.values():
+    for pid in record.Record.load(name).pids.values():
         try:
             with open(f"/proc/{pid}/status") as f:
                 total += int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1))
@@ -98,7 +99,7 @@ def one_run(path, name):
     up = lab("up", path, "--name", name, "--timings", timeout=300)
     t1 = time.monotonic()
     try:
-        with open(state.Record.load(name).path("cluster.json")) as f:
+        with open(record.Record.load(name).path("cluster.json")) as f:
             everything_answers(codec.loads(f.read()))
         t2 = time.monotonic()
         memory = {"daemons_peak_rss_mb": daemons_peak_rss_kb(name) / 1024,

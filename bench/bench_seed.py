@@ -21,8 +21,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lab import cluster, netns, scenario, wiring  # noqa: E402
-from lab.proxy import iptables  # noqa: E402
+from lab.cluster.build import build_cluster
+from lab.kernel import netns
+from lab.spec import scenario
+from lab.net import wiring  # noqa: E402
+from lab.proxy import iptables, options  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = os.path.join(ROOT, "scenarios", "seed.yml")
@@ -83,7 +86,7 @@ def all_pods_answer(state):
 
 
 def ours(name):
-    state = cluster.build(scenario.load(SEED, name))
+    state = build_cluster(scenario.load(SEED, name))
     t0 = time.monotonic()
     try:
         lab("up", SEED, "--name", name)
@@ -97,9 +100,9 @@ def ours(name):
 
 def raw(name):
     """The same lab from plain tools: ip -batch, iptables-restore, one http.server per pod."""
-    state = cluster.build(scenario.load(SEED, name))
+    state = build_cluster(scenario.load(SEED, name))
     plan = wiring.plan(state)
-    profile = iptables.PROFILES[state.kube_proxy.profile]
+    profile = options.PROFILES[state.kube_proxy.profile]
     t0 = time.monotonic()
     servers = []
     try:
@@ -141,7 +144,7 @@ while True:
 
 def distribution(name, requests):
     """Wall time of ``lab dist client http://node1:30090 -n REQUESTS`` (the command, start to end)."""
-    state = cluster.build(scenario.load(SEED, name))
+    state = build_cluster(scenario.load(SEED, name))
     url = f"http://{state.nodes[1].ip}:{next(p.node_port for s in state.services for p in s.ports if p.node_port)}"
     lab("up", SEED, "--name", name)
     try:

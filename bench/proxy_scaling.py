@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lab import cli  # noqa: E402
+from lab.cli import main  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(cli.main(["bench", "proxy"] + sys.argv[1:]))
+    sys.exit(main.main(["bench", "proxy"] + sys.argv[1:]))

@@ -15,7 +15,10 @@ import subprocess
 
 import pytest
 
-from lab import dist, lifecycle, probe, running
+from lab.verify import dist, probe, urls
+from lab.live import down, up
+from lab.kernel.record import find_running
+from lab.cluster import lookup
 from lab.errors import LabError
 
 
@@ -31,14 +34,15 @@ class LabHandle:
 
     @property
     def state(self):
-        return running.running(self.name)[1]
+        return find_running(self.name)[1]
 
     def _netns(self, source):
-        return running.resolve_target(self.state, source)
+        return lookup.netns_of(self.state, source)
 
     def probe(self, source, url, timeout=3.0):
         """The outcome of one request (reached / refused / timeout / unreachable), never raising."""
-        host, port, path = probe.parse_url(url)
+        url_parts = urls.parse(url)
+        host, port, path = url_parts.host, url_parts.port, url_parts.path
         return probe.run(probe.http_get(self._netns(source), host, port, path, timeout))
 
     def curl(self, source, url, timeout=3.0):
@@ -55,7 +59,7 @@ class LabHandle:
     def distribution(self, source, url, n=1000):
         """{pod name: answers} for ``n`` new connections."""
         state = self.state
-        return dict(dist.measure(state, running.resolve_target(state, source), source, url, n).counts)
+        return dict(dist.measure(state, lookup.netns_of(state, source), source, url, n).counts)
 
     def exec(self, target, *cmd, check=True):
         """Run a command inside a node, host or pod (``ip netns exec``); the CompletedProcess."""
@@ -84,10 +88,10 @@ def svclab(request):
         full = _find(path, request)
         if full not in labs:
             name = f"pt{os.getpid() % 100000}{len(labs)}"
-            lifecycle.up(full, name, out=open(os.devnull, "w"))
+            up.up(full, name, out=open(os.devnull, "w"))
             labs[full] = LabHandle(name, full)
         return labs[full]
 
     yield factory
     for handle in labs.values():
-        lifecycle.down(handle.name)
+        down.down(handle.name)

@@ -8,7 +8,9 @@ import textwrap
 import pytest
 
 from conftest import SCENARIOS
-from lab import cluster, ipam, naming, scenario
+from lab.cluster.build import build_cluster
+from lab.cluster import ipam, naming
+from lab.spec import scenario
 from test_spec import TOPOLOGY
 
 
@@ -19,7 +21,7 @@ def build(tmp_path, manifests, extra="cluster: {dns: false}\n"):
         files.append(f"m{i}.yml")
     path = tmp_path / "s.yml"
     path.write_text(f"topology: {TOPOLOGY}\nmanifests: [{', '.join(files)}]\n{extra}")
-    return cluster.build(scenario.load(str(path)))
+    return build_cluster(scenario.load(str(path)))
 
 
 def deployment(name="web", replicas=3, ports="[{containerPort: 8080, name: http}]", labels="{app: web}"):
@@ -129,7 +131,7 @@ def test_allocators():
 
 
 def test_seed_pins_reproduce_the_seed():
-    state = cluster.build(scenario.load(os.path.join(SCENARIOS, "seed.yml")))
+    state = build_cluster(scenario.load(os.path.join(SCENARIOS, "seed.yml")))
     assert [(p.name, p.node, str(p.ip)) for p in state.pods if p.namespace == "default"] == [
         ("pod-nodeport-6cc49c7999-5fjdh", "node2", "10.244.2.14"),
         ("pod-nodeport-6cc49c7999-gdqbg", "master", "10.244.0.23")]

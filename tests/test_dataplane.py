@@ -10,7 +10,12 @@ import pytest
 from pyroute2 import IPRoute
 
 from conftest import SCENARIOS, needs_root, unique_lab_name
-from lab import cluster, dataplane, lifecycle, netns, scenario, state, wiring
+from lab.cluster.build import build_cluster
+from lab.kernel import dataplane, netns
+from lab.kernel.record import Record
+from lab.live import down
+from lab.spec import scenario
+from lab.net import wiring
 
 SEED = os.path.join(SCENARIOS, "seed.yml")
 SCALE = os.path.join(SCENARIOS, "scale.yml")
@@ -22,13 +27,13 @@ def test_mac_follows_the_address_as_the_cni_bridge_plugin_did():
 
 
 def test_small_labs_keep_a_dynamic_arp_table():
-    seed = cluster.build(scenario.load(SEED))
+    seed = build_cluster(scenario.load(SEED))
     assert wiring.plan(seed, neighbour_limit=1024).neighbours == ()
     assert wiring.plan(seed).neighbours == ()
 
 
 def test_a_lab_that_could_fill_the_hosts_arp_table_gets_permanent_entries():
-    state_ = cluster.build(scenario.load(SCALE))
+    state_ = build_cluster(scenario.load(SCALE))
     p = wiring.plan(state_, neighbour_limit=1024)
     entries = {(n.netns, n.ip): n.mac for n in p.neighbours}
     pod = state_.pods[0]
@@ -53,9 +58,9 @@ def _links(ipr):
 def test_the_kernel_holds_what_the_plan_says():
     """Build the seed's plan (with permanent ARP entries forced on) and read every object back."""
     name = unique_lab_name("dp")
-    desired = cluster.build(scenario.load(SEED, name))
+    desired = build_cluster(scenario.load(SEED, name))
     plan = wiring.plan(desired, neighbour_limit=2)
-    record = state.Record.create(name, SEED)
+    record = Record.create(name, SEED)
     record.add_namespaces(plan.namespace_names)
     try:
         netns.create(plan.namespace_names)
@@ -109,19 +114,19 @@ def test_the_kernel_holds_what_the_plan_says():
         for n in plan.neighbours:
             assert (n.ip, n.mac, 0x80) in seen[n.netns]["neighbours"], n  # NUD_PERMANENT
     finally:
-        assert lifecycle.down(name)
+        assert down.down(name)
     assert not set(plan.namespace_names) & netns.existing()
 
 
 @needs_root
 def test_a_kernel_refusal_is_raised_with_its_errno():
     name = unique_lab_name("dq")
-    record = state.Record.create(name, SEED)
+    record = Record.create(name, SEED)
     record.add_namespaces([f"{name}-x"])
     try:
         netns.create([f"{name}-x"])
         with netns.entered(f"{name}-x"):
-            from lab.rtnl import Netlink
+            from lab.kernel.rtnl import Netlink
             nl = Netlink()
         try:
             with pytest.raises(OSError) as caught:
@@ -130,4 +135,4 @@ def test_a_kernel_refusal_is_raised_with_its_errno():
         finally:
             nl.close()
     finally:
-        lifecycle.down(name)
+        down.down(name)

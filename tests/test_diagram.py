@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SCENARIOS, lab_fixture, run_lab
-from lab import cluster, diagram, scenario
-from lab.cmd_diagram import render_with_dot
+from lab.cluster import controllers
+from lab.cluster.build import build_cluster
+from lab.classroom import diagram
+from lab.spec import scenario
 
 GOLDEN_DIR = Path(__file__).parent / "golden" / "diagram"
 UPDATE_GOLDEN = os.environ.get("SVCLAB_UPDATE_GOLDEN") == "1"
@@ -25,7 +27,7 @@ needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's d
 
 
 def state_of(name, lab=None):
-    return cluster.build(scenario.load(os.path.join(SCENARIOS, name), lab))
+    return build_cluster(scenario.load(os.path.join(SCENARIOS, name), lab))
 
 
 GOLDENS = {
@@ -98,8 +100,8 @@ def test_system_objects_only_with_include_system():
 
 def test_not_ready_pods_nodes_and_terminating_pods_are_marked():
     state = state_of("seed.yml")
-    state = cluster.set_node_ready(state, "node2", False)
-    state = cluster.delete_pod(state, "default", "pod-nodeport-6cc49c7999-gdqbg", terminating=True)
+    state = controllers.set_node_ready(state, "node2", False)
+    state = controllers.delete_pod(state, "default", "pod-nodeport-6cc49c7999-gdqbg", terminating=True)
     sc = diagram.scene(state)
     node2 = sc.groups[0].groups[2]
     assert node2.kind == "node-notready" and node2.title.endswith("NotReady")
@@ -141,12 +143,12 @@ def test_same_state_same_text():
 @needs_dot
 def test_dot_renders_svg_and_png():
     text = diagram.dot(diagram.scene(state_of("seed.yml"), include_system=True))
-    svg = render_with_dot(text, "svg")
+    svg = diagram.render_with_dot(text, "svg")
     root = ET.fromstring(svg)
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
     assert "pod-nodeport-6cc49c7999-5fjdh" in texts and "ClusterIP 10.105.182.209" in texts
-    png = render_with_dot(text, "png")
+    png = diagram.render_with_dot(text, "png")
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10000
 
 

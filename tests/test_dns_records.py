@@ -6,14 +6,15 @@ import textwrap
 import pytest
 
 from conftest import SCENARIOS
-from lab import cluster, scenario
-from lab.dns.records import ClusterDNS
+from lab.cluster.build import build_cluster
+from lab.spec import scenario
+from lab.net.dnsrecords import ClusterDNS
 from test_spec import TOPOLOGY
 
 
 @pytest.fixture(scope="module")
 def zone():
-    return ClusterDNS(cluster.build(scenario.load(os.path.join(SCENARIOS, "dns.yml"))), "10.96.0.10", 42)
+    return ClusterDNS(build_cluster(scenario.load(os.path.join(SCENARIOS, "dns.yml"))), "10.96.0.10", 42)
 
 
 def rrs(reply, section="answer"):
@@ -70,7 +71,7 @@ def test_external_name_is_a_cname(tmp_path):
             metadata: {{name: db}}
             spec: {{type: ExternalName, externalName: db.example.com}}
         """))
-    zone = ClusterDNS(cluster.build(scenario.load(str(tmp_path / "s.yml"))), "10.96.0.10", 1)
+    zone = ClusterDNS(build_cluster(scenario.load(str(tmp_path / "s.yml"))), "10.96.0.10", 1)
     assert rrs(zone.resolve("db.default.svc.cluster.local", "A")) == [("CNAME", "db.example.com.")]
 
 

@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from conftest import netns_list, needs_root, run_lab
-from lab import doctor
+from lab.tools import doctor
 
 GOOD = {
     "euid": 0,

@@ -11,10 +11,12 @@ import shutil
 import pytest
 
 from conftest import ROOT, needs_root, run_lab, unique_lab_name
-from lab import exercise_grade, exercise_runtime, exercises, lifecycle, state
+from lab.classroom.exercise import grade, runner, catalog
+from lab.live import down
+from lab.kernel import record
 from lab.errors import InputError, LabError
 
-FOLDERS = exercises.folders()
+FOLDERS = catalog.folders()
 NAMES = [os.path.basename(f) for f in FOLDERS]
 
 
@@ -30,12 +32,12 @@ def test_the_classroom_set():
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=NAMES)
 def test_every_exercise_is_valid(folder):
-    ex = exercises.load(folder, deep=True)
+    ex = catalog.load(folder, deep=True)
     assert ex.title and ex.summary and ex.hints and ex.checks
     assert len({c.name for c in ex.checks}) == len(ex.checks)
-    solution = exercises.load_solution(ex)
+    solution = catalog.load_solution(ex)
     assert solution.actions and solution.description
-    task = exercises.task_text(ex)
+    task = catalog.task_text(ex)
     assert task.startswith("# ") and "You are done when" in task
     hints = " ".join(ex.hints)
     assert solution.description not in hints
@@ -44,12 +46,12 @@ def test_every_exercise_is_valid(folder):
 def test_finding_exercises_by_name_number_or_folder():
     first = FOLDERS[0]
     base = os.path.basename(first)
-    assert exercises.find(base) == first
-    assert exercises.find(base.split("-", 1)[1]) == first
-    assert exercises.find("1") == first == exercises.find("01")
-    assert exercises.find(first) == first
+    assert catalog.find(base) == first
+    assert catalog.find(base.split("-", 1)[1]) == first
+    assert catalog.find("1") == first == catalog.find("01")
+    assert catalog.find(first) == first
     with pytest.raises(LabError, match="no exercise named 'nosuch'"):
-        exercises.find("nosuch")
+        catalog.find("nosuch")
 
 
 @pytest.fixture
@@ -99,7 +101,7 @@ def _spoil(folder, old, new):
 def test_exercise_file_errors(ex_dir, old, new, message):
     _spoil(ex_dir, old, new)
     with pytest.raises(InputError) as err:
-        exercises.load(ex_dir, deep=True)
+        catalog.load(ex_dir, deep=True)
     assert message in str(err.value) and str(ex_dir / "exercise.yml") in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -108,31 +110,31 @@ def test_missing_task_break_and_bad_manifest(ex_dir):
     (ex_dir / "break" / "service.yml").write_text("apiVersion: v1\nkind: Service\nmetadata: {name: web}\n"
                                                    "spec: {ports: [{port: 80, colour: red}]}\n")
     with pytest.raises(InputError, match=r"service.yml: spec.ports\[0\].colour: unknown field"):
-        exercises.load(ex_dir)
+        catalog.load(ex_dir)
     _spoil(ex_dir, "break:\n  - apply: break/service.yml\n", "")
     with pytest.raises(InputError, match="no break: field"):
-        exercises.load(ex_dir)
+        catalog.load(ex_dir)
     _spoil(ex_dir, "checks:", "break: []\nchecks:")
-    assert exercises.load(ex_dir).breaks == ()
+    assert catalog.load(ex_dir).breaks == ()
     (ex_dir / "TASK.md").unlink()
     with pytest.raises(InputError, match="TASK.md: file not found"):
-        exercises.load(ex_dir)
+        catalog.load(ex_dir)
 
 
 def test_bad_solution_file(ex_dir):
     (ex_dir / "solution" / "fix.yml").write_text("description: x\nactions: [{apply: nosuch.yml}]\n")
     with pytest.raises(InputError, match=r"fix.yml: actions\[0\].apply: 'nosuch.yml': file not found"):
-        exercises.load(ex_dir, deep=True)
+        catalog.load(ex_dir, deep=True)
     shutil.rmtree(ex_dir / "solution")
-    ex = exercises.load(ex_dir, deep=True)  # students may get exercises without the reference fix
+    ex = catalog.load(ex_dir, deep=True)  # students may get exercises without the reference fix
     with pytest.raises(LabError, match="has no reference fix"):
-        exercises.load_solution(ex)
+        catalog.load_solution(ex)
 
 
 # grading and reports --------------------------------------------------------------------------
 
 def _grade(*passed):
-    return exercise_grade.Grade("01-x", tuple(exercise_grade.CheckResult(f"check {i}", p, "ok", "ok" if p else "bad")
+    return grade.Grade("01-x", tuple(grade.GradedCheck(f"check {i}", p, "ok", "ok" if p else "bad")
                                              for i, p in enumerate(passed)))
 
 
@@ -140,38 +142,38 @@ def test_grade_model():
     g = _grade(True, False, True)
     assert (g.score, g.solved, g.exit_code) == ("2/3", False, 1)
     assert _grade(True, True).exit_code == 0
-    text = exercise_grade.render(g, "Title")
+    text = grade.render(g, "Title")
     assert "  FAIL  check 1" in text and "expected ok, got bad" in text and "Score: 2/3" in text
-    assert "solved" in exercise_grade.render(_grade(True), "Title")
+    assert "solved" in grade.render(_grade(True), "Title")
 
 
 def test_reports_json_and_csv(tmp_path):
-    entry = exercise_grade.record(_grade(True, False), "ana", "ex", 2)
+    entry = grade.record(_grade(True, False), "ana", "ex", 2)
     assert entry["score"] == "1/2" and entry["hints_used"] == 2 and entry["student"] == "ana"
     path = str(tmp_path / "class.json")
-    exercise_grade.append_report(path, entry)
-    exercise_grade.append_report(path, exercise_grade.record(_grade(True, True), "ben", "ex", 0))
+    grade.append_report(path, entry)
+    grade.append_report(path, grade.record(_grade(True, True), "ben", "ex", 0))
     entries = json.load(open(path))
     assert [e["student"] for e in entries] == ["ana", "ben"] and entries[1]["solved"] is True
     path = str(tmp_path / "class.csv")
-    exercise_grade.append_report(path, entry)
-    exercise_grade.append_report(path, entry)
+    grade.append_report(path, entry)
+    grade.append_report(path, entry)
     rows = list(csv.reader(open(path)))
-    assert rows[0] == exercise_grade.CSV_COLUMNS and len(rows) == 3
+    assert rows[0] == grade.CSV_COLUMNS and len(rows) == 3
     assert dict(zip(rows[0], rows[1]))["failed"] == "check 1"
 
 
 def test_report_errors(tmp_path):
     with pytest.raises(LabError, match="name a .json or .csv file"):
-        exercise_grade.report_format("results.txt")
+        grade.report_format("results.txt")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(LabError, match="not a JSON report"):
-        exercise_grade.append_report(str(bad), {})
+        grade.append_report(str(bad), {})
     other = tmp_path / "other.csv"
     other.write_text("a,b\n1,2\n")
     with pytest.raises(LabError, match="not the report's header"):
-        exercise_grade.append_report(str(other), exercise_grade.record(_grade(True), "x", "ex", 0))
+        grade.append_report(str(other), grade.record(_grade(True), "x", "ex", 0))
     assert other.read_text() == "a,b\n1,2\n"
 
 
@@ -191,26 +193,26 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path):
 @needs_root
 @pytest.mark.parametrize("folder", FOLDERS, ids=NAMES)
 def test_broken_then_fixed(folder):
-    ex = exercises.load(folder)
+    ex = catalog.load(folder)
     lab = unique_lab_name("x")
     try:
-        exercise_runtime.start(ex, lab, out=io.StringIO())
-        broken = exercise_runtime.grade(lab, ex)
+        runner.start(ex, lab, out=io.StringIO())
+        broken = runner.grade(lab, ex)
         assert not broken.solved, f"{ex.name}: every check passes before the fix"
-        exercise_runtime.solve(lab, ex)
-        fixed = exercise_runtime.grade(lab, ex)
+        runner.solve(lab, ex)
+        fixed = runner.grade(lab, ex)
         failed = [f"{r.name}: expected {r.expected}, got {r.got}" for r in fixed.results if not r.passed]
         assert fixed.solved, f"{ex.name}: after the reference fix: {failed}"
     finally:
-        lifecycle.down(lab)
-    assert state.Record.load(lab) is None
+        down.down(lab)
+    assert record.Record.load(lab) is None
 
 
 @needs_root
 def test_cli_session(tmp_path):
     """What a student and a teacher type: start, check, hint, report, reset, solve, list."""
     lab = unique_lab_name("x")
-    ex = exercises.load(FOLDERS[0])
+    ex = catalog.load(FOLDERS[0])
     try:
         r = run_lab("exercise", "start", ex.name, "--name", lab)
         assert ex.title in r.stdout and "You are done when" in r.stdout and f"--lab {lab}" in r.stdout
@@ -230,7 +232,7 @@ def test_cli_session(tmp_path):
             r = run_lab("exercise", "hint", "--lab", lab)
             assert r.stdout.strip() == f"Hint {i + 1}/{len(ex.hints)}: {ex.hints[i]}"
         assert "No more hints" in run_lab("exercise", "hint", "--lab", lab).stdout
-        solution = exercises.load_solution(ex)
+        solution = catalog.load_solution(ex)
         assert all(solution.description not in h for h in ex.hints)
 
         assert "Applied the reference fix" in run_lab("exercise", "solve", "--lab", lab).stdout
@@ -258,8 +260,8 @@ def test_cli_session(tmp_path):
 @needs_root
 def test_a_failing_break_takes_the_lab_down(ex_dir):
     _spoil(ex_dir, "  - apply: break/service.yml", "  - {exec: {target: node1, command: ['false']}}")
-    ex = exercises.load(ex_dir)
+    ex = catalog.load(ex_dir)
     lab = unique_lab_name("x")
     with pytest.raises(LabError, match=r"break\[0\]: exec on node1: false failed: exit code 1"):
-        exercise_runtime.start(ex, lab, out=io.StringIO())
-    assert state.Record.load(lab) is None
+        runner.start(ex, lab, out=io.StringIO())
+    assert record.Record.load(lab) is None

@@ -13,9 +13,11 @@ from fractions import Fraction
 import pytest
 
 from conftest import SCENARIOS, lab_fixture, run_lab
-from lab import cluster, explain, explain_walk, scenario
-from lab.explain_rules import parse_iptables, parse_nft
-from lab.proxy import iptables as proxy_iptables
+from lab.cluster.build import build_cluster
+from lab.classroom.explain import words, walk
+from lab.spec import scenario
+from lab.proxy.ruleset import parse_iptables, parse_nft
+from lab.proxy import iptables as proxy_iptables, options
 from test_proxy_render import GOLDEN_DIR, features_state
 
 SEED_NODE1 = """\
@@ -214,14 +216,14 @@ NODE1_ADDRESSES = ["127.0.0.0/8", "192.168.179.100/32", "10.244.1.1/32"]
 
 @pytest.fixture(scope="module")
 def seed_cs():
-    return cluster.build(scenario.load(os.path.join(SCENARIOS, "seed.yml")))
+    return build_cluster(scenario.load(os.path.join(SCENARIOS, "seed.yml")))
 
 
 def _paths(rs, cs, node_name, kind, ip, port, proto="TCP", svc=None, addresses=NODE1_ADDRESSES):
     node = cs.node(node_name)
-    entry = explain_walk.Entry(kind, ip, port, proto, "")
-    stages = explain_walk.stages(rs, entry, addresses, explain.source_context(cs, svc))
-    return stages, explain.summary(stages, cs, node)
+    entry = walk.Entry(kind, ip, port, proto, "")
+    stages = walk.stages(rs, entry, addresses, words.source_context(cs, svc))
+    return stages, words.summary(stages, cs, node)
 
 
 def _flat(steps):
@@ -247,7 +249,7 @@ def test_parse_iptables_save_keeps_rules_in_order():
 
 def test_parse_restore_form_with_inserted_jumps():
     """kube-proxy's restore text (``-m comment ... -m tcp -p tcp``, ``-I PREROUTING 1``) reads the same."""
-    text = proxy_iptables.render_bootstrap(proxy_iptables.PROFILES["1.18"]) + open(
+    text = proxy_iptables.render_bootstrap(options.PROFILES["1.18"]) + open(
         os.path.join(GOLDEN_DIR, "seed-1.18-node1.rules")).read()
     rs = parse_iptables(text)
     assert rs.rules("nat", "PREROUTING")[0].target == "KUBE-SERVICES"
@@ -294,10 +296,10 @@ def test_seed_clusterip_masquerade_conditions(seed_cs):
     for p in paths:
         assert p["masquerade"] == [
             "the source is not in 10.244.0.0/16 (not a pod: a node, or a machine outside the cluster)",
-            explain.HAIRPIN]
-    text = "\n".join(explain.words_lines(paths, "node1"))
+            words.HAIRPIN]
+    text = "\n".join(words.words_lines(paths, "node1"))
     assert "1/2 -> pod pod-nodeport-6cc49c7999-gdqbg (10.244.0.23:8080, on master)" in text
-    assert "or " + explain.HAIRPIN in text
+    assert "or " + words.HAIRPIN in text
 
 
 def test_wrong_port_matches_nothing(seed_cs):
@@ -317,25 +319,25 @@ def test_etp_local_nodeport_keeps_client_address():
     """Current layout, externalTrafficPolicy Local: pods and the node itself go to every endpoint
     (the node masqueraded), everybody else only to node1's own pod, unmasqueraded."""
     cs = features_state("current")
-    text = proxy_iptables.render_bootstrap(proxy_iptables.PROFILES["current"]) + open(
+    text = proxy_iptables.render_bootstrap(options.PROFILES["current"]) + open(
         os.path.join(GOLDEN_DIR, "features-current-node1.rules")).read()
     _, paths = _paths(parse_iptables(text), cs, "node1", "NodePort", "192.168.179.100", 30081)
     by_case = {}
     for p in paths:
         by_case.setdefault((p["otherwise"], tuple(p["conditions"])), []).append(p)
     pods = [c for c in by_case if c[1] and "10.244.0.0/16" in c[1][0]]
-    assert len(by_case[pods[0]]) == 2 and by_case[pods[0]][0]["masquerade"] == [explain.HAIRPIN]
+    assert len(by_case[pods[0]]) == 2 and by_case[pods[0]][0]["masquerade"] == [words.HAIRPIN]
     local = [c for c in by_case if c[1] and "an address of this node" in c[1][0]][0]
     assert by_case[local][0]["masquerade"][0] == "the source is an address of this node (the node's own connection)"
     rest = by_case[(True, ())]
-    assert [(p["to"], p["masquerade"]) for p in rest] == [("10.244.1.11:8080", [explain.HAIRPIN])]
-    lines = explain.words_lines(paths, "node1")
+    assert [(p["to"], p["masquerade"]) for p in rest] == [("10.244.1.11:8080", [words.HAIRPIN])]
+    lines = words.words_lines(paths, "node1")
     assert any("not masqueraded: the pod sees the client's own address" in l for l in lines)
 
 
 def test_no_endpoints_rejected_by_the_filter_table():
     cs = features_state("current")
-    text = proxy_iptables.render_bootstrap(proxy_iptables.PROFILES["current"]) + open(
+    text = proxy_iptables.render_bootstrap(options.PROFILES["current"]) + open(
         os.path.join(GOLDEN_DIR, "features-current-node1.rules")).read()
     rs = parse_iptables(text)
     stages, paths = _paths(rs, cs, "node1", "ClusterIP", "10.96.10.14", 80)
@@ -347,7 +349,7 @@ def test_no_endpoints_rejected_by_the_filter_table():
 
 def test_affinity_before_the_split():
     cs = features_state("current")
-    text = proxy_iptables.render_bootstrap(proxy_iptables.PROFILES["current"]) + open(
+    text = proxy_iptables.render_bootstrap(options.PROFILES["current"]) + open(
         os.path.join(GOLDEN_DIR, "features-current-node1.rules")).read()
     _, paths = _paths(parse_iptables(text), cs, "node1", "ClusterIP", "10.96.10.13", 80)
     sticky = [p for p in paths if p["conditions"] and "session affinity" in p["conditions"][0]]
@@ -359,7 +361,7 @@ def test_affinity_before_the_split():
 
 def test_legacy_xlb_chain_for_local_policy():
     cs = features_state("1.18")
-    text = proxy_iptables.render_bootstrap(proxy_iptables.PROFILES["1.18"]) + open(
+    text = proxy_iptables.render_bootstrap(options.PROFILES["1.18"]) + open(
         os.path.join(GOLDEN_DIR, "features-1.18-node1.rules")).read()
     stages, paths = _paths(parse_iptables(text), cs, "node1", "NodePort", "192.168.179.100", 30081)
     chains = {s.chain for s in _walk_chains(stages[0].visit)}
@@ -451,7 +453,7 @@ def test_shows_what_is_really_there(seed):
     try:
         report = json.loads(_explain(seed, "svc", "nodeport-svc", "--node", "node1", "-o", "json").stdout)
         nodeport = [e for e in report["nodes"][0]["entries"] if e["kind"] == "NodePort"][0]
-        assert [w["masquerade"] for w in nodeport["words"]] == [[explain.HAIRPIN]] * 2
+        assert [w["masquerade"] for w in nodeport["words"]] == [[words.HAIRPIN]] * 2
     finally:
         subprocess.run(["ip", "netns", "exec", seed.netns("node1"), "iptables", "-t", "nat", "-I", "KUBE-NODEPORTS",
                         "1", *rule], check=True)

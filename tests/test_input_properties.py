@@ -20,7 +20,9 @@ import pytest
 import yaml
 
 from conftest import ROOT, SCENARIOS, needs_root, netns_list, run_lab, unique_lab_name
-from lab import cluster, scenario, state
+from lab.cluster.build import build_cluster
+from lab.spec import scenario
+from lab.kernel import record
 from lab.errors import InputError
 
 hypothesis = pytest.importorskip("hypothesis", reason="hypothesis is not installed for this python "
@@ -183,7 +185,7 @@ def check_outcome(directory, files, description=""):
     file and a field, and on accepted names unfit for ``ip`` and the kernel."""
     path = write(files, directory)
     try:
-        desired = cluster.build(scenario.load(path))
+        desired = build_cluster(scenario.load(path))
     except InputError as exc:
         message = str(exc)
         assert "\n" not in message and "\r" not in message, f"{description}: not one line: {message!r}"
@@ -289,7 +291,7 @@ def _outcome_of_text(text, name="scenario.yml"):
         with open(os.path.join(d, name), "w") as f:
             f.write(text)
         try:
-            cluster.build(scenario.load(os.path.join(d, "scenario.yml")))
+            build_cluster(scenario.load(os.path.join(d, "scenario.yml")))
         except InputError as exc:
             assert "\n" not in str(exc), str(exc)
 
@@ -337,17 +339,17 @@ def test_cli_rejects_with_exit_2_and_creates_nothing(case, tmp_path):
     else:
         get(files[file], path[:-1])[path[-1]] = value
     scenario_path = write(files, str(tmp_path))
-    before_ns, before_labs = netns_list(), set(state.labs())
+    before_ns, before_labs = netns_list(), set(record.labs())
     try:
         r = run_lab("up", scenario_path, "--name", name, check=False)
     finally:
-        if name in state.labs():  # came up after all: take it down before failing
+        if name in record.labs():  # came up after all: take it down before failing
             run_lab("down", name, check=False)
     assert r.returncode == 2, r.stdout + r.stderr
     assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
     assert "Traceback" not in r.stderr
     assert str(tmp_path) in r.stderr or "command line: --name" in r.stderr
     assert netns_list() == before_ns
-    assert set(state.labs()) == before_labs and not os.path.exists(state.lab_dir(name))
+    assert set(record.labs()) == before_labs and not os.path.exists(record.lab_dir(name))
     assert not _processes_with(f"--lab {name}")
     assert not os.path.exists("/tmp/svclab-pwned")

@@ -17,10 +17,13 @@ import time
 
 import pytest
 
-from lab import codec, processes
+from lab.cluster import codec
+from lab.kernel import processes
 from lab.agents import kubeproxy
-from lab.model import ClusterState, Endpoint, Node, Service, ServicePort
-from lab.scenario import KubeProxyConfig
+from lab.proxy import serviceports
+from lab.proxy.health import health_answer, service_health
+from lab.cluster.model import ClusterState, Endpoint, Node, Service, ServicePort
+from lab.spec.scenario import KubeProxyConfig
 
 BODY_CURRENT = ('{\n\t"service": {\n\t\t"namespace": "default",\n\t\t"name": "lb-local"\n\t},\n'
                 '\t"localEndpoints": 1,\n\t"serviceProxyHealthy": true\n}')
@@ -61,7 +64,7 @@ def two_services(profile="current", netns="k8s-node1"):
 
 def test_answer_of_recent_releases():
     """Go writes the body from a dedented template: tab indents, no trailing newline."""
-    answer = kubeproxy.health_answer("default", "lb-local", 1)
+    answer = health_answer("default", "lb-local", 1)
     assert answer.status == 200
     assert answer.body.decode() == BODY_CURRENT
     assert dict(answer.headers) == {"Content-Type": "application/json", "X-Content-Type-Options": "nosniff",
@@ -69,14 +72,14 @@ def test_answer_of_recent_releases():
 
 
 def test_answer_without_local_endpoints_is_503():
-    answer = kubeproxy.health_answer("default", "lb-local", 0)
+    answer = health_answer("default", "lb-local", 0)
     assert answer.status == 503
     assert '"localEndpoints": 0,' in answer.body.decode()
     assert dict(answer.headers)["X-Load-Balancing-Endpoint-Weight"] == "0"
 
 
 def test_answer_of_1_18():
-    answer = kubeproxy.health_answer("default", "lb-local", 2, legacy=True)
+    answer = health_answer("default", "lb-local", 2, legacy=True)
     assert answer.status == 200
     assert answer.body.decode() == ('{\n\t"service": {\n\t\t"namespace": "default",\n\t\t"name": "lb-local"\n\t},\n'
                                     '\t"localEndpoints": 2\n}')
@@ -85,19 +88,19 @@ def test_answer_of_1_18():
 
 def test_service_health_per_node():
     state = two_services()
-    health = kubeproxy.service_health(state, "node1")
+    health = service_health(state, "node1")
     assert sorted(health) == [32000, 32001]
     assert (health[32000].status, health[32001].status) == (200, 503)
     assert health[32000].body.decode() == BODY_CURRENT
     assert '"name": "lb-remote"' in health[32001].body.decode()
-    node2 = kubeproxy.service_health(state, "node2")
+    node2 = service_health(state, "node2")
     assert (node2[32000].status, node2[32001].status) == (200, 200)
-    master = kubeproxy.service_health(state, "master")
+    master = service_health(state, "master")
     assert {a.status for a in master.values()} == {503}
 
 
 def test_1_18_profile_answers_in_the_old_format():
-    health = kubeproxy.service_health(two_services("1.18"), "node1")
+    health = service_health(two_services("1.18"), "node1")
     assert "serviceProxyHealthy" not in health[32000].body.decode()
     assert health[32000].headers == (("Content-Type", "application/json"),)
 
@@ -111,11 +114,11 @@ def test_local_endpoints_are_ready_ones_counted_per_ip():
                                        ep("10.244.2.5:8080", "node2")),
         ("default", "multi", "https"): (ep("10.244.1.5:8443", "node1"), ep("10.244.1.8:8443", "node1")),
     })
-    assert kubeproxy.local_ready_endpoints(state, svc, "node1") == 2
-    assert kubeproxy.service_health(state, "node1")[32002].body.decode().count('"localEndpoints": 2,') == 1
+    assert serviceports.local_ready_endpoints(state, svc, "node1") == 2
+    assert service_health(state, "node1")[32002].body.decode().count('"localEndpoints": 2,') == 1
     only_terminating = dataclasses.replace(state, endpoints={
         ("default", "multi", "http"): (ep("10.244.1.7:8080", "node1", ready=False, serving=True, terminating=True),)})
-    assert kubeproxy.service_health(only_terminating, "node1")[32002].status == 503
+    assert service_health(only_terminating, "node1")[32002].status == 503
 
 
 @pytest.mark.parametrize("svc", [
@@ -126,7 +129,7 @@ def test_local_endpoints_are_ready_ones_counted_per_ip():
 ])
 def test_only_etp_local_load_balancers_get_a_health_check(svc):
     state = make_state([svc], {("default", svc.name, "http"): (ep("10.244.1.5:8080", "node1"),)})
-    assert kubeproxy.service_health(state, "node1") == {}
+    assert service_health(state, "node1") == {}
 
 
 # the agent in a network namespace ------------------------------------------------------------
@@ -234,11 +237,11 @@ def test_health_server_resync_in_process(scratch_netns):
     """ServiceHealthServer alone: answers swap in place, listeners open and close with the ports."""
     server = kubeproxy.ServiceHealthServer()
     try:
-        server.sync({32010: kubeproxy.health_answer("default", "a", 1)}, scratch_netns)
+        server.sync({32010: health_answer("default", "a", 1)}, scratch_netns)
         assert curl(scratch_netns, 32010)[0] == 200
         listener = server.servers[32010]
-        server.sync({32010: kubeproxy.health_answer("default", "a", 0),
-                     32011: kubeproxy.health_answer("default", "b", 3)}, scratch_netns)
+        server.sync({32010: health_answer("default", "a", 0),
+                     32011: health_answer("default", "b", 3)}, scratch_netns)
         assert server.servers[32010] is listener  # kept open
         assert curl(scratch_netns, 32010)[0] == 503
         assert curl(scratch_netns, 32011)[1]["X-Load-Balancing-Endpoint-Weight"] == "3"

@@ -7,7 +7,9 @@ import sys
 import pytest
 
 from conftest import ROOT, Lab, unique_lab_name
-from lab import agentgroups, codec, state
+from lab.agents import groups as agentgroups
+from lab.cluster import codec
+from lab.kernel import record
 
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 import make_scale_scenario  # noqa: E402
@@ -40,12 +42,12 @@ def big(tmp_path_factory):
 
 
 def cluster_state(lab):
-    with open(state.Record.load(lab.name).path("cluster.json")) as f:
+    with open(record.Record.load(lab.name).path("cluster.json")) as f:
         return codec.loads(f.read())
 
 
 def test_agents_are_shared_by_groups_of_nodes(big):
-    pids = state.Record.load(big.name).pids
+    pids = record.Record.load(big.name).pids
     assert len([k for k in pids if k.startswith("kube-proxy/")]) == agentgroups.MAX_PROCESSES
     assert len([k for k in pids if k.startswith("kubia/")]) == agentgroups.MAX_PROCESSES
     # each node's rules are there, loaded by the process of its group

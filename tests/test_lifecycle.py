@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import ROOT, SCENARIOS, Lab, needs_root, netns_list, run_lab, unique_lab_name
-from lab import state
+from lab.kernel import record
 
 pytestmark = needs_root
 
@@ -34,7 +34,7 @@ def assert_gone(name, before):
     """Nothing of lab ``name`` is left (other labs, e.g. a user's, may come and go meanwhile)."""
     assert {n for n in netns_list() if n.startswith(name + "-")} == {n for n in before if n.startswith(name + "-")}
     assert lab_processes(name) == []
-    assert not os.path.exists(os.path.join(state.ROOT, name))
+    assert not os.path.exists(os.path.join(record.ROOT, name))
     etc = os.listdir("/etc/netns") if os.path.isdir("/etc/netns") else []
     assert [d for d in etc if d.startswith(name + "-")] == []
 
@@ -105,7 +105,7 @@ def test_ctrl_c_during_up_cleans_up_by_itself():
     name = unique_lab_name("i")
     proc = _start_up(name)
     deadline = time.monotonic() + 5
-    while not os.path.exists(os.path.join(state.ROOT, name, "cluster.json")) and time.monotonic() < deadline:
+    while not os.path.exists(os.path.join(record.ROOT, name, "cluster.json")) and time.monotonic() < deadline:
         time.sleep(0.005)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=20)
@@ -128,7 +128,7 @@ def test_two_labs_side_by_side():
                 out = run_lab("exec", "client", "--lab", name, "--", "curl", "-s", "-m", "3",
                               "192.168.179.101:30090").stdout
                 assert out.startswith("You've hit pod-nodeport-6cc49c7999-")
-            r = run_lab("get", "pods", check=False) if len(state.labs()) > 1 else None
+            r = run_lab("get", "pods", check=False) if len(record.labs()) > 1 else None
             if r is not None:
                 assert r.returncode == 2 and "--lab" in r.stderr
         finally:

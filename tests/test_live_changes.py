@@ -7,7 +7,9 @@ import time
 
 
 from conftest import Lab, SCENARIOS, lab_fixture, needs_root, run_lab, unique_lab_name
-from lab import running, steady
+from lab.kernel.record import find_running
+from lab.cluster import lookup
+from lab.verify import steady
 from lab.proxy import names
 
 pytestmark = needs_root
@@ -31,8 +33,8 @@ lab = lab_fixture("seed.yml", "x")
 
 
 def test_rolling_changes_converge(lab, tmp_path):
-    _, state = running.running(lab.name)
-    client = running.resolve_target(state, "client")
+    _, state = find_running(lab.name)
+    client = lookup.netns_of(state, "client")
     steps = []
     with steady.SteadyLoad(client, "192.168.179.100", 30090, interval=0.01) as load:
         time.sleep(0.5)
@@ -91,12 +93,12 @@ def test_delete_service_and_deployment(lab, tmp_path):
 
 
 def test_a_thousand_concurrent_connections_through_a_node_port():
-    from lab import probe
+    from lab.verify import probe
     lab = Lab(os.path.join(SCENARIOS, "seed.yml"), unique_lab_name("y"))
     lab.up()
     try:
-        _, state = running.running(lab.name)
-        client = running.resolve_target(state, "client")
+        _, state = find_running(lab.name)
+        client = lookup.netns_of(state, "client")
         outcomes = probe.run(probe.many([(client, "192.168.179.99", 30090, "/", 10.0)] * 1000, concurrency=1000))
         failed = [o.describe() for o in outcomes if not o.ok]
         assert failed == [], failed[:5]

@@ -11,7 +11,9 @@ import sys
 import pytest
 
 from conftest import ROOT, needs_root, run_lab, seed_lab  # noqa: F401 (seed_lab is a fixture)
-from lab import cluster, mininet_export, scenario
+from lab.cluster.build import build_cluster
+from lab.tools.mininet import export
+from lab.spec import scenario
 
 SEED = os.path.join(ROOT, "scenarios", "seed.yml")
 NODE_IPS = ("192.168.179.99", "192.168.179.100", "192.168.179.101")
@@ -30,18 +32,18 @@ needs_mininet = pytest.mark.skipif(not HAVE_MININET, reason=f"Mininet is not ins
 
 
 def _state(path=SEED, name="mxt"):
-    return cluster.build(scenario.load(path, name))
+    return build_cluster(scenario.load(path, name))
 
 
 # the files, pure ---------------------------------------------------------------------------
 
 def test_mininet_file_compiles_and_carries_each_nodes_rules():
     state = _state()
-    text = mininet_export.render(state, "mininet", "scenarios/seed.yml")
+    text = export.render(state, "mininet", "scenarios/seed.yml")
     compile(text, "export.py", "exec")
     assert "sudo mn --custom FILE --topo svclab --switch lxbr --controller none" in text
     assert "client curl -s 192.168.179.100:30090" in text
-    data = mininet_export.export_data(state)
+    data = export.export_data(state)
     assert [n["name"] for n in data["nodes"]] == ["master", "node1", "node2"]
     for node in data["nodes"]:
         restore = "".join(r["input"] for r in node["rules"])
@@ -51,16 +53,16 @@ def test_mininet_file_compiles_and_carries_each_nodes_rules():
 
 
 def test_nftables_scenario_exports_an_nft_transaction():
-    data = mininet_export.export_data(_state(os.path.join(ROOT, "scenarios", "nodeport-nft.yml")))
+    data = export.export_data(_state(os.path.join(ROOT, "scenarios", "nodeport-nft.yml")))
     assert data["nodes"][0]["rules"][-1]["argv"] == ["nft", "-f", "-"]
     assert "table ip kube-proxy" in data["nodes"][0]["rules"][-1]["input"]
 
 
 def test_ipmininet_file_compiles_with_merged_tables():
-    text = mininet_export.render(_state(), "ipmininet")
+    text = export.render(_state(), "ipmininet")
     compile(text, "export.py", "exec")
     assert "from ipmininet.iptopo import IPTopo" in text and "IPNet(topo=SvclabTopo(), allocate_IPs=False" in text
-    tables = mininet_export.merged_restore(mininet_export.node_rules(_state(), "node1"))
+    tables = export.merged_restore(export.node_rules(_state(), "node1"))
     nat = dict(tables)["nat"]
     first_rule = next(i for i, line in enumerate(nat) if not line.startswith(":"))
     assert all(line.startswith(":") for line in nat[:first_rule])
@@ -104,7 +106,7 @@ def test_export_runs_in_mininet_and_answers(tmp_path, host_untouched):
     from mininet.net import Mininet
     from mininet.nodelib import LinuxBridge
     path = tmp_path / "seed_mn.py"
-    path.write_text(mininet_export.render(_state(), "mininet"))
+    path.write_text(export.render(_state(), "mininet"))
     module = runpy.run_path(str(path))
     setLogLevel("warning")
     net = Mininet(topo=module["topos"]["svclab"](), switch=LinuxBridge, controller=None)
@@ -141,7 +143,7 @@ def cleanup():
 @needs_mininet
 def test_mn_custom_file_with_the_real_mn(tmp_path, host_untouched):
     path, guard = tmp_path / "seed_mn.py", tmp_path / "guard.py"
-    path.write_text(mininet_export.render(_state(), "mininet"))
+    path.write_text(export.render(_state(), "mininet"))
     guard.write_text(GUARD)
     commands = "client curl -s -m 3 192.168.179.100:30090\nnode1 iptables-save -t nat\nexit\n"
     r = subprocess.run(["/usr/bin/mn", "--custom", str(path), "--custom", str(guard), "--topo", "svclab",
@@ -156,12 +158,12 @@ def test_mn_custom_file_with_the_real_mn(tmp_path, host_untouched):
 # attaching to a running lab --------------------------------------------------------------
 
 def test_attach_members_are_nodes_hosts_and_pods():
-    from lab import mininet_attach
+    from lab.tools.mininet import attach
     state = _state()
-    names = [m[0] for m in mininet_attach.members(state)]
+    names = [m[0] for m in attach.members(state)]
     assert names[:4] == ["master", "node1", "node2", "client"] and WEB_PODS <= set(names)
     assert ("pod-nodeport-6cc49c7999-gdqbg", "mxt-pod-nodeport-6cc49c7999-gdqbg", "10.244.0.23", 24) in \
-        mininet_attach.members(state)
+        attach.members(state)
 
 
 @needs_root

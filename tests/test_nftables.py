@@ -24,10 +24,11 @@ import time
 import pytest
 
 from conftest import SCENARIOS, Lab, netns_list, run_lab, unique_lab_name
-from lab import running, scenario
+from lab.kernel.record import find_running
+from lab.spec import scenario
 from lab.errors import InputError
-from lab.model import Node
-from lab.proxy import nftables
+from lab.cluster.model import Node
+from lab.proxy import names, nftables
 from test_proxy_render import ep, eps, features_state, make_state, port, seed_state, service
 
 GOLDEN_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden")
@@ -278,18 +279,18 @@ def test_notes_svc4_lines_come_out_exactly(node):
     ("default/nodeport-svc/tcp/__10.244.2.7/8080", "NLLUDGCM-default/nodeport-svc/tcp/__10.244.2.7/8080"),
 ])
 def test_hash_and_truncate(name, base):
-    assert nftables.hash_and_truncate(name) == base
+    assert names.hash_and_truncate(name) == base
 
 
 def test_chain_name_helpers():
-    assert nftables.service_chain_base("default", "nodeport-svc", "TCP", "") == "T4CYUJA2-default/nodeport-svc/tcp/"
-    assert (nftables.endpoint_chain_base("ns1", "svc1", "tcp", "p80", "10.180.0.1", 80)
+    assert names.service_chain_base("default", "nodeport-svc", "TCP", "") == "T4CYUJA2-default/nodeport-svc/tcp/"
+    assert (names.endpoint_chain_base("ns1", "svc1", "tcp", "p80", "10.180.0.1", 80)
             == "5OJB2KTY-ns1/svc1/tcp/p80__10.180.0.1/80")
-    assert nftables.endpoint_chain_base("a", "b", "tcp", "", "fd00::5", 80).endswith("-a/b/tcp/__fd00..5/80")
-    long = nftables.hash_and_truncate("x" * 300)
-    assert len(long) == nftables.NAME_BASE_MAX and long.endswith("...")
-    assert nftables.is_service_chain("service-T4CYUJA2-default/nodeport-svc/tcp/")
-    assert not nftables.is_service_chain("services")
+    assert names.endpoint_chain_base("a", "b", "tcp", "", "fd00::5", 80).endswith("-a/b/tcp/__fd00..5/80")
+    long = names.hash_and_truncate("x" * 300)
+    assert len(long) == names.NAME_BASE_MAX and long.endswith("...")
+    assert names.is_nft_service_chain("service-T4CYUJA2-default/nodeport-svc/tcp/")
+    assert not names.is_nft_service_chain("services")
 
 
 # features ---------------------------------------------------------------------------------------
@@ -300,21 +301,21 @@ def rules_of(text, prefix, base):
 
 def test_etp_local_external_chain_with_a_local_endpoint():
     text = nftables.definition(features_state("current"), "node1")
-    base = nftables.service_chain_base("default", "local-np", "tcp", "")
+    base = names.service_chain_base("default", "local-np", "tcp", "")
     assert rules_of(text, "external-", base) == [
         f'ip saddr 10.244.0.0/16 goto service-{base} comment "short-circuit pod traffic"',
         'fib saddr type local jump mark-for-masquerade comment "masquerade local traffic"',
         f'fib saddr type local goto service-{base} comment "short-circuit local traffic"',
         f"goto local-{base}",
     ]
-    ep_base = nftables.endpoint_chain_base("default", "local-np", "tcp", "", "10.244.1.11", 8080)
+    ep_base = names.endpoint_chain_base("default", "local-np", "tcp", "", "10.244.1.11", 8080)
     assert rules_of(text, "local-", base) == [f"numgen random mod 1 vmap {{ 0 : goto endpoint-{ep_base} }}"]
     assert f"add element ip kube-proxy service-nodeports {{ tcp . 30081 : goto external-{base} }}" in text
 
 
 def test_etp_local_without_local_endpoints_drops_external_traffic():
     text = nftables.definition(features_state("current"), "node2")  # local-np has no pod on node2
-    base = nftables.service_chain_base("default", "local-np", "tcp", "")
+    base = names.service_chain_base("default", "local-np", "tcp", "")
     assert rules_of(text, "external-", base)[-1] == f'fib saddr type local goto service-{base} comment "short-circuit local traffic"'
     assert 'add element ip kube-proxy no-endpoint-nodeports { tcp . 30081 comment "default/local-np" : drop }' in text
     assert f"add chain ip kube-proxy local-{base}\n" not in text
@@ -323,7 +324,7 @@ def test_etp_local_without_local_endpoints_drops_external_traffic():
 
 
 def test_itp_local_uses_the_local_chain_or_drops():
-    base = nftables.service_chain_base("default", "itp-local", "tcp", "")
+    base = names.service_chain_base("default", "itp-local", "tcp", "")
     on_node1 = nftables.definition(features_state("current"), "node1")
     assert f"add element ip kube-proxy service-ips {{ 10.96.10.12 . tcp . 80 : goto local-{base} }}" in on_node1
     assert f"service-{base}" not in on_node1  # ITP=Local and not external: no Cluster chain at all
@@ -335,8 +336,8 @@ def test_itp_local_uses_the_local_chain_or_drops():
 
 def test_affinity_sets_and_rules():
     text = nftables.definition(features_state("current"), "node1")
-    base = nftables.service_chain_base("default", "sticky", "tcp", "")
-    eps_ = [nftables.endpoint_chain_base("default", "sticky", "tcp", "", ip, 8080) for ip in ("10.244.1.13", "10.244.2.13")]
+    base = names.service_chain_base("default", "sticky", "tcp", "")
+    eps_ = [names.endpoint_chain_base("default", "sticky", "tcp", "", ip, 8080) for ip in ("10.244.1.13", "10.244.2.13")]
     for b in eps_:
         assert (f"add set ip kube-proxy affinity-{b} {{ type ipv4_addr ; flags dynamic,timeout ; timeout 600s ; }}"
                 in text)
@@ -350,7 +351,7 @@ def test_affinity_sets_and_rules():
 
 def test_source_ranges_and_node_in_range():
     text = nftables.definition(features_state("current"), "node1")
-    base = nftables.service_chain_base("default", "vip-ranges", "tcp", "")
+    base = names.service_chain_base("default", "vip-ranges", "tcp", "")
     # 192.168.179.0/24 holds the node IP, so the LB IP itself is allowed too
     assert rules_of(text, "firewall-", base) == [
         "ip saddr != { 203.0.113.0/25 , 192.168.179.0/24 , 192.168.179.242 } drop"]
@@ -360,9 +361,9 @@ def test_source_ranges_and_node_in_range():
 
 def test_udp_and_multi_port_services():
     text = nftables.definition(features_state("current"), "node1")
-    udp = nftables.service_chain_base("kube-system", "kube-dns", "udp", "dns")
+    udp = names.service_chain_base("kube-system", "kube-dns", "udp", "dns")
     assert f"add element ip kube-proxy service-ips {{ 10.96.0.10 . udp . 53 : goto service-{udp} }}" in text
-    ep_base = nftables.endpoint_chain_base("kube-system", "kube-dns", "udp", "dns", "10.244.0.2", 53)
+    ep_base = names.endpoint_chain_base("kube-system", "kube-dns", "udp", "dns", "10.244.0.2", 53)
     assert rules_of(text, "endpoint-", ep_base)[-1] == "meta l4proto udp dnat to 10.244.0.2:53"
     assert text.count("add element ip kube-proxy cluster-ips { 10.96.0.10 }") == 3  # one per port, as upstream
 
@@ -394,7 +395,7 @@ def test_masquerade_all_and_masquerade_bit():
     state = dataclasses.replace(state, kube_proxy=dataclasses.replace(state.kube_proxy, masquerade_all=True,
                                                                       masquerade_bit=5))
     text = nftables.definition(state, "node1")
-    base = nftables.service_chain_base("default", "nodeport-svc", "tcp", "")
+    base = names.service_chain_base("default", "nodeport-svc", "tcp", "")
     assert rules_of(text, "service-", base)[0] == "ip daddr 10.105.182.209 tcp dport 3000 jump mark-for-masquerade"
     assert f"{T} mark-for-masquerade mark set mark or 0x00000020" in text
     assert f"{T} masquerading mark and 0x00000020 == 0 return" in text
@@ -409,7 +410,7 @@ def test_transaction_from_scratch_and_incremental():
     tx = nftables.transaction(b, a).splitlines()
     assert tx[0] == 'add table ip kube-proxy { comment "rules for kube-proxy" ; }'
     assert "flush chain ip kube-proxy services" in tx and "flush map ip kube-proxy service-ips" in tx
-    stale = "service-" + nftables.service_chain_base("default", "web", "tcp", "http")
+    stale = "service-" + names.service_chain_base("default", "web", "tcp", "http")
     assert tx.index(f"flush chain ip kube-proxy {stale}") < tx.index(f"delete chain ip kube-proxy {stale}")
     sticky = [line for line in tx if line.startswith("delete set ip kube-proxy affinity-")]
     assert len(sticky) == 2  # stale affinity sets go at once
@@ -560,7 +561,7 @@ def test_incremental_sync_gives_the_table_a_fresh_load_gives(netns):
 def test_affinity_entries_survive_an_incremental_sync_only(netns):
     a = nftables.definition(features_state("current"), "node1")
     nft_in(netns, "-f", "-", input=nftables.transaction(a))
-    sticky = "affinity-" + nftables.endpoint_chain_base("default", "sticky", "tcp", "", "10.244.1.13", 8080)
+    sticky = "affinity-" + names.endpoint_chain_base("default", "sticky", "tcp", "", "10.244.1.13", 8080)
     nft_in(netns, "add", "element", "ip", "kube-proxy", sticky, "{ 10.244.1.77 }")
     nft_in(netns, "-f", "-", input=nftables.transaction(a, a))
     assert "10.244.1.77" in nft_in(netns, "list", "set", "ip", "kube-proxy", sticky)
@@ -626,7 +627,7 @@ def test_dns_from_a_pod_goes_through_the_nft_rules(nft_lab):
     assert "Name:\tnodeport-svc.default.svc.cluster.local" in out
     assert f"Address: {nft_lab.cluster_ip}" in out
     table = nft_lab.exec("node1", "nft", "list", "table", "ip", "kube-proxy").stdout
-    dns = nftables.service_chain_base("kube-system", "kube-dns", "udp", "dns")
+    dns = names.service_chain_base("kube-system", "kube-dns", "udp", "dns")
     assert f"10.96.0.10 . udp . 53 : goto service-{dns}" in table
 
 
@@ -643,7 +644,7 @@ def test_cluster_ip_is_not_reachable_from_outside(nft_lab):
 
 
 def test_nodes_hold_the_kube_proxy_table_and_no_iptables_chains(nft_lab):
-    base = nftables.service_chain_base("default", "nodeport-svc", "tcp", "")
+    base = names.service_chain_base("default", "nodeport-svc", "tcp", "")
     for node, ip in NODE_IPS.items():
         table = nft_lab.exec(node, "nft", "list", "table", "ip", "kube-proxy").stdout
         assert "map service-ips {" in table and "elements = {" in table.split("map service-ips {")[1]
@@ -682,7 +683,7 @@ def test_added_and_deleted_services_follow(nft_lab, tmp_path):
                         "spec: {type: NodePort, selector: {app: myapp}, sessionAffinity: ClientIP, "
                         "ports: [{port: 80, targetPort: 8080, nodePort: 30112}]}\n")
     run_lab("apply", "-f", str(manifest), "--lab", nft_lab.name)
-    base = nftables.service_chain_base("default", "extra", "tcp", "")
+    base = names.service_chain_base("default", "extra", "tcp", "")
     first = hit(nft_lab.curl("client", "192.168.179.101:30112"))
     assert first in nft_lab.pods
     assert hit(nft_lab.curl("client", "192.168.179.101:30112")) == first  # ClientIP affinity, from the set
@@ -691,7 +692,7 @@ def test_added_and_deleted_services_follow(nft_lab, tmp_path):
     assert nft_lab.curl("client", "192.168.179.101:30112", timeout=1) is None
     table = nft_lab.exec("node2", "nft", "list", "table", "ip", "kube-proxy").stdout
     assert "default/extra" not in table  # stale chains and affinity sets removed
-    record, _ = running.running(nft_lab.name)
+    record, _ = find_running(nft_lab.name)
     for node in NODE_IPS:  # every resync was kube-proxy's incremental one, none fell back
         with open(record.path(f"kube-proxy-{node}.log")) as f:
             log = f.read()

@@ -11,7 +11,8 @@ import subprocess
 import pytest
 
 from conftest import SCENARIOS, run_lab
-from lab import cluster, scenario
+from lab.cluster.build import build_cluster
+from lab.spec import scenario
 from lab.proxy import nftables, nftlist
 from test_nftables import fixture_state
 from test_proxy_render import ep, eps, features_state, lb_state, make_state, port, seed_state, service, spread_state
@@ -190,7 +191,7 @@ def _protocols_state():
 
 
 def _nodeport_nft():
-    return cluster.build(scenario.load(os.path.join(SCENARIOS, "nodeport-nft.yml")))
+    return build_cluster(scenario.load(os.path.join(SCENARIOS, "nodeport-nft.yml")))
 
 
 def _lb_ranges_state():

@@ -10,8 +10,11 @@ import time
 import pytest
 
 from conftest import SCENARIOS, Lab, needs_root, run_lab, unique_lab_name
-from lab import cluster, cmd_probe, packets, scenario
-from lab.packets import PROBE_TOS, Point, Seen
+from lab.cluster.build import build_cluster
+from lab.verify import probes
+from lab.verify import packets
+from lab.spec import scenario
+from lab.verify.packets import PROBE_TOS, Point, Seen
 
 CLIENT = "192.168.179.200"
 NODE_IPS = {"master": "192.168.179.99", "node1": "192.168.179.100", "node2": "192.168.179.101"}
@@ -22,7 +25,7 @@ CLUSTER_IP = "10.105.182.209"
 
 @pytest.fixture(scope="module")
 def seed_state():
-    return cluster.build(scenario.load(os.path.join(SCENARIOS, "seed.yml")))
+    return build_cluster(scenario.load(os.path.join(SCENARIOS, "seed.yml")))
 
 
 @pytest.fixture(scope="module")
@@ -304,28 +307,28 @@ def test_seen_from_packet():
 # the command line, without a lab ----------------------------------------------------------------
 
 def test_probe_parser_and_lookups(seed_state):
-    from lab.cli import build_parser
+    from lab.cli.main import parse_args
     from lab.errors import LabError
 
-    args = build_parser().parse_args(["probe", "nodeport", "client", "node1", "30090", "--json", "--lab", "x"])
+    args = parse_args(["probe", "nodeport", "client", "node1", "30090", "--json", "--lab", "x"])
     assert (args.command, args.probe, args.source, args.node, args.port, args.json, args.lab) == (
         "probe", "nodeport", "client", "node1", 30090, True, "x")
-    args = build_parser().parse_args(["probe", "clusterip", "client", CLUSTER_IP])
+    args = parse_args(["probe", "clusterip", "client", CLUSTER_IP])
     assert (args.probe, args.ip, args.port, args.timeout) == ("clusterip", CLUSTER_IP, None, 1.0)
-    assert cmd_probe.source_of(seed_state, "client")["role"] == "host"
-    assert cmd_probe.source_of(seed_state, "k8s-node1")["name"] == "node1"
-    assert cmd_probe.source_of(seed_state, POD_NODE2)["node"] == "node2"
+    assert probes.source_of(seed_state, "client")["role"] == "host"
+    assert probes.source_of(seed_state, "k8s-node1")["name"] == "node1"
+    assert probes.source_of(seed_state, POD_NODE2)["node"] == "node2"
     with pytest.raises(LabError, match="no host, node or pod named 'nope'"):
-        cmd_probe.source_of(seed_state, "nope")
+        probes.source_of(seed_state, "nope")
     with pytest.raises(LabError, match="no node named"):
-        cmd_probe.node_of(seed_state, "client")
+        probes.node_of(seed_state, "client")
     with pytest.raises(LabError, match="no service has the TCP NodePort 31111"):
-        cmd_probe.probe_nodeport(seed_state, "client", "node1", 31111)
+        probes.probe_nodeport(seed_state, "client", "node1", 31111)
     with pytest.raises(LabError, match="not the ClusterIP of any service"):
-        cmd_probe.probe_clusterip(seed_state, "client", "10.96.99.99")
+        probes.probe_clusterip(seed_state, "client", "10.96.99.99")
     svc = seed_state.service("default", "nodeport-svc")
-    eps = cmd_probe._endpoint_pods(seed_state, svc, svc.ports[0])
-    points = cmd_probe._points(seed_state, cmd_probe.source_of(seed_state, "client"), eps)
+    eps = probes._endpoint_pods(seed_state, svc, svc.ports[0])
+    points = probes._points(seed_state, probes.source_of(seed_state, "client"), eps)
     assert [p.label for p in points] == ["client eth0", "master eth0", "node1 eth0", "node2 eth0",
                                          f"{POD_MASTER} eth0", f"{POD_NODE2} eth0"]
 
@@ -474,7 +477,7 @@ def test_local_policy_keeps_the_client_address(lb_lab):
 
 
 def test_pure_half_does_not_import_scapy():
-    code = "import sys, lab.packets, lab.cmd_probe; print('scapy' in sys.modules)"
+    code = "import sys, lab.verify.packets, lab.verify.probes, lab.cli.probe; print('scapy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30,
                          cwd=os.path.dirname(SCENARIOS))
     assert out.stdout.strip() == "False", out.stderr

@@ -5,7 +5,8 @@ import sys
 import pytest
 
 from conftest import lab_fixture, run_lab
-from lab import dist, expect, plots
+from lab.verify import dist, expect
+from lab.classroom import plots
 from lab.errors import LabError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from lab.model import ClusterState, Endpoint, Host, Node, Service, ServicePort
-from lab.proxy import iptables, names
-from lab.scenario import KubeProxyConfig
+from lab.cluster.model import ClusterState, Endpoint, Host, Node, Service, ServicePort
+from lab.proxy import iptables, names, options
+from lab.spec.scenario import KubeProxyConfig
 
 GOLDEN_DIR = Path(__file__).parent / "golden"
 UPDATE_GOLDEN = os.environ.get("SVCLAB_UPDATE_GOLDEN") == "1"
@@ -204,7 +204,7 @@ GOLDENS = {
 
 
 def golden_profile(name):
-    return iptables.PROFILES[name.split("-")[1]]
+    return options.PROFILES[name.split("-")[1]]
 
 
 @pytest.mark.parametrize("name", sorted(GOLDENS))
@@ -994,7 +994,7 @@ def save(ns):
 
 def load(ns, profile_name, text):
     """What iptables-save shows after kube-proxy's start-up and one sync with ``text``."""
-    restore(ns, iptables.render_bootstrap(iptables.PROFILES[profile_name]))
+    restore(ns, iptables.render_bootstrap(options.PROFILES[profile_name]))
     restore(ns, text)
     return save(ns)
 

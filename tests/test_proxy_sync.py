@@ -4,8 +4,11 @@ import os
 import subprocess
 
 from conftest import SCENARIOS, needs_root, unique_lab_name
-from lab import cluster, lifecycle, netns, scenario, state
-from lab.proxy import iptables
+from lab.cluster.build import build_cluster
+from lab.live import down
+from lab.kernel import netns, record
+from lab.spec import scenario
+from lab.proxy import iptables, options
 from lab.proxy.sync import merged, parse, restore_input
 
 FIRST = """*filter
@@ -84,12 +87,12 @@ def _saved(netns_name):
 def test_first_sync_replacing_empty_tables_gives_what_noflush_restores_give():
     """kube-proxy restores with --noflush; svclab's first sync on a new node replaces the (empty)
     tables with the merged input instead. The kernel must end up with the very same rules."""
-    desired = cluster.build(scenario.load(os.path.join(SCENARIOS, "features.yml")))
-    bootstrap = iptables.render_bootstrap(iptables.PROFILES[desired.kube_proxy.profile])
+    desired = build_cluster(scenario.load(os.path.join(SCENARIOS, "features.yml")))
+    bootstrap = iptables.render_bootstrap(options.PROFILES[desired.kube_proxy.profile])
     rules = restore_input(iptables.render(desired, desired.nodes[1].name))
     name = unique_lab_name("mg")
     names = [f"{name}-a", f"{name}-b"]
-    state.Record.create(name, "test").add_namespaces(names)
+    record.Record.create(name, "test").add_namespaces(names)
     try:
         netns.create(names)
         _restore(names[0], bootstrap, "--noflush")
@@ -97,4 +100,4 @@ def test_first_sync_replacing_empty_tables_gives_what_noflush_restores_give():
         _restore(names[1], merged(bootstrap, rules))
         assert len(_saved(names[0])) > 50 and _saved(names[0]) == _saved(names[1])
     finally:
-        lifecycle.down(name)
+        down.down(name)

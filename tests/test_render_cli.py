@@ -8,8 +8,9 @@ import sys
 import pytest
 
 from conftest import ROOT, SCENARIOS, run_lab
-from lab import cluster, scenario
-from lab.proxy import iptables, saveform
+from lab.cluster.build import build_cluster
+from lab.spec import scenario
+from lab.proxy import iptables, options, saveform
 
 HERE = os.path.join(ROOT, "tests", "render")
 SEED_FILES = [os.path.join(SCENARIOS, "seed", f) for f in ("pod-nodeport.yml", "service.yml")]
@@ -71,8 +72,8 @@ def test_random_fully_and_bad_input():
 @pytest.mark.skipif(os.geteuid() != 0, reason="compares with the real iptables-save in a scratch namespace")
 @pytest.mark.parametrize("name", ["seed.yml", "loadbalancer.yml", "dns.yml", "frontend-vhosts.yml"])
 def test_save_form_equals_real_iptables_save(name):
-    state = cluster.build(scenario.load(os.path.join(SCENARIOS, name)))
-    profile = iptables.PROFILES[state.kube_proxy.profile]
+    state = build_cluster(scenario.load(os.path.join(SCENARIOS, name)))
+    profile = options.PROFILES[state.kube_proxy.profile]
     texts = [iptables.render_bootstrap(profile)] + [iptables.render(state, n.name) for n in state.nodes[:1]]
     netns = f"svsf-{os.getpid()}"
     subprocess.run(["ip", "netns", "add", netns], check=True)
@@ -105,7 +106,7 @@ def test_detect_local_modes(tmp_path, mode, extra, masq):
         netns = f"svdl-{os.getpid()}"
         subprocess.run(["ip", "netns", "add", netns], check=True)
         try:
-            for text in (iptables.render_bootstrap(iptables.PROFILES["current"]), restore):
+            for text in (iptables.render_bootstrap(options.PROFILES["current"]), restore):
                 subprocess.run(["ip", "netns", "exec", netns, "iptables-restore", "--noflush"], input=text, text=True,
                                check=True)
             real = subprocess.run(["ip", "netns", "exec", netns, "iptables-save"], capture_output=True, text=True,

@@ -6,7 +6,9 @@ import os
 import pytest
 
 from conftest import needs_root, netns_list, run_lab, unique_lab_name
-from lab import lifecycle, netns, processes, scaling_runtime, scaling_study as study, state
+from lab.live import down
+from lab.kernel import commands, netns, record
+from lab.tools.bench import proxy_testbed, proxy_study as study
 from lab.errors import LabError
 
 
@@ -58,11 +60,11 @@ def test_statistics_and_table():
     assert study.latency([10_000, 20_000, 30_000]) == {"median_us": 20.0, "p99_us": 29.8, "n": 3}
     run = lambda load, med: {"load_s": load, **{t: {"median_us": med, "p99_us": med * 2, "n": 5}  # noqa: E731
                                                  for t in study.TARGETS}}
-    r = study.Result(size=1000, mode="iptables", rules=8009, runs=[run(0.2, 40), run(0.1, 30), run(0.3, 50)])
+    r = study.StudyResult(size=1000, mode="iptables", rules=8009, runs=[run(0.2, 40), run(0.1, 30), run(0.3, 50)])
     s = r.summary()
     assert s["load_s"] == {"median": 0.2, "min": 0.1, "max": 0.3}
     assert s["last"]["median_us"] == {"median": 40, "min": 30, "max": 50}
-    text = study.table([study.Result(size=0, mode="none", runs=[{"direct": run(0, 20)["direct"]}]), r])
+    text = study.table([study.StudyResult(size=0, mode="none", runs=[{"direct": run(0, 20)["direct"]}]), r])
     lines = text.splitlines()
     assert lines[0].split()[:3] == ["S", "MODE", "RULES"]
     assert "0.200 s (0.100-0.300)" in lines[2] and "40 / 80 (30-50)" in lines[2]
@@ -72,9 +74,9 @@ def test_statistics_and_table():
 def test_plot_is_a_png(tmp_path):
     pytest.importorskip("matplotlib")
     run = {"load_s": 0.1, **{t: {"median_us": 20, "p99_us": 40, "n": 5} for t in study.TARGETS}}
-    results = [study.Result(size=s, mode=m, runs=[run]) for s in (10, 100) for m in study.MODES]
+    results = [study.StudyResult(size=s, mode=m, runs=[run]) for s in (10, 100) for m in study.MODES]
     path = tmp_path / "scaling.png"
-    study.plot(results + [study.Result(size=0, mode="none", runs=[{"direct": run["direct"]}])], str(path))
+    study.plot(results + [study.StudyResult(size=0, mode="none", runs=[{"direct": run["direct"]}])], str(path))
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -85,7 +87,7 @@ def test_plot_is_a_png(tmp_path):
 def test_study_measures_both_modes_and_leaves_nothing():
     prefix = unique_lab_name("bp")
     options = study.Options(sizes=(10, 50), connections=20, warmup=3, runs=2)
-    results = scaling_runtime.run(options, prefix, progress=lambda text: None)
+    results = proxy_testbed.run(options, prefix, progress=lambda text: None)
     assert [(r.size, r.mode) for r in results] == [(0, "none"), (10, "iptables"), (10, "nftables"),
                                                   (50, "iptables"), (50, "nftables")]
     for r in results[1:]:
@@ -95,7 +97,7 @@ def test_study_measures_both_modes_and_leaves_nothing():
         assert all(("load_flush_s" in run) == (r.mode == "iptables") for run in r.runs)
     assert results[0].summary()["direct"]["median_us"]["median"] > 0
     assert not {n for n in netns_list() if n.startswith(prefix + "-")}
-    assert state.Record.load(prefix) is None
+    assert record.Record.load(prefix) is None
 
 
 @pytest.mark.netns
@@ -104,16 +106,16 @@ def test_the_rules_in_the_node_are_kube_proxys_and_connects_go_through_them():
     prefix = unique_lab_name("bp")
     cluster = study.cluster_state(20, "iptables", study.names(prefix))
     rules = study.ruleset(cluster)
-    with scaling_runtime.Study(prefix) as st, st.testbed("iptables") as bed:
+    with proxy_testbed.Study(prefix) as st, st.testbed("iptables") as bed:
         bed.load(rules)
-        saved = processes.run_in(bed.names.node, ["iptables-save", "-t", "nat"]).stdout
+        saved = commands.run(["iptables-save", "-t", "nat"], bed.names.node).stdout
         assert sum(1 for x in saved.splitlines() if x.startswith("-A KUBE-SERVICES ")) == 21
         assert sum(1 for x in saved.splitlines() if x.startswith("-A KUBE-SEP-")) == 20 * 2 * 2
         targets = study.targets(cluster)
         counts = {t: len(s) for t, s in bed.connect_times(targets, 5, 1).items()}
         assert counts == {"first": 5, "last": 5, "direct": 5}
         bed.clear()
-        saved = processes.run_in(bed.names.node, ["iptables-save", "-t", "nat"]).stdout
+        saved = commands.run(["iptables-save", "-t", "nat"], bed.names.node).stdout
         assert "KUBE-SERVICES" not in saved
         with pytest.raises(LabError, match="connect from"):  # no DNAT left: nothing answers the ClusterIP
             bed.connect_times({"last": targets["last"]}, 1, 0)
@@ -124,14 +126,14 @@ def test_the_rules_in_the_node_are_kube_proxys_and_connects_go_through_them():
 @needs_root
 def test_lab_down_removes_a_crashed_study():
     prefix = unique_lab_name("bp")
-    st = scaling_runtime.Study(prefix).__enter__()
+    st = proxy_testbed.Study(prefix).__enter__()
     bed = st.testbed("nftables").__enter__()  # then the process "dies": no __exit__
     for sock in bed.listeners:
         sock.close()
     assert set(bed.names.all) <= netns.existing()
-    assert set(state.Record.load(prefix).namespaces) == set(bed.names.all)
+    assert set(record.Record.load(prefix).namespaces) == set(bed.names.all)
     with pytest.raises(LabError, match="is up"):  # the name is taken until then
-        scaling_runtime.Study(prefix).__enter__()
-    assert lifecycle.down(prefix)
+        proxy_testbed.Study(prefix).__enter__()
+    assert down.down(prefix)
     assert not set(bed.names.all) & netns.existing()
-    assert not os.path.exists(state.lab_dir(prefix))
+    assert not os.path.exists(record.lab_dir(prefix))

@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, SCENARIOS
-from lab import checkspec, cluster, manifests, scenario
+from lab.spec import checks, manifests, scenario
+from lab.cluster.build import build_cluster
 from lab.errors import InputError
 
 jsonschema = pytest.importorskip(
@@ -84,7 +85,7 @@ def mutate(doc, path, value):
 def load_and_build(tmp_path, doc):
     path = tmp_path / "scenario.yml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return cluster.build(scenario.load(str(path)))
+    return build_cluster(scenario.load(str(path)))
 
 
 DEP, SVC = ("manifests", 0), ("manifests", 1)
@@ -319,8 +320,8 @@ def test_the_schemas_list_the_fields_the_loader_knows():
     s = schema("scenario")
     assert set(s["properties"]) == scenario.SCENARIO_FIELDS
     check = s["properties"]["checks"]["items"]
-    assert set(check["properties"]) == checkspec.CHECK_FIELDS
-    assert check["properties"]["expect"]["description"].startswith(", ".join(checkspec.OUTCOMES[:3]))
+    assert set(check["properties"]) == checks.CHECK_FIELDS
+    assert check["properties"]["expect"]["description"].startswith(", ".join(checks.OUTCOMES[:3]))
     assert s["properties"]["kubeProxy"]["properties"]["profile"]["enum"][:2] == list(scenario.PROFILES)
     defs = s["$defs"]
     assert set(defs["podSpec"]["propertyNames"]["enum"]) == manifests.POD_SPEC_FIELDS

@@ -6,9 +6,10 @@ import textwrap
 import pytest
 
 from conftest import ROOT, SCENARIOS, netns_list, needs_root, run_lab, unique_lab_name
-from lab import cluster, scenario
+from lab.cluster.build import build_cluster
+from lab.spec import scenario
 from lab.errors import InputError
-from lab.manifests import BarePod, Deployment, ServiceSpec
+from lab.spec.manifests import BarePod, Deployment, ServiceSpec
 
 TOPOLOGY = os.path.join(ROOT, "topologies", "three-node.yml")
 DEPLOYMENT = textwrap.dedent("""\
@@ -136,13 +137,13 @@ def test_bad_input_names_file_and_field(tmp_path, body, manifests, expected):
 ])
 def test_bad_input_found_while_building_the_cluster(tmp_path, body, manifests, expected):
     with pytest.raises(InputError) as err:
-        cluster.build(scenario.load(write_scenario(tmp_path, body, manifests)))
+        build_cluster(scenario.load(write_scenario(tmp_path, body, manifests)))
     assert expected in str(err.value)
 
 
 def test_selector_matching_nothing_is_valid_with_a_warning(tmp_path):
     path = write_scenario(tmp_path, "topology: TOPOLOGY\nmanifests: [svc.yml]\n", {"svc.yml": SERVICE})
-    state = cluster.build(scenario.load(path))
+    state = build_cluster(scenario.load(path))
     svc = state.service("default", "web")
     assert state.endpoints_for(svc, svc.ports[0]) == ()
     assert any("matches no pods" in w for w in state.warnings)

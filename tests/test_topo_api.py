@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from lab import cluster, scenario, topo_api, topology
+from lab.cluster.build import build_cluster
+from lab.spec import scenario, topo_api, topology
 from lab.errors import InputError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -36,7 +37,7 @@ def test_scenario_with_python_topology_gives_the_same_cluster(tmp_path):
     text = text.replace("seed/", os.path.join(ROOT, "scenarios", "seed") + "/")
     twin = tmp_path / "seed-py.yml"
     twin.write_text(text)
-    assert cluster.build(scenario.load(str(twin))) == cluster.build(scenario.load(seed))
+    assert build_cluster(scenario.load(str(twin))) == build_cluster(scenario.load(seed))
 
 
 def _write(tmp_path, body, name="topo.py"):

@@ -14,7 +14,11 @@ import subprocess
 import pytest
 
 from conftest import SCENARIOS, needs_root, run_lab
-from lab import cluster, scenario, trace
+from lab.cluster.build import build_cluster
+from lab.spec import scenario
+from lab.proxy import names
+from lab.verify import urls
+from lab.verify.trace import analysis
 from lab.errors import LabError
 
 CLIENT_OUT = """\
@@ -179,7 +183,7 @@ HAIRPIN_DSCP = 41
 
 @pytest.fixture(scope="module")
 def seed_state():
-    return cluster.build(scenario.load(os.path.join(SCENARIOS, "seed.yml")))
+    return build_cluster(scenario.load(os.path.join(SCENARIOS, "seed.yml")))
 
 
 def steps(w):
@@ -190,14 +194,14 @@ def steps(w):
 
 def test_packet_line_fields():
     line = NODE1_NODEPORT.splitlines()[0]
-    pkt = trace.parse_packet_line(line)
+    pkt = analysis.parse_packet_line(line)
     assert pkt["in"] == "eth0" and pkt["src"] == "192.168.179.200" and pkt["dst"] == "192.168.179.100"
     assert pkt["sport"] == NODEPORT_SPORT and pkt["dport"] == 30090 and pkt["ttl"] == 64
-    assert int(pkt["tos"], 16) == trace.tos_of(NODEPORT_DSCP) and "SYN" in pkt["flags"]
+    assert int(pkt["tos"], 16) == analysis.tos_of(NODEPORT_DSCP) and "SYN" in pkt["flags"]
 
 
 def test_trace_line_verdicts():
-    events = [e for e in trace.parse_monitor(NODE1_NODEPORT + MASTER_TO_POD) if e["kind"] == "trace"]
+    events = [e for e in analysis.parse_monitor(NODE1_NODEPORT + MASTER_TO_POD) if e["kind"] == "trace"]
     assert all(e["table"] in ("raw", "mangle", "nat", "filter") for e in events)
     jump = next(e for e in events if e["chain"] == "KUBE-NODEPORTS" and e["verdict"] == "JUMP"
                 and e["target"].startswith("KUBE-SVC-"))
@@ -211,14 +215,14 @@ def test_trace_line_verdicts():
 
 
 def test_walk_drops_own_trace_rule_and_keeps_order():
-    w = trace.walk(trace.parse_monitor(NODE1_NODEPORT), NODEPORT_DSCP)
+    w = analysis.walk(analysis.parse_monitor(NODE1_NODEPORT), NODEPORT_DSCP)
     assert [h["hook"] for h in w["hops"]] == ["PREROUTING", "PREROUTING", "PREROUTING", "FORWARD", "POSTROUTING"]
     assert w["hops"][0]["table"] == "raw" and w["hops"][0]["steps"] == []  # only our TRACE rule was there
-    assert not any(trace.TRACE_COMMENT in (s["rule"] or "") for s in steps(w))
+    assert not any(analysis.TRACE_COMMENT in (s["rule"] or "") for s in steps(w))
     chains = [s["chain"] for s in steps(w) if s["table"] == "nat"]
     assert chains[:6] == ["PREROUTING", "KUBE-SERVICES", "KUBE-NODEPORTS", "KUBE-MARK-MASQ", "KUBE-NODEPORTS",
                           "KUBE-SVC-GFPAJ7EGCNM4QF4H"]
-    actions = [trace.action(s) for s in steps(w)]
+    actions = [analysis.action(s) for s in steps(w)]
     assert "DNAT to 10.244.0.23:8080" in actions and "MASQUERADE --random-fully" in actions
     assert actions.index("DNAT to 10.244.0.23:8080") < actions.index("MASQUERADE --random-fully")
     assert w["hops"][3]["packet"]["dst"] == "10.244.0.23" and w["hops"][3]["packet"]["dport"] == 8080
@@ -227,58 +231,58 @@ def test_walk_drops_own_trace_rule_and_keeps_order():
 
 def test_walk_follows_the_packet_across_a_new_kernel_trace_id():
     # bridged from the pod by cni0, then routed: the kernel gives the packet a second trace id
-    events = trace.parse_monitor(MASTER_POD_TO_CLUSTERIP)
+    events = analysis.parse_monitor(MASTER_POD_TO_CLUSTERIP)
     assert len({e["id"] for e in events if e["kind"] == "packet"}) == 2
-    w = trace.walk(events, CLUSTERIP_DSCP)
+    w = analysis.walk(events, CLUSTERIP_DSCP)
     assert len(w["trace_ids"]) == 2 and w["other_packets"] == 0
     assert [h["hook"] for h in w["hops"]][-2:] == ["FORWARD", "POSTROUTING"]
-    assert "DNAT to 10.244.2.14:8080" in [trace.action(s) for s in steps(w)]
+    assert "DNAT to 10.244.2.14:8080" in [analysis.action(s) for s in steps(w)]
 
 
 def test_walk_counts_retransmissions_and_ignores_other_dscp():
-    w = trace.walk(trace.parse_monitor(CLIENT_RETRANSMITS), RETRANSMIT_DSCP)
+    w = analysis.walk(analysis.parse_monitor(CLIENT_RETRANSMITS), RETRANSMIT_DSCP)
     assert w["other_packets"] == 2 and len(w["hops"]) == 1 and steps(w) == []
-    assert trace.walk(trace.parse_monitor(CLIENT_RETRANSMITS), (RETRANSMIT_DSCP + 1) % 64) is None
-    assert trace.walk([], 5) is None
+    assert analysis.walk(analysis.parse_monitor(CLIENT_RETRANSMITS), (RETRANSMIT_DSCP + 1) % 64) is None
+    assert analysis.walk([], 5) is None
 
 
 def test_reject_verdict():
-    w = trace.walk(trace.parse_monitor(NODE1_REJECT), REJECT_DSCP)
+    w = analysis.walk(analysis.parse_monitor(NODE1_REJECT), REJECT_DSCP)
     last = steps(w)[-1]
     assert last["chain"] == "KUBE-EXTERNAL-SERVICES" and last["verdict"] == "DROP"
-    assert trace.action(last) == "REJECT with icmp-port-unreachable" and trace.is_final(last)
+    assert analysis.action(last) == "REJECT with icmp-port-unreachable" and analysis.is_final(last)
     assert w["hops"][-1]["hook"] == "INPUT"
 
 
 def test_action_words():
     step = {"type": "rule", "verdict": "ACCEPT", "target": None, "rule": "-p tcp -j SNAT --to-source 1.2.3.4"}
-    assert trace.action(step) == "SNAT to 1.2.3.4"
-    assert trace.action({"type": "rule", "verdict": "JUMP", "target": "KUBE-SERVICES", "rule": "-j KUBE-SERVICES"}) \
+    assert analysis.action(step) == "SNAT to 1.2.3.4"
+    assert analysis.action({"type": "rule", "verdict": "JUMP", "target": "KUBE-SERVICES", "rule": "-j KUBE-SERVICES"}) \
         == "jump KUBE-SERVICES"
-    assert trace.action({"type": "rule", "verdict": "CONTINUE", "target": None, "rule": "-j MARK"}) == "continue"
-    assert trace.action({"type": "policy", "verdict": "ACCEPT"}) == "policy ACCEPT"
+    assert analysis.action({"type": "rule", "verdict": "CONTINUE", "target": None, "rule": "-j MARK"}) == "continue"
+    assert analysis.action({"type": "policy", "verdict": "ACCEPT"}) == "policy ACCEPT"
 
 
 # annotation and the report ------------------------------------------------------------------------
 
 def test_chain_names_from_the_cluster_state(seed_state):
-    known = trace.chain_names(seed_state)
+    known = names.chain_owners(seed_state)
     assert known["KUBE-SVC-GFPAJ7EGCNM4QF4H"] == "default/nodeport-svc:"  # 1.18: trailing colon
     assert known["KUBE-SEP-TWG53VPX4RADGFC6"] == \
         "default/nodeport-svc: -> pod-nodeport-6cc49c7999-gdqbg 10.244.0.23:8080"
     assert known["KUBE-SEP-YUA4WPOUSEKJIAM2"].endswith("pod-nodeport-6cc49c7999-5fjdh 10.244.2.14:8080")
-    assert trace.describe_chain("KUBE-SEP-AAAAAAAAAAAAAAAA", known).startswith("not in the lab's cluster state")
-    assert "NodePorts" in trace.describe_chain("KUBE-NODEPORTS", known)
+    assert names.describe_chain("KUBE-SEP-AAAAAAAAAAAAAAAA", known).startswith("not in the lab's cluster state")
+    assert "NodePorts" in names.describe_chain("KUBE-NODEPORTS", known)
 
 
 def _seed_report(seed_state):
-    walks = {"k8s-client": trace.walk(trace.parse_monitor(CLIENT_OUT), NODEPORT_DSCP),
-             "k8s-master": trace.walk(trace.parse_monitor(MASTER_TO_POD), NODEPORT_DSCP),
-             "k8s-node1": trace.walk(trace.parse_monitor(NODE1_NODEPORT), NODEPORT_DSCP),
+    walks = {"k8s-client": analysis.walk(analysis.parse_monitor(CLIENT_OUT), NODEPORT_DSCP),
+             "k8s-master": analysis.walk(analysis.parse_monitor(MASTER_TO_POD), NODEPORT_DSCP),
+             "k8s-node1": analysis.walk(analysis.parse_monitor(NODE1_NODEPORT), NODEPORT_DSCP),
              "k8s-node2": None}
     probe = {"result": "established", "src": "192.168.179.200", "sport": NODEPORT_SPORT,
              "dst": "192.168.179.100", "dport": 30090, "answer": "You've hit pod-nodeport-6cc49c7999-gdqbg"}
-    return trace.build_report(seed_state, "k8s-client", walks, probe, "http://192.168.179.100:30090", "client")
+    return analysis.build_report(seed_state, "k8s-client", walks, probe, "http://192.168.179.100:30090", "client")
 
 
 def test_report_orders_namespaces_along_the_path(seed_state):
@@ -296,7 +300,7 @@ def test_report_orders_namespaces_along_the_path(seed_state):
 
 
 def test_text_walk(seed_state):
-    text = trace.format_text(_seed_report(seed_state))
+    text = analysis.format_text(_seed_report(seed_state))
     lines = text.splitlines()
     assert "k8s-node1 (node node1)" in lines and "k8s-master (node master)" in lines
     svc = next(line for line in lines if "nat KUBE-NODEPORTS" in line and "-j KUBE-SVC-GFPAJ7EGCNM4QF4H" in line)
@@ -308,17 +312,17 @@ def test_text_walk(seed_state):
         in lines
     assert lines.index("k8s-client (host client)") < lines.index("k8s-node1 (node node1)") \
         < lines.index("k8s-master (node master)")
-    assert trace.TRACE_COMMENT not in text
+    assert analysis.TRACE_COMMENT not in text
 
 
 def test_a_pod_reaching_itself_through_its_service(seed_state):
     # the SYN leaves the pod (OUTPUT), is DNATed back to it by master, and comes in again (PREROUTING)
     pod_ns, master_ns = "k8s-pod-nodeport-6cc49c7999-gdqbg", "k8s-master"
-    walks = {pod_ns: trace.walk(trace.parse_monitor(HAIRPIN_POD), HAIRPIN_DSCP),
-             master_ns: trace.walk(trace.parse_monitor(HAIRPIN_MASTER), HAIRPIN_DSCP)}
-    assert [len(v) for v in trace.split_visits(walks[pod_ns]["hops"])] == [1, 1]
+    walks = {pod_ns: analysis.walk(analysis.parse_monitor(HAIRPIN_POD), HAIRPIN_DSCP),
+             master_ns: analysis.walk(analysis.parse_monitor(HAIRPIN_MASTER), HAIRPIN_DSCP)}
+    assert [len(v) for v in analysis.split_visits(walks[pod_ns]["hops"])] == [1, 1]
     probe = {"result": "established", "dst": "10.105.182.209", "dport": 3000}
-    report = trace.build_report(seed_state, pod_ns, walks, probe, "10.105.182.209:3000",
+    report = analysis.build_report(seed_state, pod_ns, walks, probe, "10.105.182.209:3000",
                                 "pod-nodeport-6cc49c7999-gdqbg")
     assert [ns["netns"] for ns in report["namespaces"]] == [pod_ns, master_ns, pod_ns]  # same TTL all along
     assert report["namespaces"][2]["hops"][0]["packet"]["src"] == "10.244.0.1"  # masqueraded to cni0's address
@@ -329,13 +333,16 @@ def test_a_pod_reaching_itself_through_its_service(seed_state):
 
 
 def test_parse_url():
-    assert trace.parse_url("http://192.168.179.100:30090") == ("http", "192.168.179.100", 30090, "/")
-    assert trace.parse_url("192.168.179.100:30090") == ("http", "192.168.179.100", 30090, "/")
-    assert trace.parse_url("http://10.96.0.1/x?y=1") == ("http", "10.96.0.1", 80, "/x?y=1")
-    assert trace.parse_url("tcp://10.96.0.10:53")[2] == 53
+    def parse(url):
+        u = urls.parse(url, ("http", "https", "tcp"), ipv4=True, verb="trace")
+        return u.scheme, u.host, u.port, u.path
+    assert parse("http://192.168.179.100:30090") == ("http", "192.168.179.100", 30090, "/")
+    assert parse("192.168.179.100:30090") == ("http", "192.168.179.100", 30090, "/")
+    assert parse("http://10.96.0.1/x?y=1") == ("http", "10.96.0.1", 80, "/x?y=1")
+    assert parse("tcp://10.96.0.10:53")[2] == 53
     for bad in ("nodeport-svc:3000", "ftp://1.2.3.4:21", "tcp://1.2.3.4", "1.2.3.4:99999"):
         with pytest.raises(LabError):
-            trace.parse_url(bad)
+            parse(bad)
 
 
 # the real thing ----------------------------------------------------------------------------------

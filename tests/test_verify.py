@@ -8,7 +8,9 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from conftest import SCENARIOS, needs_root, run_lab, unique_lab_name
-from lab import cluster, dist, expect, scenario, stats
+from lab.cluster.build import build_cluster
+from lab.verify import dist, expect, stats
+from lab.spec import scenario
 from lab.errors import InputError
 
 SEED = os.path.join(SCENARIOS, "seed.yml")
@@ -24,7 +26,7 @@ def test_chi_square_p_values():
 
 
 def seed_state():
-    return cluster.build(scenario.load(SEED))
+    return build_cluster(scenario.load(SEED))
 
 
 def test_expectations_follow_kubernetes_semantics():
@@ -42,7 +44,7 @@ def test_expectations_follow_kubernetes_semantics():
 
 
 def test_local_policy_expectations():
-    st = cluster.build(scenario.load(os.path.join(SCENARIOS, "loadbalancer.yml")))
+    st = build_cluster(scenario.load(os.path.join(SCENARIOS, "loadbalancer.yml")))
     svc = st.service("default", "echo-local")
     port = svc.ports[0].node_port
     with_pods = {e.node for e in st.endpoints_for(svc, svc.ports[0])}

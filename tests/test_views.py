@@ -3,7 +3,9 @@
 import os
 
 from conftest import SCENARIOS
-from lab import cluster, scenario, views
+from lab.cluster.build import build_cluster
+from lab.spec import scenario
+from lab.cli import views
 
 
 def test_human_age_like_kubectl():
@@ -20,7 +22,7 @@ def test_table_pads_columns_by_three():
 
 
 def test_service_columns():
-    state = cluster.build(scenario.load(os.path.join(SCENARIOS, "seed.yml")))
+    state = build_cluster(scenario.load(os.path.join(SCENARIOS, "seed.yml")))
     kube, svc = state.service("default", "kubernetes"), state.service("default", "nodeport-svc")
     assert views.ports_column(kube) == "443/TCP" and views.ports_column(svc) == "3000:30090/TCP"
     assert views.external_ip_column(svc) == "<none>"
@@ -29,7 +31,7 @@ def test_service_columns():
 
 
 def test_endpoints_object_groups_addresses_by_ports():
-    state = cluster.build(scenario.load(os.path.join(SCENARIOS, "seed.yml")))
+    state = build_cluster(scenario.load(os.path.join(SCENARIOS, "seed.yml")))
     obj = views.endpoints_object(state, state.service("default", "nodeport-svc"), 0)
     assert obj["subsets"] == [{
         "addresses": [

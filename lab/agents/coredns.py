@@ -20,9 +20,11 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from lab import addons, codec
-from lab.agents.common import PodServer, parse_args
-from lab.dns.records import ClusterDNS
+from lab.cluster import addons, codec
+from lab.agents import registry
+from lab.agents.podserver import PodServer
+from lab.agents.protocol import parse_args
+from lab.net.dnsrecords import ClusterDNS
 
 SECTIONS = ("answer", "authority", "additional")
 
@@ -142,7 +144,8 @@ def server_for(resolver):
 def main():
     args = parse_args("coredns: cluster DNS", [("--spec", {"required": True}), ("--cluster", {"required": True})])
     resolver = Resolver(args.cluster)
-    return asyncio.run(PodServer(args.spec, server_for(resolver), on_reload=resolver.reload).run(args.ready_fd))
+    return asyncio.run(PodServer(args.spec, registry.COREDNS.ack_name(args.key), server_for(resolver),
+                                 on_reload=resolver.reload).run(args.ready_fd))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""kube-proxy for a node (or a few, in a large lab: lab.agentgroups): loads the node's service
+"""kube-proxy for a node (or a few, in a large lab: lab.agents.groups): loads the node's service
 rules, serves the health check node ports of its ETP=Local LoadBalancer services and, in the 1.18
 profile, holds its NodePort sockets.
 
@@ -13,70 +13,24 @@ service, else 503, so a load balancer only sends to nodes that can serve locally
 the cluster state and re-syncs (rules, sockets, health answers, stale UDP conntrack entries).
 """
 
-import json
 import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import threading
-from dataclasses import dataclass
 
-from lab import codec, netns
-from lab.agents.common import acknowledge, listen_in, parse_args
-from lab.processes import report_ready
-from lab.proxy import iptables, nftables, sync
+from lab.agents import registry
+from lab.agents.protocol import acknowledge, parse_args
+from lab.cluster import codec
+from lab.errors import CommandFailed, InternalError
+from lab.kernel import commands
+from lab.kernel.netns import listen_in
+from lab.kernel.processes import report_ready
+from lab.proxy import modes
+from lab.proxy.health import service_health
+from lab.proxy.options import PROFILES
 
-RESTORE = ["iptables-restore", "-w", "5", "--noflush"]
-# kube-proxy always restores with --noflush. On a node namespace ``lab up`` has just made, its
-# tables are empty, so replacing them gives the very same rules; iptables-nft 1.8.9 spends about
-# four times the CPU on --noflush with thousands of chains, and a 50-node lab restores 50 times.
-REPLACE = ["iptables-restore", "-w", "5"]
-NFT = ["nft", "-f", "-"]
-
-
-# service health ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class HealthAnswer:
-    status: int
-    headers: tuple  # (name, value) pairs besides Content-Length and Date
-    body: bytes
-
-
-def local_ready_endpoints(state, svc, node_name):
-    """``LocalReadyEndpoints``: the service's ready endpoints on this node, over all its ports,
-    counted once per IP (a pod serving two ports of the service is one endpoint)."""
-    return len({e.ip for p in svc.ports for e in state.endpoints_for(svc, p) if e.node == node_name and e.ready})
-
-
-def health_answer(namespace, name, local_endpoints, legacy=False):
-    """``hcHandler.ServeHTTP``. Recent releases (v1.28+) add the nosniff and endpoint-weight headers
-    and ``serviceProxyHealthy`` (always true here: the rules are loaded before the port opens);
-    v1.18 sent Content-Type only and a two-field body. The body is Go's tab-indented text, no newline."""
-    fields = ['\t"service": {\n'
-              f'\t\t"namespace": {json.dumps(namespace)},\n'
-              f'\t\t"name": {json.dumps(name)}\n'
-              '\t}',
-              f'\t"localEndpoints": {local_endpoints}']
-    headers = [("Content-Type", "application/json")]
-    if not legacy:
-        fields.append('\t"serviceProxyHealthy": true')
-        headers += [("X-Content-Type-Options", "nosniff"), ("X-Load-Balancing-Endpoint-Weight", str(local_endpoints))]
-    body = "{\n" + ",\n".join(fields) + "\n}"
-    return HealthAnswer(200 if local_endpoints else 503, tuple(headers), body.encode())
-
-
-def service_health(state, node_name):
-    """What this node's kube-proxy answers on each health check node port: {port: HealthAnswer}."""
-    legacy = iptables.PROFILES[state.kube_proxy.profile].legacy_layout
-    out = {}
-    for svc in sorted(state.services, key=lambda s: (s.namespace, s.name)):
-        port = iptables.health_check_node_port(svc)
-        if port and iptables.is_proxied(svc):
-            out[port] = health_answer(svc.namespace, svc.name, local_ready_endpoints(state, svc, node_name), legacy)
-    return out
 
 
 _SIGNALS = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}
@@ -137,50 +91,36 @@ class ServiceHealthServer:
 class NodeProxy:
     """kube-proxy's work on one node: its rules, NodePort sockets, health check ports, conntrack."""
 
-    def __init__(self, node, enter=(), fresh=False):
+    def __init__(self, node, netns=None, fresh=False):
         self.node = node
         self.fresh = fresh  # the namespace has no rules yet: the first restore may replace tables
-        self.enter = list(enter)  # the command prefix that runs a tool in the node's namespace
+        self.netns = netns  # where its tools run: None for the namespace this process is in
         self.sockets = {}  # (port, protocol) -> socket
-        self.bootstrapped = False
         self.udp_backends = set()  # (cluster IP, endpoint IP) pairs of UDP services
         self.health = ServiceHealthServer()
-        self.applied = None  # the full rules of the last sync
+        self.applied = None  # what the last sync loaded, for the next one
 
-    def sync(self, state):
-        node = state.node(self.node)
-        profile = iptables.PROFILES[state.kube_proxy.profile]
-        if state.kube_proxy.mode == "nftables":
-            self.sync_nftables(state)
-        else:
-            self.sync_iptables(state, profile)
-        self.hold_node_ports(state, node.netns, profile)
-        self.health.sync(service_health(state, self.node), node.netns)
-        self.clear_stale_udp(state)
+    def sync(self, cluster):
+        node = cluster.node(self.node)
+        self.sync_rules(cluster)
+        self.hold_node_ports(cluster, node.netns, PROFILES[cluster.kube_proxy.profile])
+        self.health.sync(service_health(cluster, self.node), node.netns)
+        self.clear_stale_udp(cluster)
 
-    def sync_iptables(self, state, profile):
-        rules = iptables.render(state, self.node)
-        text = sync.restore_input(rules, self.applied, partial=not profile.legacy_layout)
-        if not self.bootstrapped:  # the first sync and the chains it needs, in one restore
-            text = sync.merged(iptables.render_bootstrap(
-                profile, iptables.options_for(state, self.node).localhost_node_ports), text)
-        restore(text, self.enter, replace=self.fresh and not self.bootstrapped)
-        self.bootstrapped = True
-        self.applied = rules
-
-    def sync_nftables(self, state):
-        """One transaction: the table from scratch the first time (whatever a previous kube-proxy
-        left), then kube-proxy's flush-and-refill syncs, which keep the affinity sets' entries. If
-        one fails, the table is recreated from scratch."""
-        table = nftables.definition(state, self.node)
+    def sync_rules(self, cluster):
+        """One load of the mode's sync; if it fails after the first, the mode's full resync."""
+        mode = modes.of(cluster)
+        first = self.applied is None
+        change = mode.sync(cluster, self.node, self.applied)
         try:
-            nft(nftables.transaction(table, self.applied), self.enter)
-        except RuntimeError as exc:
-            if self.applied is None:
+            commands.run(mode.replace if first and self.fresh else mode.load, self.netns, input=change.text)
+        except CommandFailed as exc:
+            change = None if first else mode.resync(cluster, self.node)
+            if change is None:
                 raise
-            print(f"nftables sync failed on {self.node}, recreating the table: {exc}", flush=True)
-            nft(nftables.transaction(table), self.enter)
-        self.applied = table
+            print(f"{mode.name} sync failed on {self.node}, loading everything again: {exc}", flush=True)
+            commands.run(mode.load, self.netns, input=change.text)
+        self.applied = change.applied
 
     def hold_node_ports(self, state, netns_name, profile):
         """The "port opener": kube-proxy kept a socket on every NodePort until v1.24 removed it
@@ -204,13 +144,13 @@ class NodeProxy:
                     for p in s.ports if p.protocol == "UDP" for e in state.endpoints_for(s, p)}
         if shutil.which("conntrack"):
             for cluster_ip, endpoint in sorted(self.udp_backends - backends):
-                subprocess.run(self.enter + ["conntrack", "-D", "--orig-dst", cluster_ip, "--dst-nat", endpoint,
-                                             "-p", "udp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                commands.run(["conntrack", "-D", "--orig-dst", cluster_ip, "--dst-nat", endpoint, "-p", "udp"],
+                             self.netns, check=False)
         self.udp_backends = backends
 
 
 class KubeProxy:
-    """The kube-proxies of one or more nodes (see lab.agentgroups), synced from one cluster state."""
+    """The kube-proxies of one or more nodes (see lab.agents.groups), synced from one cluster state."""
 
     def __init__(self, cluster_file, nodes, key, fresh=False):
         self.cluster_file, self.key, self.node_names, self.fresh = cluster_file, key, nodes, fresh
@@ -219,7 +159,7 @@ class KubeProxy:
     def _node_proxies(self, state):
         """The process starts in the first node's namespace; tools for the others run through
         nsenter (not setns in a preexec function: this process has threads, where that is unsafe)."""
-        return [NodeProxy(name, [] if i == 0 else netns.enter_argv(state.node(name).netns), self.fresh)
+        return [NodeProxy(name, None if i == 0 else state.node(name).netns, self.fresh)
                 for i, name in enumerate(self.node_names)]
 
     def load(self):
@@ -232,25 +172,11 @@ class KubeProxy:
             self.nodes = self._node_proxies(state)
         for node in self.nodes:
             node.sync(state)
-        acknowledge(os.path.dirname(self.cluster_file), f"kube-proxy-{self.key}")
-
-
-def restore(text, enter=(), replace=False):
-    result = subprocess.run(list(enter) + (REPLACE if replace else RESTORE), input=text, text=True,
-                            capture_output=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"iptables-restore failed: {result.stderr.strip()}")
-
-
-def nft(text, enter=()):
-    result = subprocess.run(list(enter) + NFT, input=text, text=True, capture_output=True)
-    if result.returncode != 0:
-        raise RuntimeError(f"nft -f failed: {result.stderr.strip()}")
+        acknowledge(os.path.dirname(self.cluster_file), registry.KUBE_PROXY.ack_name(self.key))
 
 
 def main():
     args = parse_args("kube-proxy for lab nodes", [("--node", {"required": True, "action": "append"}),
-                                                    ("--key", {"help": "names the acknowledgement (default: the node)"}),
                                                     ("--cluster", {"required": True}),
                                                     ("--fresh", {"action": "store_true",
                                                                  "help": "the nodes' namespaces have no rules yet"})])
@@ -260,7 +186,7 @@ def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:
         proxy.sync()
-    except (OSError, RuntimeError) as exc:
+    except (OSError, InternalError) as exc:
         report_ready(args.ready_fd, str(exc))
         return 1
     report_ready(args.ready_fd)
@@ -270,7 +196,7 @@ def main():
             try:
                 proxy.sync()
                 print("resynced rules", flush=True)
-            except (OSError, RuntimeError) as exc:
+            except (OSError, InternalError) as exc:
                 print(f"sync failed: {exc}", flush=True)
         signal.pause()
 

@@ -13,9 +13,11 @@ import select
 import signal
 import sys
 
-from lab import codec, frontlb
-from lab.agents.common import acknowledge, parse_args
-from lab.processes import report_ready
+from lab.cluster import codec
+from lab.net import nginx
+from lab.agents import registry
+from lab.agents.protocol import acknowledge, parse_args
+from lab.kernel.processes import report_ready
 
 PROBE_INTERVAL = 1.0
 PROBE_TIMEOUT = 0.5
@@ -46,12 +48,12 @@ class Controller:
     def probe(self):
         health = {}
         for svc in self.state.services:
-            if frontlb.local_policy(svc) and svc.lb_ips and svc.health_check_node_port:
+            if nginx.local_policy(svc) and svc.lb_ips and svc.health_check_node_port:
                 health[svc.key] = {n.name for n in self.state.nodes if healthy(n.ip, svc.health_check_node_port)}
         return health
 
     def apply(self):
-        text = frontlb.render(self.state, self.directory, self.probe())
+        text = nginx.render(self.state, self.directory, self.probe())
         try:
             with open(self.conf) as f:
                 if f.read() == text:
@@ -85,7 +87,7 @@ def main():
         report_ready(args.ready_fd, str(exc))
         return 1
     state_dir = os.path.dirname(args.cluster)
-    acknowledge(state_dir, "lb-controller")
+    acknowledge(state_dir, registry.LB_CONTROLLER.ack_name(registry.LB_KEY))
     report_ready(args.ready_fd)
     while True:
         select.select([wake_r], [], [], PROBE_INTERVAL)
@@ -98,7 +100,7 @@ def main():
                 hup.clear()
                 controller.reload()
                 controller.apply()
-                acknowledge(state_dir, "lb-controller")
+                acknowledge(state_dir, registry.LB_CONTROLLER.ack_name(registry.LB_KEY))
             else:
                 controller.apply()
         except (OSError, ValueError) as exc:

@@ -10,7 +10,9 @@ import asyncio
 import sys
 import time
 
-from lab.agents.common import PodServer, parse_args
+from lab.agents import registry
+from lab.agents.podserver import PodServer
+from lab.agents.protocol import parse_args
 
 MAX_HEADER = 16384
 
@@ -86,7 +88,8 @@ def server_for(app):
 def main():
     args = parse_args("web pods: You've hit <pod>", [("--spec", {"required": True}),
                                                      ("--app", {"choices": ("kubia", "echo"), "default": "kubia"})])
-    return asyncio.run(PodServer(args.spec, server_for(args.app)).run(args.ready_fd))
+    server = PodServer(args.spec, registry.POD_APPS[args.app].ack_name(args.key), server_for(args.app))
+    return asyncio.run(server.run(args.ready_fd))
 
 
 if __name__ == "__main__":

@@ -13,108 +13,11 @@ Services are visited in (namespace, name, port) order; real kube-proxy walks a G
 order is random, and only the order within each chain is significant.
 """
 
-import ipaddress
-from dataclasses import dataclass
-
 from lab.proxy import names
+from lab.proxy.options import options_for
+from lab.proxy.serviceports import allows_node, health_check_node_port, service_ports, source_ranges
 
 NODEPORTS_COMMENT = '"kubernetes service nodeports; NOTE: this must be the last rule in this chain"'
-
-
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    trailing_colon: bool  # ServicePortName.String() before 1.19
-    legacy_layout: bool  # 1.18 rules (no KUBE-EXT/SVL chains)
-    endpoint_comments: bool  # "N -> IP:port" on service -> endpoint rules
-    fallback_to_terminating: bool  # use serving+terminating endpoints when none is ready
-    host_cidrs: bool  # addresses written as IP/32 (``utilproxy.ToCIDR``, gone by the EXT/SVL layout)
-
-
-PROFILES = {
-    "1.18": Profile("1.18", trailing_colon=True, legacy_layout=True, endpoint_comments=False,
-                    fallback_to_terminating=False, host_cidrs=True),
-    "current": Profile("current", trailing_colon=False, legacy_layout=False, endpoint_comments=True,
-                       fallback_to_terminating=True, host_cidrs=False),
-}
-
-
-@dataclass(frozen=True)
-class ProxyOptions:
-    """What kube-proxy knows about itself on one node."""
-
-    node: str  # the topology name of this node (endpoints on it are local)
-    profile: Profile
-    cluster_cidr: str  # the local-traffic detector (--cluster-cidr)
-    masquerade_bit: int = 14
-    masquerade_all: bool = False
-    random_fully: bool = True  # iptables >= 1.6.2 supports MASQUERADE --random-fully
-    localhost_node_ports: bool = True  # iptables.localhostNodePorts: NodePorts on 127.0.0.1 too
-    node_port_addresses: tuple = ()  # the node's addresses NodePorts answer on (empty: all local ones)
-    nfacct: bool = False  # the host has nfacct counters: kube-proxy counts two kinds of packets
-    local_detector: tuple = None  # (match, negated match) for "from a local pod"; default: the cluster CIDR
-
-    @property
-    def if_local(self):
-        return self.local_detector[0] if self.local_detector else f"-s {self.cluster_cidr}"
-
-    @property
-    def if_not_local(self):
-        return self.local_detector[1] if self.local_detector else f"! -s {self.cluster_cidr}"
-    node_ip: str = None  # proxier.nodeIP: a loadBalancerSourceRange holding it lets the node reach its LB IPs
-
-    @property
-    def mark(self):
-        return f"{1 << self.masquerade_bit:#010x}"  # Go's %#08x pads the digits: 0x00004000
-
-    @property
-    def mark_with_mask(self):
-        return f"{self.mark}/{self.mark}"
-
-
-def options_for(state, node_name):
-    kp = state.kube_proxy
-    node = state.node(node_name)
-    node_ip = str(node.ip) if node else None
-    return ProxyOptions(node=node_name, profile=PROFILES[kp.profile], cluster_cidr=str(state.cluster_cidr),
-                        masquerade_bit=kp.masquerade_bit, masquerade_all=kp.masquerade_all, node_ip=node_ip,
-                        localhost_node_ports=getattr(kp, "localhost_node_ports", True),
-                        node_port_addresses=node_port_ips(getattr(kp, "node_port_addresses", ()), [node_ip]),
-                        local_detector=_local_detector(kp, state, node))
-
-
-def _local_detector(kp, state, node):
-    """kube-proxy's LocalTrafficDetector, from its detectLocalMode (the cluster CIDR by default)."""
-    mode, value = getattr(kp, "detect_local_mode", "ClusterCIDR"), getattr(kp, "detect_local_value", None)
-    if mode == "NodeCIDR" and node is not None:
-        return (f"-s {node.pod_cidr}", f"! -s {node.pod_cidr}")
-    if mode == "BridgeInterface":
-        return (f"-i {value}", f"! -i {value}")
-    if mode == "InterfaceNamePrefix":
-        return (f"-i {value}+", f"! -i {value}+")
-    return None
-
-
-def node_port_ips(cidrs, node_ips):
-    """The node addresses inside ``nodePortAddresses`` (``primary``: the first one); () for all."""
-    chosen = []
-    for ip in node_ips:
-        if ip and any(c == "primary" and ip == node_ips[0] or c != "primary" and
-                      ipaddress.ip_address(ip) in ipaddress.ip_network(c) for c in cidrs):
-            chosen.append(ip)
-    return tuple(chosen)
-
-
-def is_proxied(svc):
-    """``ShouldSkipService``: headless and ExternalName services get no rules."""
-    return svc.cluster_ip not in (None, "None")
-
-
-def health_check_node_port(svc):
-    """``HealthCheckNodePort()``: set only when the service ``NeedsHealthCheck`` (LoadBalancer, ETP=Local)."""
-    if svc.type == "LoadBalancer" and svc.external_traffic_policy == "Local":
-        return svc.health_check_node_port
-    return None
 
 
 # the jump rules kube-proxy ensures in the built-in chains (``iptablesJumpChains``), in the
@@ -232,69 +135,10 @@ def probability(n):
     return f"{1.0 / n:0.10f}"
 
 
-@dataclass(frozen=True)
-class _Port:
-    """One service port as kube-proxy sees it, with its endpoints categorized for this node."""
-
-    svc: object
-    port: object
-    name: str  # ServicePortName string
-    proto: str  # tcp / udp / sctp
-    chains: dict
-    cluster_eps: tuple
-    local_eps: tuple
-    has_endpoints: bool
-
-    @property
-    def lb_ips(self):
-        """``LoadBalancerVIPs()``: the status ingress IPs (empty entries are skipped)."""
-        return tuple(ip for ip in self.svc.lb_ips if ip)
-
-    @property
-    def externally_accessible(self):
-        return bool(self.port.node_port or self.svc.external_ips or self.lb_ips)
-
-    @property
-    def etp_local(self):
-        return self.svc.external_traffic_policy == "Local" and self.externally_accessible
-
-    @property
-    def itp_local(self):
-        return self.svc.internal_traffic_policy == "Local"
-
-
-def _ports(state, opts):
-    """Every proxied service port (headless and ExternalName services are skipped), in order."""
-    out = []
-    for svc in sorted(state.services, key=lambda s: (s.namespace, s.name)):
-        if not is_proxied(svc):
-            continue
-        for port in sorted(svc.ports, key=lambda p: (p.name, p.protocol)):
-            name = names.service_port_name(svc.namespace, svc.name, port.name, opts.profile.trailing_colon)
-            eps = sorted(state.endpoints_for(svc, port), key=lambda e: e.address)  # kube-proxy's byEndpoint
-            cluster, local, any_eps = _categorize(eps, opts)
-            out.append(_Port(svc, port, name, port.protocol.lower(),
-                             names.service_chains(name, port.protocol), cluster, local, any_eps))
-    return out
-
-
-def _categorize(eps, opts):
-    """``CategorizeEndpoints``: ready endpoints; else serving+terminating ones (newer releases)."""
-    ready = tuple(e for e in eps if e.ready)
-    cluster = ready
-    if not cluster and opts.profile.fallback_to_terminating:
-        cluster = tuple(e for e in eps if e.serving and e.terminating)
-    local_ready = tuple(e for e in ready if e.node == opts.node)
-    local = local_ready
-    if not local and opts.profile.fallback_to_terminating:
-        local = tuple(e for e in eps if e.node == opts.node and e.serving and e.terminating)
-    return cluster, local, bool(cluster or local)
-
-
 def render(state, node_name):
     """The restore input kube-proxy on ``node_name`` feeds to ``iptables-restore --noflush``."""
     opts = options_for(state, node_name)
-    return render_ports(_ports(state, opts), opts)
+    return render_ports(service_ports(state, opts), opts)
 
 
 def render_ports(ports, opts):
@@ -333,32 +177,11 @@ def _cluster_ip_match(p, opts):
             f"-d {_host(p.svc.cluster_ip, opts)} --dport {p.port.port}")
 
 
-def _source_ranges(p, opts):
-    """``LoadBalancerSourceRanges()``: trimmed CIDRs; parsed, so written in network form, since the
-    EXT/SVL layout (1.18 writes each range as given)."""
-    out = []
-    for text in (r.strip() for r in p.svc.lb_source_ranges):
-        try:
-            net = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            continue  # validation rejects these; kube-proxy would skip them
-        out.append(text if opts.profile.legacy_layout else str(net))
-    return out
-
-
-def _allows_node(ranges, opts):
-    """True if a source range holds the node's own IP (then traffic from the LB IP itself is let in)."""
-    if not opts.node_ip:
-        return False
-    node_ip = ipaddress.ip_address(opts.node_ip)
-    return any(node_ip in ipaddress.ip_network(r, strict=False) for r in ranges)
-
-
 def _fw_source_rules(w, opts, fw, comment, target, ranges, lb_ips):
     """The FW chain's allow rules: one ``-s <range>`` per range, then ``-s <LB IP>`` if the node is in a range."""
     for cidr in ranges:
         w.rule("nat", fw, comment, f"-s {cidr} -j {target}")
-    if _allows_node(ranges, opts):
+    if allows_node(ranges, opts):
         for ip in lb_ips:
             w.rule("nat", fw, comment, f"-s {_host(ip, opts)} -j {target}")
 
@@ -463,7 +286,7 @@ def _service_current(w, p, opts):
         if not has_external:
             _no_endpoints(w, p, "KUBE-EXTERNAL-SERVICES", f"{proto} -d {_host(eip, opts)} --dport {p.port.port}",
                           local=p.has_endpoints)
-    uses_fw = p.has_endpoints and bool(p.lb_ips) and bool(_source_ranges(p, opts))
+    uses_fw = p.has_endpoints and bool(p.lb_ips) and bool(source_ranges(p, opts))
     _lb_ips_current(w, p, opts, uses_fw, has_external)
     if p.port.node_port:
         if p.has_endpoints:
@@ -546,7 +369,7 @@ def _fw_chain(w, p, opts):
     chain without DNAT and is dropped by the KUBE-PROXY-FIREWALL rule for the LB IP."""
     fw = p.chains["FW"]
     comment = f"-m comment --comment {_q(p.name + ' loadbalancer IP')}"
-    _fw_source_rules(w, opts, fw, comment, p.chains["EXT"], _source_ranges(p, opts), p.lb_ips)
+    _fw_source_rules(w, opts, fw, comment, p.chains["EXT"], source_ranges(p, opts), p.lb_ips)
     w.rule("nat", fw, "-m comment --comment", _q(f"other traffic to {p.name} will be dropped by KUBE-PROXY-FIREWALL"))
 
 
@@ -643,7 +466,7 @@ def _fw_chain_legacy(w, p, opts, lb_ip):
     target = p.chains["XLB"] if p.etp_local else p.chains["SVC"]
     if not p.etp_local:
         w.rule("nat", fw, comment, "-j KUBE-MARK-MASQ")
-    ranges = _source_ranges(p, opts)
+    ranges = source_ranges(p, opts)
     if ranges:
         _fw_source_rules(w, opts, fw, comment, target, ranges, (lb_ip,))
     else:

@@ -42,19 +42,18 @@ late), stale affinity sets deleted at once. ``transaction(current, previous)`` b
 (``add table`` + ``delete table`` + the definition), which is atomic and idempotent.
 """
 
-import base64
-import hashlib
 import re
 from dataclasses import dataclass, field
 
-from lab.proxy import iptables
+from lab.proxy import names
+from lab.proxy.options import options_for
+from lab.proxy.serviceports import allows_node, service_ports, source_ranges
 
 TABLE = "ip kube-proxy"
 PRIMARY = "primary"  # --nodeport-addresses primary: the node IP (the nftables-mode default)
 ALL = "all"  # --nodeport-addresses matching every address: fib daddr type local
 
 # knftables.NameLengthMax (256) minus chainNamePrefixLengthMax (16); early alphas used 128 - 16
-NAME_BASE_MAX = 256 - 16
 
 SERVICE, LOCAL, EXTERNAL, FIREWALL, ENDPOINT, AFFINITY = (
     "service-", "local-", "external-", "firewall-", "endpoint-", "affinity-")
@@ -83,33 +82,6 @@ MAPS = (
     ("service-nodeports", "inet_proto . inet_service : verdict", "NodePort traffic"),
 )
 NO_LOCALHOST = "ip daddr != 127.0.0.0/8"
-
-
-# names -----------------------------------------------------------------------------------------
-
-def hash_and_truncate(name):
-    """``hashAndTruncate``: 8 characters of base32(sha256(name)), a dash, the name; cut with ``...``."""
-    digest = base64.b32encode(hashlib.sha256(name.encode()).digest()).decode()[:8]
-    name = f"{digest}-{name}"
-    if len(name) > NAME_BASE_MAX:
-        name = name[:NAME_BASE_MAX - 3] + "..."
-    return name
-
-
-def service_chain_base(namespace, name, protocol, port_name):
-    """``servicePortChainNameBase``: ``HASH-ns/svc/proto/port`` (an unnamed port leaves a trailing slash)."""
-    return hash_and_truncate(f"{namespace}/{name}/{protocol.lower()}/{port_name}")
-
-
-def endpoint_chain_base(namespace, name, protocol, port_name, ip, port):
-    """``servicePortEndpointChainNameBase``: ``HASH-ns/svc/proto/port__ip/port`` (IPv6 colons -> dots)."""
-    ip = str(ip).replace(":", ".")
-    return hash_and_truncate(f"{namespace}/{name}/{protocol.lower()}/{port_name}__{ip}/{port}")
-
-
-def is_service_chain(name):
-    """``isServiceChainName``: only per-service and per-endpoint chains have a slash."""
-    return "/" in name
 
 
 # the writer ------------------------------------------------------------------------------------
@@ -141,10 +113,10 @@ def definition(state, node_name, node_port_addresses=PRIMARY):
 
     ``node_port_addresses``: ``PRIMARY`` (the node IP, kube-proxy's default in this mode), ``ALL``,
     or the addresses (``GetNodeIPs`` of the CIDRs) that go in ``nodeport-ips``."""
-    opts = iptables.options_for(state, node_name)
+    opts = options_for(state, node_name)
     w = _Writer()
     _base(w, opts, [str(state.service_cidr)], node_port_addresses)
-    for p in iptables._ports(state, opts):
+    for p in service_ports(state, opts):
         _service(w, p, opts)
     return w.text()
 
@@ -226,12 +198,12 @@ class _Chains:
 
 
 def _endpoint_base(p, e):
-    return endpoint_chain_base(p.svc.namespace, p.svc.name, p.proto, p.port.name, e.ip, e.port)
+    return names.endpoint_chain_base(p.svc.namespace, p.svc.name, p.proto, p.port.name, e.ip, e.port)
 
 
 def _service(w, p, opts):
     """``syncProxyRules`` for one service port: chains, then rules, then map elements."""
-    base = service_chain_base(p.svc.namespace, p.svc.name, p.proto, p.port.name)
+    base = names.service_chain_base(p.svc.namespace, p.svc.name, p.proto, p.port.name)
     c = _Chains(SERVICE + base, LOCAL + base, EXTERNAL + base, FIREWALL + base)
     uses_cluster = p.svc.internal_traffic_policy != "Local" or p.externally_accessible  # UsesClusterEndpoints
     uses_local = p.itp_local or p.etp_local  # UsesLocalEndpoints
@@ -241,7 +213,7 @@ def _service(w, p, opts):
     internal_chain, has_internal = (c.local, bool(local_eps)) if p.itp_local else (c.service, p.has_endpoints)
     external_policy_chain, has_external = (c.local, bool(local_eps)) if p.etp_local else (c.service, p.has_endpoints)
     uses_external = p.has_endpoints and p.externally_accessible
-    ranges = iptables._source_ranges(p, opts)
+    ranges = source_ranges(p, opts)
     uses_firewall = bool(p.lb_ips) and bool(ranges)
     verdict = f"goto {REJECT_CHAIN}" if not p.has_endpoints else "drop"  # "drop": no local endpoints
     affinity = p.svc.session_affinity == "ClientIP"
@@ -277,7 +249,7 @@ def _service(w, p, opts):
         w.rule(chain, f"meta l4proto {p.proto} dnat to {e.address}")
     if uses_firewall:
         sources = list(ranges)
-        if iptables._allows_node(ranges, opts):  # the node reaching its own LB IP, SNATted to it
+        if allows_node(ranges, opts):  # the node reaching its own LB IP, SNATted to it
             sources += list(p.lb_ips)
         w.rule(c.firewall, f"ip saddr != {{ {' , '.join(sources)} }} drop")
 

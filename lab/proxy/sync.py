@@ -8,8 +8,7 @@
 Pure: text in, text out.
 """
 
-SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-", "KUBE-XLB-")
-
+from lab.proxy import names
 
 def parse(text):
     """{table: {chain: [rule lines]}} of a restore input, in order."""
@@ -24,10 +23,6 @@ def parse(text):
     return tables
 
 
-def is_service_chain(name):
-    return name.startswith(SERVICE_CHAIN_PREFIXES)
-
-
 def restore_input(current, previous=None, partial=False):
     """The text to restore, given this sync's full rules and the last sync's (None: first sync)."""
     tables = parse(current)
@@ -36,8 +31,8 @@ def restore_input(current, previous=None, partial=False):
     for table, chains in tables.items():
         old = before.get(table, {})
         write = [c for c in chains
-                 if not (partial and previous and is_service_chain(c) and old.get(c) == chains[c])]
-        stale = [c for c in old if is_service_chain(c) and c not in chains]
+                 if not (partial and previous and names.is_service_chain(c) and old.get(c) == chains[c])]
+        stale = [c for c in old if names.is_service_chain(c) and c not in chains]
         out.append(f"*{table}")
         out += [f":{c} - [0:0]" for c in write + stale]
         out += [rule for c in write for rule in chains[c]]

@@ -1,0 +1,51 @@
+"""Starting the lab's agents in its namespaces, each recorded as it starts (teardown also finds
+whatever runs in the lab's namespaces, so a crash between the two leaves nothing behind)."""
+
+import json
+
+from lab.agents import groups, registry
+from lab.cluster import workloads
+from lab.kernel import processes
+
+
+def start_kube_proxies(record, cluster):
+    """One kube-proxy per node group, started in the group's first node."""
+    daemons = []
+    for key, members in groups.groups(n.name for n in cluster.nodes):
+        args = [a for name in members for a in ("--node", name)] + ["--key", key, "--fresh",
+                                                                     "--cluster", record.path("cluster.json")]
+        daemons.append(_spawn(record, cluster, registry.KUBE_PROXY, key, members, args))
+    return daemons
+
+
+def write_pod_spec(record, cluster, key, members, app):
+    """The pods one pod server serves (it re-reads this on SIGHUP). False when there are none."""
+    pods = [p for node in members for p in cluster.pods_on(node) if p.app == app]
+    with open(record.path(registry.POD_APPS[app].spec_file(key)), "w") as f:
+        json.dump({"pods": [{"name": p.name, "netns": p.netns, "ports": workloads.listen_ports(p)}
+                            for p in pods]}, f)
+    return bool(pods)
+
+
+def start_pod_server(record, cluster, key, members, app):
+    kind = registry.POD_APPS[app]
+    args = ["--key", key, "--spec", record.path(kind.spec_file(key))]
+    if app == "coredns":
+        args += ["--cluster", record.path("cluster.json")]
+    else:
+        args += ["--app", app]
+    return _spawn(record, cluster, kind, key, members, args)
+
+
+def start_pod_servers(record, cluster):
+    """One daemon per (node group, app): ``kubia`` for the web pods, ``coredns`` for the DNS pods."""
+    return [start_pod_server(record, cluster, key, members, app)
+            for key, members in groups.groups(n.name for n in cluster.nodes) for app in workloads.APPS
+            if write_pod_spec(record, cluster, key, members, app)]
+
+
+def _spawn(record, cluster, kind, key, members, args):
+    daemon = processes.spawn(kind.name, kind.module, args, cluster.node(members[0]).netns,
+                             record.path(kind.log_file(key)), cluster.lab, record.path("bin"))
+    record.add_pid(kind.record_key(key), daemon.pid)
+    return daemon

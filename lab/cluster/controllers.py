@@ -1,0 +1,108 @@
+"""Changes to a running cluster, as its controllers make them: a deleted pod replaced, a
+ReplicaSet scaled, a node NotReady, changed manifests carried over onto the running state."""
+
+import dataclasses
+import itertools
+
+from lab.cluster import endpoints, ipam, naming
+from lab.cluster.scheduler import pick_node
+
+
+def delete_pod(state, namespace, name, terminating=False):
+    """The state after a pod is deleted: a Deployment's ReplicaSet replaces it with a new pod
+    (new name, scheduled again, the next address of its node as host-local IPAM hands it out);
+    a bare pod is simply gone. With ``terminating``, the pod stays during its grace period,
+    serving but not ready (its endpoint says terminating). Endpoints follow."""
+    pod = next((p for p in state.pods if p.namespace == namespace and p.name == name), None)
+    if pod is None:
+        raise KeyError(f"{namespace}/{name}")
+    pods = [p for p in state.pods if p is not pod]
+    if pod.owner and not pod.terminating:
+        pods.append(new_replica(state, pod, pods, seed=pod.name))
+    if terminating:
+        pods.insert(state.pods.index(pod), dataclasses.replace(pod, terminating=True))
+    return with_pods(state, pods)
+
+
+def with_pods(state, pods, services=None):
+    """The state with these pods (and services); endpoints recomputed."""
+    services = state.services if services is None else services
+    eps, warnings = endpoints.compute(services, pods, state.nodes)
+    return dataclasses.replace(state, pods=tuple(pods), services=tuple(services), endpoints=eps,
+                               warnings=tuple(warnings))
+
+
+def new_replica(state, template, others, seed):
+    """A new pod like ``template`` (same ReplicaSet): a fresh name, scheduled with spreading among
+    ``others``, and the next address its node's IPAM hands out."""
+    taken = {p.name for p in state.pods} | {p.name for p in others}
+    for attempt in itertools.count():
+        name = f"{template.owner}-{naming.random_suffix(f'{template.owner}/{seed}/{attempt}')}"
+        if name not in taken:
+            break
+    ready_nodes = [n for n in state.nodes if n.ready] or list(state.nodes)
+    load = {n.name: 0 for n in ready_nodes}
+    owner_load = {}
+    for p in others:
+        if p.node in load:
+            load[p.node] += 1
+            owner_load[(p.owner, p.node)] = owner_load.get((p.owner, p.node), 0) + 1
+    node = state.node(pick_node(name, template.owner, load, owner_load))
+    used = {p.ip for p in list(state.pods) + list(others) if p.node == node.name}
+    ip = ipam.next_after(node.pod_cidr, used)
+    netns = template.netns[: len(template.netns) - len(template.name)] + name
+    return dataclasses.replace(template, name=name, node=node.name, ip=ip, netns=netns,
+                               host_veth=naming.host_veth_name(netns), ready=True)
+
+
+def set_node_ready(state, node_name, ready):
+    """The node controller's verdict: a NotReady node's pods stop being ready endpoints."""
+    nodes = tuple(dataclasses.replace(n, ready=ready) if n.name == node_name else n for n in state.nodes)
+    pods = [dataclasses.replace(p, ready=ready) if p.node == node_name else p for p in state.pods]
+    return with_pods(dataclasses.replace(state, nodes=nodes), pods)
+
+
+def carry_over(old, fresh):
+    """The running cluster moved towards ``fresh`` (the same scenario built again with changed
+    manifests) the way controllers move it: pods that still fit their ReplicaSet stay (names and
+    addresses kept), ReplicaSets scale up or down, a changed template replaces its pods; services
+    keep their ClusterIP, node ports and load-balancer address."""
+    old_by_owner, fresh_by_owner = {}, {}
+    for p in old.pods:
+        old_by_owner.setdefault(p.owner or f"pod:{p.namespace}/{p.name}", []).append(p)
+    for p in fresh.pods:
+        fresh_by_owner.setdefault(p.owner or f"pod:{p.namespace}/{p.name}", []).append(p)
+    pods = []
+    for owner, wanted in fresh_by_owner.items():
+        kept = sorted(old_by_owner.get(owner, []), key=lambda p: p.name)[:len(wanted)]
+        pods += kept
+        for i in range(len(wanted) - len(kept)):
+            if owner.startswith("pod:"):
+                pods.append(_readdress(old, wanted[0], pods))
+            else:
+                pods.append(new_replica(old, wanted[0], pods, seed=f"scale/{len(old.pods)}/{i}"))
+    services = tuple(_keep_service(old.service(s.namespace, s.name), s) for s in fresh.services)
+    state = dataclasses.replace(fresh, nodes=old.nodes)
+    return with_pods(state, [dataclasses.replace(p, ready=state.node(p.node).ready) for p in pods], services)
+
+
+def _readdress(old, pod, others):
+    used = {p.ip for p in list(old.pods) + list(others) if p.node == pod.node}
+    if pod.ip not in used:
+        return pod
+    return dataclasses.replace(pod, ip=ipam.next_after(old.node(pod.node).pod_cidr, used))
+
+
+def _keep_service(old, new):
+    """A changed Service keeps what the apiserver and the controller gave it."""
+    if old is None or old.type == "ExternalName" or new.type == "ExternalName":
+        return new
+    ports = []
+    for p in new.ports:
+        before = next((q for q in old.ports if (q.name, q.protocol) == (p.name, p.protocol)), None)
+        keep = before is not None and before.node_port and p.node_port
+        ports.append(dataclasses.replace(p, node_port=before.node_port) if keep else p)
+    lb_ips = old.lb_ips if old.lb_ips and new.type == "LoadBalancer" and not new.load_balancer_ip else new.lb_ips
+    return dataclasses.replace(new, cluster_ip=old.cluster_ip if old.cluster_ip else new.cluster_ip,
+                               ports=tuple(ports), lb_ips=lb_ips,
+                               lb_message=None if lb_ips else new.lb_message)

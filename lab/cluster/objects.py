@@ -1,0 +1,40 @@
+"""The objects a running cluster holds: the scenario's manifests, plus what was applied since,
+minus what was deleted; and the cluster state they lead to from the running one. Pure."""
+
+import dataclasses
+
+from lab.cluster import controllers
+from lab.cluster.build import build_cluster
+from lab.spec import manifests
+from lab.spec.fields import Field
+
+RESOURCES = {"Deployment": "deployment.apps", "Service": "service", "Pod": "pod",
+             "EndpointSlice": "endpointslice.discovery.k8s.io"}
+PLURALS = {"Deployment": "deployments.apps", "Service": "services", "Pod": "pods",
+           "EndpointSlice": "endpointslices.discovery.k8s.io"}
+
+
+def key(obj):
+    return (obj.kind, obj.namespace, obj.name)
+
+
+def parse_all(labelled):
+    """Typed objects of ``[(label, document)]``."""
+    return [manifests.parse_object(Field(doc, label)) for label, doc in labelled]
+
+
+def current(scenario, applied, deleted):
+    """The objects now: ``scenario``'s, replaced or added to by ``applied`` (typed objects, in
+    order), less the keys in ``deleted``."""
+    by_key = {key(o): o for o in scenario.objects}
+    for obj in applied:
+        by_key[key(obj)] = obj
+    return [o for k, o in by_key.items() if k not in deleted]
+
+
+def next_state(old, scenario, objects):
+    """The running cluster ``old`` moved to hold ``objects``, as its controllers move it."""
+    deployments = {(o.namespace, o.name) for o in objects if o.kind == "Deployment"}
+    pins = tuple(p for p in scenario.pod_pins if (p.namespace, p.deployment) in deployments)  # of deleted ones: moot
+    fresh = build_cluster(dataclasses.replace(scenario, objects=tuple(objects), pod_pins=pins))
+    return controllers.carry_over(old, fresh)

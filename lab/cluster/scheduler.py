@@ -1,0 +1,150 @@
+"""Pods: named, scheduled and addressed as the ReplicaSet controller, kube-scheduler and the
+CNI's host-local IPAM would, with hashes standing in for their random choices."""
+
+import re
+
+from lab.cluster import ipam, naming, workloads
+from lab.cluster.model import Container, Pod, PodPort
+from lab.errors import InputError
+from lab.spec.manifests import BarePod, Deployment
+
+
+def place_pods(scenario, objects, nodes):
+    """Name, schedule and address every pod: Deployment replicas and bare Pods."""
+    node_names = [n.name for n in nodes]
+    pins = {(p.namespace, p.deployment, p.index): p for p in scenario.pod_pins}
+    _check_pins(scenario, objects, node_names)
+    pools = {n.name: ipam.PodAddressPool(n.pod_cidr) for n in nodes}
+    for pin in scenario.pod_pins:
+        if pin.ip is not None:
+            node = pin.node or _node_of_ip(pin, nodes)
+            try:
+                pools[node].reserve(pin.ip)
+            except ipam.AllocationError as exc:
+                raise pin.where.child("ip").error(f"{exc} (on node {node})",
+                                                  "pick a free address in that node's podCIDR") from None
+
+    planned = []  # (namespace, name, template, owner, hash, pin)
+    taken_names = set()
+    for obj in objects:
+        if isinstance(obj, Deployment):
+            tmpl_hash = _pinned_hash(obj, pins) or naming.pod_template_hash(obj.template.raw)
+            owner = f"{obj.name}-{tmpl_hash}"
+            for i in range(obj.replicas):
+                pin = pins.get((obj.namespace, obj.name, i))
+                name = pin.name if pin and pin.name else _unique_pod_name(owner, i, taken_names)
+                planned.append((obj.namespace, name, obj.template, owner, tmpl_hash, pin))
+                taken_names.add(name)
+        elif isinstance(obj, BarePod):
+            planned.append((obj.namespace, obj.name, obj.template, None, None, None))
+            taken_names.add(obj.name)
+    _check_pod_names(planned, scenario)
+
+    load = {n: 0 for n in node_names}
+    owner_load = {}
+    for _, _, _, owner, _, pin in planned:
+        if pin and (pin.node or pin.ip):
+            node = pin.node or _node_of_ip(pin, nodes)
+            load[node] += 1
+            owner_load[(owner, node)] = owner_load.get((owner, node), 0) + 1
+    pods = []
+    for ns, name, tmpl, owner, tmpl_hash, pin in planned:
+        if pin and (pin.node or pin.ip):
+            node = pin.node or _node_of_ip(pin, nodes)
+        else:
+            if tmpl.node_name:
+                node = _node_by_hostname(tmpl.node_name, nodes, scenario, ns, name)
+            else:
+                node = pick_node(name, owner, load, owner_load)
+            load[node] += 1
+            owner_load[(owner, node)] = owner_load.get((owner, node), 0) + 1
+        ip = pin.ip if pin and pin.ip else _allocate_pod_ip(pools[node], node, scenario)
+        labels = tmpl.labels + ((("pod-template-hash", tmpl_hash),) if tmpl_hash else ())
+        containers = tuple(Container(c.name, c.image, tuple(PodPort(p.container_port, p.protocol, p.name)
+                                                             for p in c.ports)) for c in tmpl.containers)
+        netns = f"{scenario.name}-{name}" if ns == "default" else f"{scenario.name}-{ns}.{name}"
+        pods.append(Pod(ns, name, node, ip, tuple(sorted(labels)), containers, workloads.app_for(tmpl), netns,
+                        naming.host_veth_name(netns), owner, tmpl_hash))
+    return tuple(pods)
+
+
+def _pinned_hash(deployment, pins):
+    """The pod-template-hash in pinned pod names (a recorded cluster's ReplicaSet), if any."""
+    hashes = {pin.name[len(deployment.name) + 1:].rsplit("-", 1)[0]
+              for (ns, dep, _), pin in pins.items()
+              if (ns, dep) == (deployment.namespace, deployment.name) and pin.name}
+    if len(hashes) > 1:
+        raise InputError(deployment.source, "pins.pods", f"pinned pods of {deployment.name} name different "
+                         f"pod-template-hashes ({', '.join(sorted(hashes))})", "pods of one ReplicaSet share one")
+    return hashes.pop() if hashes else None
+
+
+def _unique_pod_name(owner, index, taken):
+    for attempt in range(100):
+        name = f"{owner}-{naming.random_suffix(f'{owner}/{index}/{attempt}')}"
+        if name not in taken:
+            return name
+    raise AssertionError("unreachable: 27^5 suffixes")
+
+
+def pick_node(pod_name, owner, load, owner_load):
+    """Spread first (fewest pods of the same owner, as kube-scheduler's default topology spread
+    does), then the least-loaded node; ties broken by a hash of the pod name (kube-scheduler
+    picks at random)."""
+    def score(node):
+        return (owner_load.get((owner, node), 0) if owner else 0, load[node])
+    best = min(score(n) for n in load)
+    candidates = sorted(n for n in load if score(n) == best)
+    return candidates[naming.stable_index(pod_name, len(candidates))]
+
+
+def _allocate_pod_ip(pool, node, scenario):
+    try:
+        return pool.allocate()
+    except ipam.AllocationError as exc:
+        raise InputError(scenario.topology.source, "nodes", f"node {node}: {exc}",
+                         "give the node a larger podCIDR or run fewer pods") from None
+
+
+def _node_of_ip(pin, nodes):
+    for n in nodes:
+        if pin.ip in n.pod_cidr:
+            return n.name
+    raise pin.where.child("ip").error(f"{pin.ip} is in no node's podCIDR", "pick an address from a node's podCIDR")
+
+
+def _node_by_hostname(hostname, nodes, scenario, ns, name):
+    for n in nodes:
+        if hostname in (n.hostname, n.name):
+            return n.name
+    raise InputError(scenario.source, f"Pod {ns}/{name}: spec.nodeName",
+                     f"no node named {hostname!r}", "use one of: " + ", ".join(n.hostname for n in nodes))
+
+
+def _check_pins(scenario, objects, node_names):
+    deployments = {(o.namespace, o.name): o for o in objects if isinstance(o, Deployment)}
+    for pin in scenario.pod_pins:
+        dep = deployments.get((pin.namespace, pin.deployment))
+        if dep is None:
+            raise pin.where.child("deployment").error(f"no Deployment {pin.namespace}/{pin.deployment} in the manifests")
+        if pin.node is not None and pin.node not in node_names:
+            raise pin.where.child("node").error(f"no node named {pin.node!r}", "use one of: " + ", ".join(node_names))
+        if pin.node is not None and pin.ip is not None:
+            node = next(n for n in scenario.topology.nodes if n.name == pin.node)
+            if pin.ip not in node.pod_cidr:
+                raise pin.where.child("ip").error(f"{pin.ip} is not in {pin.node}'s podCIDR {node.pod_cidr}")
+        if pin.name is not None and not re.fullmatch(rf"{re.escape(pin.deployment)}-[a-z0-9]+-[a-z0-9]{{5}}",
+                                                     pin.name):
+            raise pin.where.child("name").error(f"a pod of {pin.deployment} is named {pin.deployment}-<hash>-<suffix>",
+                                                "the suffix has 5 characters")
+
+
+def _check_pod_names(planned, scenario):
+    seen = set()
+    for ns, name, *_ in planned:
+        if (ns, name) in seen:
+            raise InputError(scenario.source, "pins.pods", f"pod name {ns}/{name} would be used twice",
+                             "give each pinned pod its own name")
+        seen.add((ns, name))
+
+

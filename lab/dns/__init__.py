@@ -1,1 +1,0 @@
-"""Cluster DNS: the records of the Kubernetes DNS-Based Service Discovery specification."""

@@ -1,0 +1,92 @@
+"""Builds a wiring plan in the kernel with rtnetlink (lab.rtnl), from one process.
+
+Each namespace gets one netlink socket, opened while this thread is inside it (a socket
+keeps the namespace it was created in). Veths are created inside the bridge's namespace with
+the peer placed straight into the other namespace, so the host's root namespace never holds
+a lab interface, even for a moment.
+"""
+
+import os
+
+from lab.kernel import netns
+from lab.kernel.rtnl import Netlink
+
+
+class Dataplane:
+    def __init__(self):
+        self._sockets = {}
+        self._fds = {}
+
+    def close(self):
+        for sock in self._sockets.values():
+            sock.close()
+        for fd in self._fds.values():
+            os.close(fd)
+        self._sockets.clear()
+        self._fds.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _prepare(self, name, sysctls=()):
+        """Sysctls first (IPv6 off before any link exists), then a netlink socket for ``name``.
+
+        A sysctl this kernel lacks is skipped: no IPv6 at all is as good as IPv6 off, and
+        ``up`` refuses to start without br_netfilter before it gets here.
+        """
+        with netns.entered(name):
+            for key, value in sysctls:
+                netns.write_sysctl(key, value)
+            self._sockets[name] = Netlink()
+        self._fds[name] = os.open(netns.path(name), os.O_RDONLY)
+
+    def build(self, plan, report=None):
+        """Realise ``plan`` in namespaces that exist and are empty; its veths may join bridges
+        of namespaces built earlier (pods added to a running lab). ``report(done, total)`` hears
+        how many veths are done, now and then."""
+        for ns in plan.namespaces:
+            self._prepare(ns.name, ns.sysctls)
+        for name in {v.netns for v in plan.veths} - set(self._sockets):
+            self._prepare(name)
+        for ns in plan.namespaces:
+            nl = self._sockets[ns.name]
+            nl.set_up(nl.index("lo"))
+        bridges = {}
+        for b in plan.bridges:
+            nl = self._sockets[b.netns]
+            nl.add_bridge(b.name, b.mac)
+            bridges[(b.netns, b.name)] = index = nl.index(b.name)
+            nl.add_address(index, b.address)
+            nl.set_up(index)
+        for i, v in enumerate(plan.veths, 1):
+            bridge = bridges.get((v.netns, v.bridge)) or self._sockets[v.netns].index(v.bridge)
+            self._veth(v, bridge)
+            if report and (i % 50 == 0 or i == len(plan.veths)):
+                report(i, len(plan.veths))
+        for a in plan.addresses:
+            nl = self._sockets[a.netns]
+            nl.add_address(nl.index(a.dev), a.address)
+        for r in plan.routes:
+            nl = self._sockets[r.netns]
+            nl.add_route(r.dst, gateway=r.via, table=r.table,
+                         local_index=nl.index(r.local_dev) if r.local_dev else None)
+        for rule in plan.rules:
+            self._sockets[rule.netns].add_rule(rule.fwmark, rule.mask, rule.table)
+        indexes = {}
+        for n in plan.neighbours:
+            nl = self._sockets[n.netns]
+            if (n.netns, n.dev) not in indexes:
+                indexes[(n.netns, n.dev)] = nl.index(n.dev)
+            nl.add_neighbour(indexes[(n.netns, n.dev)], n.ip, n.mac)
+
+    def _veth(self, v, bridge):
+        nl, peer_nl = self._sockets[v.netns], self._sockets[v.peer_netns]
+        nl.add_veth(v.name, v.peer, self._fds[v.peer_netns], master=bridge, peer_mac=v.peer_mac)
+        if v.hairpin:  # as the CNI bridge plugin sets it
+            nl.set_hairpin(nl.index(v.name))
+        peer = peer_nl.index(v.peer)
+        peer_nl.add_address(peer, v.peer_address)
+        peer_nl.set_up(peer)

@@ -1,0 +1,173 @@
+"""Starting the lab's daemons inside namespaces, waiting for them, and stopping exactly them."""
+
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+from lab.kernel import netns
+from lab.errors import LabError
+
+LAB_MARKER = "--lab"  # every daemon carries ``--lab NAME`` on its command line
+
+
+class Daemon:
+    """A started daemon and the pipe on which it reports ``ok`` (or an error) once serving."""
+
+    def __init__(self, name, proc, ready_fd):
+        self.name, self.proc, self.ready_fd = name, proc, ready_fd
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+
+def spawn(argv0, module, args, netns_name, log_path, lab, bin_dir):
+    """Run ``python -m module`` as ``argv0`` (the name ps, netstat and ss show) in ``netns_name``.
+
+    The name comes from a symlink to the Python interpreter called ``argv0`` in ``bin_dir``:
+    netstat shows the basename of argv[0] and ss the executable's name, and an absolute
+    symlink still lets Python find its standard library.
+    """
+    executable = _named_interpreter(bin_dir, argv0)
+    ready_r, ready_w = os.pipe()
+    log = open(log_path, "ab")
+    try:
+        # no preexec function: Python can vfork instead of copying this (large) process per daemon
+        proc = subprocess.Popen(
+            netns.enter_argv(netns_name) + [executable, "-m", module, LAB_MARKER, lab,
+                                            "--ready-fd", str(ready_w)] + list(args),
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            pass_fds=(ready_w,), start_new_session=True, env=_child_env(), cwd="/")
+    finally:
+        os.close(ready_w)
+        log.close()
+    return Daemon(argv0, proc, ready_r)
+
+
+def spawn_command(argv, netns_name, log_path):
+    """Run a program (nginx) in ``netns_name``, in a session of its own, logging to ``log_path``."""
+    ns_fd = os.open(netns.path(netns_name), os.O_RDONLY)
+    log = open(log_path, "ab")
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=lambda: netns.setns_fd(ns_fd), start_new_session=True, cwd="/")
+    finally:
+        os.close(ns_fd)
+        log.close()
+
+
+def _named_interpreter(bin_dir, name):
+    os.makedirs(bin_dir, exist_ok=True)
+    link = os.path.join(bin_dir, name)
+    if not os.path.islink(link):
+        os.symlink(os.path.realpath(sys.executable), link)
+    return link
+
+
+def _child_env():
+    """The parent's module search path, so the child imports the same ``lab`` and packages."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    return env
+
+
+def wait_ready(daemons, timeout=15.0):
+    """Wait until every daemon has reported; raise with the first error or silence."""
+    pending = {d.ready_fd: d for d in daemons}
+    buffers = {fd: b"" for fd in pending}
+    deadline = time.monotonic() + timeout
+    try:
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                names = ", ".join(sorted({d.name for d in pending.values()}))
+                raise LabError(f"timed out waiting for {names} to start")
+            ready, _, _ = select.select(list(pending), [], [], left)
+            for fd in ready:
+                chunk = os.read(fd, 4096)
+                buffers[fd] += chunk
+                if chunk and not buffers[fd].endswith(b"\n"):
+                    continue
+                daemon = pending.pop(fd)
+                message = buffers[fd].decode(errors="replace").strip()
+                if message != "ok":
+                    raise LabError(f"{daemon.name} (pid {daemon.pid}) failed: {message or 'exited'}")
+    finally:
+        for d in daemons:
+            try:
+                os.close(d.ready_fd)
+            except OSError:
+                pass
+
+
+def report_ready(fd, message="ok"):
+    """Called by a daemon: tell the parent it is serving (or why it is not)."""
+    os.write(fd, (message.replace("\n", " ") + "\n").encode())
+    os.close(fd)
+
+
+def is_lab_process(pid, lab, lab_dir=None):
+    """True if ``pid`` is still one of this lab's daemons (a recorded PID may have been reused):
+    its command line carries ``--lab NAME``, or names a path in the lab's state directory."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return False
+    marker, name = LAB_MARKER.encode(), lab.encode()
+    if any(a == marker and b == name for a, b in zip(argv, argv[1:])):
+        return True
+    prefix = (lab_dir.rstrip("/") + "/").encode() if lab_dir else None
+    return prefix is not None and any(a.startswith(prefix) for a in argv)
+
+
+def _send(pids, sig):
+    """Signal each; the ones that were still there."""
+    alive = set()
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+            alive.add(pid)
+        except ProcessLookupError:
+            pass
+    return alive
+
+
+def kill_now(pids):
+    """SIGKILL, then wait until each is gone."""
+    for pid in _send(pids, signal.SIGKILL):
+        _reap_wait(pid)
+
+
+def stop(pids, grace=1.0):
+    """SIGTERM, then SIGKILL whatever is left after ``grace`` seconds."""
+    alive = _send(pids, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while alive and time.monotonic() < deadline:
+        for pid in list(alive):
+            if not _exists(pid):
+                alive.discard(pid)
+        if alive:
+            time.sleep(0.01)
+    kill_now(alive)
+
+
+def _exists(pid):
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return False
+
+
+def _reap_wait(pid, timeout=1.0):
+    deadline = time.monotonic() + timeout
+    while _exists(pid) and time.monotonic() < deadline:
+        time.sleep(0.01)

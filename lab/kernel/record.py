@@ -1,0 +1,198 @@
+"""What a lab owns, on disk: written before anything is created, so ``down`` can always undo it.
+
+``/run/svclab/<lab>/state.json`` lists the lab's namespaces, daemon PIDs and files; it is
+written *before* each of them is created, so a crash at any point leaves a record that
+covers everything that exists. Beside it: ``cluster.json``, the cluster state the agents read,
+and ``sources.json``, the scenario as it was read at ``up`` (its files' texts), from which every
+live change rebuilds the cluster (editing the scenario of a running lab changes nothing until
+the next ``up``). /run is a tmpfs: after a reboot both the namespaces and the records are gone.
+
+The record's fields change only through its methods; each saves at once.
+"""
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import time
+
+from lab.cluster import codec
+from lab.errors import LabError
+from lab.kernel.files import write_atomic
+
+ROOT = os.environ.get("SVCLAB_STATE_DIR", "/run/svclab")
+PROG = "python3 -m lab"
+
+
+def lab_dir(lab):
+    return os.path.join(ROOT, lab)
+
+
+class Record:
+    """The ownership record of one lab."""
+
+    def __init__(self, lab, data):
+        self.lab, self.data = lab, data
+
+    @classmethod
+    def create(cls, lab, scenario_path, sources=None):
+        os.makedirs(lab_dir(lab), mode=0o700, exist_ok=True)
+        record = cls(lab, {"lab": lab, "scenario": os.path.abspath(scenario_path), "created": time.time(),
+                           "phase": "creating", "namespaces": [], "pids": {}, "etc_dirs": [],
+                           "applied": [], "deleted": []})
+        record.save()
+        if sources is not None:
+            write_atomic(record.path("sources.json"), json.dumps(sources))
+        return record
+
+    @classmethod
+    def load(cls, lab):
+        try:
+            with open(os.path.join(lab_dir(lab), "state.json")) as f:
+                return cls(lab, json.load(f))
+        except FileNotFoundError:
+            return None
+        except (json.JSONDecodeError, OSError):
+            # a crash mid-write; the namespaces are still named after the lab in the partial record
+            return cls(lab, {"lab": lab, "phase": "damaged", "namespaces": [], "pids": {}, "etc_dirs": []})
+
+    def save(self):
+        write_atomic(os.path.join(lab_dir(self.lab), "state.json"), json.dumps(self.data, indent=1))
+
+    def path(self, *parts):
+        return os.path.join(lab_dir(self.lab), *parts)
+
+    # what the lab owns ---------------------------------------------------------------------
+    def add_namespaces(self, names):
+        self.data["namespaces"] += [n for n in names if n not in self.data["namespaces"]]
+        self.save()
+
+    def add_etc_dirs(self, netns_names):
+        """/etc/netns/<name> directories, recorded before they are written."""
+        self.data["etc_dirs"] += [n for n in netns_names if n not in self.data["etc_dirs"]]
+        self.save()
+
+    def forget(self, netns_names):
+        """Namespaces (and their /etc/netns directories) that are gone for good."""
+        gone = set(netns_names)
+        self.data["namespaces"] = [n for n in self.data["namespaces"] if n not in gone]
+        self.data["etc_dirs"] = [n for n in self.data.get("etc_dirs", []) if n not in gone]
+        self.save()
+
+    def add_pid(self, key, pid):
+        self.data["pids"][key] = pid
+        self.save()
+
+    def set_phase(self, phase):
+        self.data["phase"] = phase
+        self.save()
+
+    @property
+    def namespaces(self):
+        return list(self.data["namespaces"])
+
+    @property
+    def etc_dirs(self):
+        return list(self.data.get("etc_dirs", []))
+
+    @property
+    def pids(self):
+        return dict(self.data["pids"])
+
+    @property
+    def created(self):
+        return self.data.get("created", time.time())
+
+    @property
+    def phase(self):
+        return self.data.get("phase")
+
+    @property
+    def scenario_path(self):
+        return self.data.get("scenario")
+
+    # what the lab was built from, and what changed since -----------------------------------
+    def sources(self):
+        """{path: text} of every file the scenario was read from at ``up``."""
+        try:
+            with open(self.path("sources.json")) as f:
+                return json.load(f)
+        except FileNotFoundError:
+            raise LabError(f"lab {self.lab!r} has no record of its scenario's files; bring it up again") from None
+
+    @property
+    def applied(self):
+        """``[(label, document)]`` applied since ``up``, in order."""
+        return [tuple(entry) for entry in self.data.get("applied", [])]
+
+    @property
+    def deleted(self):
+        """``{(kind, namespace, name)}`` deleted since ``up``."""
+        return {tuple(k) for k in self.data.get("deleted", [])}
+
+    def commit_objects(self, applied, deleted):
+        """The objects a converged change left: what was applied and deleted since ``up``."""
+        self.data["applied"] = [list(entry) for entry in applied]
+        self.data["deleted"] = sorted(list(k) for k in deleted)
+        self.save()
+
+    # the cluster state the agents follow ---------------------------------------------------
+    def save_cluster(self, cluster):
+        write_atomic(self.path("cluster.json"), codec.dumps(cluster))
+
+    def load_cluster(self):
+        try:
+            with open(self.path("cluster.json")) as f:
+                return codec.loads(f.read())
+        except FileNotFoundError:
+            return None
+
+    def remove(self):
+        shutil.rmtree(lab_dir(self.lab), ignore_errors=True)
+
+
+def labs():
+    """Names of labs that have a record."""
+    try:
+        return sorted(d for d in os.listdir(ROOT) if os.path.isfile(os.path.join(ROOT, d, "state.json")))
+    except FileNotFoundError:
+        return []
+
+
+def only_lab():
+    """The lab a command means when it names none: $SVCLAB_LAB, else the only one up."""
+    env = os.environ.get("SVCLAB_LAB")
+    if env:
+        return env
+    up = labs()
+    if len(up) == 1:
+        return up[0]
+    if not up:
+        raise LabError(f"no lab is up; start one with: sudo {PROG} up scenarios/seed.yml")
+    raise LabError(f"several labs are up ({', '.join(up)}); say which with --lab NAME")
+
+
+def find_running(lab):
+    """(record, cluster state) of a lab that is up."""
+    lab = lab or only_lab()
+    record = Record.load(lab)
+    cluster = record.load_cluster() if record else None
+    if cluster is None:
+        raise LabError(f"lab {lab!r} is not up (see: {PROG} status)")
+    return record, cluster
+
+
+@contextlib.contextmanager
+def locked():
+    """Serialise ``up``, ``down`` and live changes (a second ``up`` of a lab waits, then finds it up).
+
+    The lock is on the state directory itself, so no lock file is left behind.
+    """
+    os.makedirs(ROOT, mode=0o755, exist_ok=True)
+    fd = os.open(ROOT, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -1,0 +1,142 @@
+"""Moving a running lab from one cluster state to the next, as a cluster converges.
+
+The new state is published (``cluster.json``) and every agent is told (SIGHUP): kube-proxy
+re-syncs the node's rules with one ``iptables-restore``, coredns re-reads its records, the pod
+servers open and close listeners. New pods get their namespaces first; pods that left lose
+theirs last, once the rules no longer send traffic to them. It returns once every agent has
+acknowledged the new generation.
+"""
+
+import dataclasses
+import signal
+import time
+
+from lab.agents import groups, launch, loadbalancer, registry
+from lab.cluster import diff
+from lab.cluster.model import ClusterState
+from lab.errors import InternalError
+from lab.kernel import commands, etcdirs, netns, processes, record
+from lab.kernel.files import write_atomic
+from lab.live import events, steps
+from lab.live.progress import Progress
+from lab.net import nginx, wiring
+
+DRAIN_SECONDS = 0.3
+
+
+def converge(lab_record, old: ClusterState, new: ClusterState, timeout=10.0):
+    """Move the lab behind ``lab_record`` from ``old`` to ``new``; returns seconds until converged.
+
+    In Kubernetes' order: a new pod listens before any rule sends it traffic (it becomes an
+    endpoint once ready); then every kube-proxy and coredns applies the new state, and the load
+    balancer's controller probes the nodes' health after that; a leaving pod keeps listening
+    until no rule sends it new connections, and its namespace goes last.
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    changes = diff.between(old, new)
+    if changes.added_pods:
+        plan = wiring.subplan(wiring.plan(new, netns.neighbour_limit()), changes.added_netns)
+        ctx = steps.Context(lab_record, new, plan, Progress(None, interactive=False), only=set(changes.added_netns))
+        steps.run_all(steps.NEW_PODS, ctx)
+        _serve(lab_record, dataclasses.replace(new, pods=new.pods + changes.removed_pods), deadline)
+    _external_addresses(new, changes.added_external_ips, "add")
+    controller = _apply_control_plane(lab_record, new, deadline)
+    if nginx.needs_nginx(new) and not controller:
+        loadbalancer.start(lab_record, new)
+    if changes.removed_pods:
+        _serve(lab_record, new, deadline)
+    _external_addresses(new, changes.removed_external_ips, "del")
+    events.record_changes(lab_record, changes, new)
+    if changes.removed_pods:
+        time.sleep(DRAIN_SECONDS)  # requests already inside a leaving pod finish (a short termination grace)
+        netns.delete(changes.removed_netns)
+        for name in changes.removed_netns:
+            etcdirs.remove(name)
+        lab_record.forget(changes.removed_netns)
+    return time.monotonic() - started
+
+
+def _serve(lab_record, cluster, deadline):
+    """Every pod server serves exactly ``cluster``'s pods (a server starts for a node group's
+    first pod of its app); returns once each listens."""
+    generation = _next_generation(lab_record)
+    waiting, starting = [], []
+    for key, members in groups.groups(n.name for n in cluster.nodes):
+        for app, kind in registry.POD_APPS.items():
+            has_pods = launch.write_pod_spec(lab_record, cluster, key, members, app)
+            if registry.signal(lab_record, kind, key, signal.SIGHUP):
+                waiting.append(kind.ack_name(key))
+            elif has_pods:
+                starting.append(launch.start_pod_server(lab_record, cluster, key, members, app))
+    processes.wait_ready(starting, max(0.1, deadline - time.monotonic()))
+    _wait_for_acks(lab_record, waiting, generation, deadline)
+
+
+def _apply_control_plane(lab_record, cluster, deadline):
+    """Publish ``cluster``; every kube-proxy re-syncs and coredns re-reads its records; then the
+    load balancer's controller, whose health probes now see the new answers. True if a
+    controller runs."""
+    generation = _next_generation(lab_record)
+    lab_record.save_cluster(cluster)
+    waiting = []
+    for key, _ in groups.groups(n.name for n in cluster.nodes):
+        if not registry.signal(lab_record, registry.KUBE_PROXY, key, signal.SIGHUP):
+            raise InternalError(f"kube-proxy of {key} in lab {lab_record.lab!r} is not running "
+                                f"(see its log {lab_record.path(registry.KUBE_PROXY.log_file(key))})")
+        waiting.append(registry.KUBE_PROXY.ack_name(key))
+        if registry.signal(lab_record, registry.COREDNS, key, signal.SIGHUP):
+            waiting.append(registry.COREDNS.ack_name(key))
+    _wait_for_acks(lab_record, waiting, generation, deadline)
+    if not registry.signal(lab_record, registry.LB_CONTROLLER, registry.LB_KEY, signal.SIGHUP):
+        return False
+    _wait_for_acks(lab_record, [registry.LB_CONTROLLER.ack_name(registry.LB_KEY)], generation, deadline)
+    return True
+
+
+def stop_serving(lab_record, cluster, pod):
+    """A pod's server dies: its daemon closes the pod's listeners (nothing else changes yet)."""
+    others = tuple(p for p in cluster.pods if not (p.namespace == pod.namespace and p.name == pod.name))
+    key, members = groups.group_of([n.name for n in cluster.nodes], pod.node)
+    launch.write_pod_spec(lab_record, dataclasses.replace(cluster, pods=others), key, members, pod.app)
+    generation = _next_generation(lab_record)
+    kind = registry.POD_APPS[pod.app]
+    if registry.signal(lab_record, kind, key, signal.SIGHUP):
+        _wait_for_acks(lab_record, [kind.ack_name(key)], generation, time.monotonic() + 5)
+
+
+def _external_addresses(cluster, addresses, action):
+    """LoadBalancer addresses come and go on the load balancer's eth0."""
+    if not addresses or cluster.lb is None:
+        return
+    for address in addresses:
+        commands.run(["ip", "addr", action, f"{address}/32", "dev", wiring.ETH], cluster.lb.netns, check=False)
+
+
+def _next_generation(lab_record):
+    path = lab_record.path("generation")
+    try:
+        with open(path) as f:
+            generation = int(f.read().strip() or 0) + 1
+    except FileNotFoundError:
+        generation = 1
+    write_atomic(path, str(generation))
+    return generation
+
+
+def _wait_for_acks(lab_record, agents, generation, deadline):
+    pending = set(agents)
+    while pending:
+        for agent in list(pending):
+            try:
+                with open(lab_record.path("acks", agent)) as f:
+                    if int(f.read().strip() or 0) >= generation:
+                        pending.discard(agent)
+            except (FileNotFoundError, ValueError):
+                pass
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise InternalError(f"{', '.join(sorted(pending))} did not apply the change in time "
+                                f"(see the logs in {record.lab_dir(lab_record.lab)})")
+        time.sleep(0.005)

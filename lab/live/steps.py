@@ -1,0 +1,147 @@
+"""Building a lab, as a list of named steps over one context. ``up`` runs them all; a live change
+that adds pods runs the first ones for the new pods' namespaces only.
+
+Each step is recorded before it acts (the record lists namespaces, files and PIDs before they
+exist), so whatever a failed or killed step leaves is still taken down by ``down``.
+"""
+
+from dataclasses import dataclass, field
+
+from lab.agents import launch, loadbalancer
+from lab.cluster import diff
+from lab.kernel import commands, etcdirs, netns, processes
+from lab.live import events
+from lab.net import etcfiles, netfilter, nginx
+from lab.proxy import modes
+
+
+@dataclass
+class Context:
+    record: object  # lab.kernel.record.Record
+    cluster: object  # the ClusterState being built
+    plan: object  # the lab.net.wiring.Plan to build (all of it, or a live change's part)
+    progress: object  # lab.live.progress.Progress
+    only: frozenset = None  # the namespaces to give files to (None: every one of the plan's)
+    daemons: list = field(default_factory=list)  # started, not yet known to be serving
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str  # what the progress line and --timings call it
+    run: object  # run(ctx)
+    done: object = None  # done(ctx) -> the lines said once the step is through
+    when: object = None  # when(ctx) -> False: the lab needs no such step
+
+    def __call__(self, ctx):
+        if self.when is not None and not self.when(ctx):
+            return
+        with ctx.progress.phase(self.name):
+            self.run(ctx)
+        for line in (self.done(ctx) if self.done else ()):
+            ctx.progress.done(line)
+
+
+def run_all(steps, ctx):
+    for step in steps:
+        step(ctx)
+
+
+def create_namespaces(ctx):
+    ctx.record.add_namespaces(ctx.plan.namespace_names)
+    netns.create(ctx.plan.namespace_names)
+
+
+def publish_and_create_namespaces(ctx):
+    """The cluster state the agents will read, then every namespace of the lab."""
+    ctx.record.save_cluster(ctx.cluster)
+    create_namespaces(ctx)
+
+
+def start_agents(ctx):
+    """kube-proxy and the pod servers start while the links are made: they need only their
+    namespaces, and Python takes a while to start."""
+    ctx.daemons += launch.start_kube_proxies(ctx.record, ctx.cluster)
+    ctx.daemons += launch.start_pod_servers(ctx.record, ctx.cluster)
+
+
+def build_links(ctx):
+    from lab.kernel import dataplane  # the netlink client, only when links are made
+    with dataplane.Dataplane() as dp:
+        dp.build(ctx.plan, ctx.progress.count)
+
+
+def write_etc_files(ctx):
+    files = {n: t for n, t in etcfiles.files(ctx.cluster).items()
+             if n in (ctx.only if ctx.only is not None else set(ctx.plan.namespace_names))}
+    ctx.record.add_etc_dirs(sorted(files))
+    for netns_name, texts in files.items():
+        etcdirs.write(netns_name, texts)
+
+
+def wait_for_agents(ctx):
+    # a kube-proxy serving several nodes of a large lab loads thousands of rules for each
+    timeout = 15 + len(ctx.cluster.nodes) * len(ctx.cluster.services) / 2000
+    processes.wait_ready(ctx.daemons, timeout=timeout)
+    ctx.daemons.clear()
+
+
+def load_node_rules(ctx):
+    """The pod network's and load balancer's own rules (not kube-proxy's), once, after
+    kube-proxy's first restore (which replaces the tables): a few restores at a time."""
+    cluster = ctx.cluster
+    jobs = [(n.netns, list(modes.IPTABLES.load), netfilter.node_rules(cluster)) for n in cluster.nodes]
+    if cluster.lb:
+        jobs.append((cluster.lb.netns, list(modes.IPTABLES.load), netfilter.lb_rules()))
+    for start in range(0, len(jobs), 8):
+        commands.finish_all(commands.start_all(jobs[start:start + 8]))
+
+
+def start_load_balancer(ctx):
+    loadbalancer.start(ctx.record, ctx.cluster)
+
+
+def record_events(ctx):
+    events.record_changes(ctx.record, diff.from_nothing(ctx.cluster), ctx.cluster)
+    ctx.record.set_phase("up")
+
+
+def _network_lines(ctx):
+    c = ctx.cluster
+    return [f"Network: {len(ctx.plan.namespaces)} namespaces, LAN {c.lan_cidr}, {len(c.nodes)} nodes, "
+            f"{len(c.pods)} pods"]
+
+
+def _serving_lines(ctx):
+    c = ctx.cluster
+    return [f"kube-proxy ({c.kube_proxy.mode}, profile {c.kube_proxy.profile}) synced on {len(c.nodes)} nodes",
+            f"Pods serving: {len(c.pods)}"]
+
+
+def _load_balancer_lines(ctx):
+    c = ctx.cluster
+    external = sum(len(s.lb_ips) for s in c.services)
+    return [f"Load balancer {c.lb.ip}: nginx with {len(c.frontends)} virtual hosts, "
+            f"{external} LoadBalancer addresses"]
+
+
+def _has_load_balancer(ctx):
+    return nginx.needs_nginx(ctx.cluster)
+
+
+UP = (
+    Step("namespaces", publish_and_create_namespaces),
+    Step("start kube-proxy and pod servers", start_agents),
+    Step("links, addresses, routes", build_links),
+    Step("resolv.conf and hosts files", write_etc_files, _network_lines),
+    Step("wait for kube-proxy syncs and pod servers", wait_for_agents),
+    Step("pod network rules", load_node_rules, _serving_lines),
+    Step("front load balancer (nginx)", start_load_balancer, _load_balancer_lines, when=_has_load_balancer),
+    Step("record events", record_events),
+)
+
+# a live change's new pods: their namespaces, links and files (the agents are told afterwards)
+NEW_PODS = (
+    Step("namespaces", create_namespaces),
+    Step("links, addresses, routes", build_links),
+    Step("resolv.conf and hosts files", write_etc_files),
+)

@@ -1,0 +1,76 @@
+"""``up``: check the host, read and plan, then run the build steps under the lab's record; on
+any failure (or Ctrl-C) take down whatever was made, then re-raise."""
+
+import os
+import shutil
+import sys
+import time
+
+from lab.agents import loadbalancer
+from lab.cluster.build import build_cluster
+from lab.errors import LabError
+from lab.kernel import etcdirs, netns, record
+from lab.live import down, steps
+from lab.live.progress import Progress
+from lab.net import nginx, wiring
+from lab.proxy import modes
+from lab.spec import scenario, sources
+
+REQUIRED_TOOLS = ("ip", "nsenter")
+
+
+def up(scenario_path, name=None, out=None, progress=None):
+    """Bring a lab up; returns (cluster state, seconds)."""
+    progress = progress or Progress(out or sys.stdout)
+    started = time.monotonic()
+    with progress.phase("read scenario"):
+        files = sources.Sources()
+        spec = scenario.load(scenario_path, name, files)
+    with progress.phase("plan cluster and network"):
+        cluster = build_cluster(spec)
+        plan = wiring.plan(cluster, netns.neighbour_limit())
+    check_host(modes.of(cluster))
+    if nginx.needs_nginx(cluster):
+        loadbalancer.check_installed()
+    asked = time.monotonic()
+    with record.locked():
+        progress.took("wait for other labs' up/down", time.monotonic() - asked)
+        existing = record.Record.load(cluster.lab)
+        if existing is not None:
+            raise LabError(f"lab {cluster.lab!r} is already up (from {existing.scenario_path or '?'}); "
+                           f"take it down first with: lab down {cluster.lab}")
+        check_names_free(plan.namespace_names)
+        progress.say(f"Creating lab {cluster.lab!r} from {scenario_path}")
+        lab_record = record.Record.create(cluster.lab, scenario_path, files.texts())
+        try:
+            steps.run_all(steps.UP, steps.Context(lab_record, cluster, plan, progress))
+        except BaseException:
+            down.teardown(lab_record)
+            raise
+    for warning in cluster.warnings:
+        print(f"warning: {warning}", file=sys.stderr if out is None else out)
+    return cluster, time.monotonic() - started
+
+
+def check_host(mode):
+    if os.geteuid() != 0:
+        raise LabError("svclab builds network namespaces and needs root: run it with sudo")
+    missing = [t for t in REQUIRED_TOOLS + mode.tools if shutil.which(t) is None]
+    if missing:
+        raise LabError(f"missing tools: {', '.join(missing)} (install them with: sudo ./setup)")
+    if not os.path.isdir("/proc/sys/net/bridge"):
+        raise LabError("the kernel's br_netfilter module is not loaded; pods need it to reach services on their "
+                       "own node. Load it with: sudo modprobe br_netfilter (bridged traffic on this host then "
+                       "passes through iptables too)")
+
+
+def check_names_free(namespace_names):
+    """No namespace (nor /etc/netns directory) the lab would make may exist already."""
+    clash = sorted(set(namespace_names) & netns.existing())
+    if clash:
+        raise LabError(f"network namespace {clash[0]} already exists and is not this lab's; "
+                       f"choose another lab name with --name")
+    clash = sorted(n for n in namespace_names if os.path.exists(etcdirs.directory(n)))
+    if clash:
+        raise LabError(f"{etcdirs.directory(clash[0])} already exists and is not this lab's; "
+                       f"choose another lab name with --name")

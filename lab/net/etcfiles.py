@@ -1,0 +1,46 @@
+"""The files ``ip netns exec`` lays over /etc inside a namespace (/etc/netns/<netns>/...), as text. Pure.
+
+Pods get the resolver configuration and hosts file the kubelet writes; nodes resolve cluster
+names through kube-dns too; hosts outside the cluster get a resolver that answers nothing
+(the lab has no upstream DNS, and no lookup may leave the lab).
+"""
+
+from lab.cluster import addons
+
+HOSTS_HEADER = """# Kubernetes-managed hosts file.
+127.0.0.1\tlocalhost
+::1\tlocalhost ip6-localhost ip6-loopback
+fe00::0\tip6-localnet
+fe00::0\tip6-mcastprefix
+fe00::1\tip6-allnodes
+fe00::2\tip6-allrouters
+"""
+
+
+def cluster_resolv_conf(state, namespace):
+    """What the kubelet writes for a ClusterFirst pod in ``namespace`` (the runtime's format)."""
+    d = state.domain
+    return (f"search {namespace}.svc.{d} svc.{d} {d}\n"
+            f"nameserver {addons.dns_ip(state.service_cidr)}\n"
+            "options ndots:5\n")
+
+
+NO_DNS = ("# Outside the cluster: no DNS server here (svclab labs have no upstream resolver).\n"
+          "nameserver 127.0.0.1\n")
+
+
+def files(state):
+    """{netns: {file name: text}} for every namespace of the lab that gets files."""
+    out = {}
+    has_dns = state.service("kube-system", "kube-dns") is not None
+    for node in state.nodes:
+        out[node.netns] = {"resolv.conf": cluster_resolv_conf(state, "default") if has_dns else NO_DNS}
+    for host in state.hosts:
+        out[host.netns] = {"resolv.conf": NO_DNS}
+    for pod in state.pods:
+        if pod.app == "coredns" or not has_dns:  # dnsPolicy: Default, the node's resolver
+            resolv = out[state.node(pod.node).netns]["resolv.conf"]
+        else:
+            resolv = cluster_resolv_conf(state, pod.namespace)
+        out[pod.netns] = {"resolv.conf": resolv, "hosts": HOSTS_HEADER + f"{pod.ip}\t{pod.name}\n"}
+    return out
