@@ -19,9 +19,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lab.verify import probe, steady
+from lab.cluster import lookup  # noqa: E402
 from lab.kernel.record import find_running  # noqa: E402
-from lab.cluster import lookup
+from lab.verify import probe, steady  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = os.path.join(ROOT, "scenarios", "seed.yml")
@@ -46,9 +46,9 @@ def rolling(name, tmp):
         files[n] = os.path.join(tmp, f"scale{n}.yml")
         with open(files[n], "w") as f:
             f.write(text.replace("replicas: 2", f"replicas: {n}"))
-    _, state = find_running(name)
+    _, cluster = find_running(name)
     rows = []
-    with steady.SteadyLoad(lookup.netns_of(state, "client"), "192.168.179.100", 30090) as load:
+    with steady.SteadyLoad(lookup.netns_of(cluster, "client"), "192.168.179.100", 30090) as load:
         time.sleep(0.5)
         steps = [("scale 2 -> 5", ("apply", "-f", files[5])), ("scale 5 -> 2", ("apply", "-f", files[2])),
                  ("kill a pod", None), ("node2 down (grace 1 s)", ("node", "down", "node2", "--grace", "1")),
@@ -73,8 +73,8 @@ def rolling(name, tmp):
 
 
 def load_test(name, rounds=20, concurrency=1000):
-    _, state = find_running(name)
-    client = lookup.netns_of(state, "client")
+    _, cluster = find_running(name)
+    client = lookup.netns_of(cluster, "client")
     latencies, failures = [], 0
     started = time.monotonic()
     for _ in range(rounds):

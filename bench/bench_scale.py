@@ -28,9 +28,10 @@ sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
 import make_scale_scenario  # noqa: E402
-from lab.cluster import codec
-from lab.kernel import record  # noqa: E402
 from bench_seed import http_get  # noqa: E402
+
+from lab.cluster import codec  # noqa: E402
+from lab.kernel import record  # noqa: E402
 
 POINTS = [(50, 50, 2), (50, 500, 2)]  # nodes, deployments, replicas (each deployment: 2 services)
 
@@ -69,14 +70,14 @@ def parse_timings(text):
     return out
 
 
-def everything_answers(desired):
+def everything_answers(cluster):
     deadline = time.monotonic() + 30
-    for pod in desired.pods:
+    for pod in cluster.pods:
         if pod.app != "coredns":
-            http_get(desired.node(pod.node).netns, str(pod.ip), pod.serving_ports[0], deadline)
-    node_port = next(p.node_port for s in desired.services for p in s.ports if p.node_port)
-    for node in desired.nodes:
-        http_get(desired.hosts[0].netns, str(node.ip), node_port, deadline)
+            http_get(cluster.node(pod.node).netns, str(pod.ip), pod.serving_ports[0], deadline)
+    node_port = next(p.node_port for s in cluster.services for p in s.ports if p.node_port)
+    for node in cluster.nodes:
+        http_get(cluster.hosts[0].netns, str(node.ip), node_port, deadline)
 
 
 def settled(limit=15.0):

@@ -21,11 +21,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from lab.cluster.build import build_cluster
-from lab.kernel import netns
-from lab.spec import scenario
+from lab.cluster.build import build_cluster  # noqa: E402
+from lab.kernel import netns  # noqa: E402
 from lab.net import wiring  # noqa: E402
 from lab.proxy import iptables, options  # noqa: E402
+from lab.spec import scenario  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SEED = os.path.join(ROOT, "scenarios", "seed.yml")
@@ -74,11 +74,11 @@ def dns_query(netns_name, ip, deadline):
             raise RuntimeError(f"{ip}:53 never answered DNS from {netns_name}")
 
 
-def all_pods_answer(state):
+def all_pods_answer(cluster):
     """Every web pod answers HTTP and every DNS pod answers a DNS query, asked from its node."""
     deadline = time.monotonic() + 10
-    for pod in state.pods:
-        node = state.node(pod.node)
+    for pod in cluster.pods:
+        node = cluster.node(pod.node)
         if pod.app == "coredns":
             dns_query(node.netns, str(pod.ip), deadline)
         else:
@@ -86,11 +86,11 @@ def all_pods_answer(state):
 
 
 def ours(name):
-    state = build_cluster(scenario.load(SEED, name))
+    cluster = build_cluster(scenario.load(SEED, name))
     t0 = time.monotonic()
     try:
         lab("up", SEED, "--name", name)
-        all_pods_answer(state)
+        all_pods_answer(cluster)
         t1 = time.monotonic()
     finally:
         lab("down", name)
@@ -100,25 +100,25 @@ def ours(name):
 
 def raw(name):
     """The same lab from plain tools: ip -batch, iptables-restore, one http.server per pod."""
-    state = build_cluster(scenario.load(SEED, name))
-    plan = wiring.plan(state)
-    profile = options.PROFILES[state.kube_proxy.profile]
+    cluster = build_cluster(scenario.load(SEED, name))
+    plan = wiring.plan(cluster)
+    profile = options.PROFILES[cluster.kube_proxy.profile]
     t0 = time.monotonic()
     servers = []
     try:
         for ns, lines in wiring.ip_batches(plan):
             subprocess.run(["ip"] + (["-n", ns] if ns else []) + ["-batch", "-"], input="\n".join(lines) + "\n",
                            text=True, check=True, stdout=subprocess.DEVNULL)
-        for node in state.nodes:
-            text = iptables.render_bootstrap(profile) + iptables.render(state, node.name)
+        for node in cluster.nodes:
+            text = iptables.render_bootstrap(profile) + iptables.render(cluster, node.name)
             subprocess.run(["ip", "netns", "exec", node.netns, "iptables-restore", "--noflush"], input=text,
                            text=True, check=True)
         servers = [subprocess.Popen(["ip", "netns", "exec", p.netns, sys.executable]
                                     + (["-c", DNS_STUB] if p.app == "coredns"
                                        else ["-m", "http.server", str(p.serving_ports[0])]),
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                   for p in state.pods]
-        all_pods_answer(state)
+                   for p in cluster.pods]
+        all_pods_answer(cluster)
         t1 = time.monotonic()
     finally:
         for s in servers:
@@ -144,8 +144,8 @@ while True:
 
 def distribution(name, requests):
     """Wall time of ``lab dist client http://node1:30090 -n REQUESTS`` (the command, start to end)."""
-    state = build_cluster(scenario.load(SEED, name))
-    url = f"http://{state.nodes[1].ip}:{next(p.node_port for s in state.services for p in s.ports if p.node_port)}"
+    cluster = build_cluster(scenario.load(SEED, name))
+    url = f"http://{cluster.nodes[1].ip}:{next(p.node_port for s in cluster.services for p in s.ports if p.node_port)}"
     lab("up", SEED, "--name", name)
     try:
         t0 = time.monotonic()

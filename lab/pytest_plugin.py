@@ -15,11 +15,12 @@ import subprocess
 
 import pytest
 
-from lab.verify import dist, probe, urls
-from lab.live import down, up
-from lab.kernel.record import find_running
 from lab.cluster import lookup
 from lab.errors import LabError
+from lab.kernel import commands
+from lab.kernel.record import find_running
+from lab.live import down, up
+from lab.verify import dist, probe, urls
 
 
 class ProbeFailed(AssertionError):
@@ -33,17 +34,17 @@ class LabHandle:
         self.name, self.scenario = name, scenario_path
 
     @property
-    def state(self):
+    def cluster(self):
+        """The lab's cluster state, as it is now."""
         return find_running(self.name)[1]
 
     def _netns(self, source):
-        return lookup.netns_of(self.state, source)
+        return lookup.netns_of(self.cluster, source)
 
     def probe(self, source, url, timeout=3.0):
         """The outcome of one request (reached / refused / timeout / unreachable), never raising."""
-        url_parts = urls.parse(url)
-        host, port, path = url_parts.host, url_parts.port, url_parts.path
-        return probe.run(probe.http_get(self._netns(source), host, port, path, timeout))
+        target = urls.parse(url)
+        return probe.run(probe.http_get(self._netns(source), target.host, target.port, target.path, timeout))
 
     def curl(self, source, url, timeout=3.0):
         """The body of the answer to one request from ``source``; ProbeFailed if there is none."""
@@ -54,16 +55,16 @@ class LabHandle:
 
     def resolve(self, source, name):
         """The A records ``source`` gets for ``name`` through its own resolver (empty if none)."""
-        return probe.resolve(self.state, self._netns(source), name)
+        return probe.resolve(self.cluster, self._netns(source), name)
 
     def distribution(self, source, url, n=1000):
         """{pod name: answers} for ``n`` new connections."""
-        state = self.state
-        return dict(dist.measure(state, lookup.netns_of(state, source), source, url, n).counts)
+        cluster = self.cluster
+        return dict(dist.measure(cluster, lookup.netns_of(cluster, source), source, url, n).counts)
 
     def exec(self, target, *cmd, check=True):
         """Run a command inside a node, host or pod (``ip netns exec``); the CompletedProcess."""
-        return subprocess.run(["ip", "netns", "exec", self._netns(target), *cmd], capture_output=True, text=True,
+        return subprocess.run(commands.user_argv(self._netns(target), cmd), capture_output=True, text=True,
                               check=check, timeout=60)
 
 

@@ -20,10 +20,10 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
-from lab.cluster import addons, codec
 from lab.agents import registry
 from lab.agents.podserver import PodServer
 from lab.agents.protocol import parse_args
+from lab.cluster import addons, codec
 from lab.net.dnsrecords import ClusterDNS
 
 SECTIONS = ("answer", "authority", "additional")
@@ -37,9 +37,9 @@ class Resolver:
 
     def reload(self):
         with open(self.cluster_file) as f:
-            state = codec.loads(f.read())
+            cluster = codec.loads(f.read())
         serial = int(os.stat(self.cluster_file).st_mtime)
-        self.dns = ClusterDNS(state, addons.dns_ip(state.service_cidr), serial)
+        self.dns = ClusterDNS(cluster, addons.dns_ip(cluster.service_cidr), serial)
 
     def answer(self, wire, proto, max_size):
         """The reply to one query in wire format, or None for something that is not a query."""

@@ -31,8 +31,6 @@ from lab.proxy import modes
 from lab.proxy.health import service_health
 from lab.proxy.options import PROFILES
 
-
-
 _SIGNALS = {signal.SIGHUP, signal.SIGTERM, signal.SIGINT}
 
 
@@ -63,6 +61,7 @@ class ServiceHealthServer:
 
     def _open(self, netns_name, port):
         import http.server  # 20 ms of imports, for nodes that serve a health check port only
+
         from lab.agents.healthhandler import HealthHandler
         sock = listen_in(netns_name, port)
         sock.setblocking(True)
@@ -122,14 +121,14 @@ class NodeProxy:
             commands.run(mode.load, self.netns, input=change.text)
         self.applied = change.applied
 
-    def hold_node_ports(self, state, netns_name, profile):
+    def hold_node_ports(self, cluster, netns_name, profile):
         """The "port opener": kube-proxy kept a socket on every NodePort until v1.24 removed it
         (kubernetes/kubernetes#108496, CHANGELOG-1.24: "Kube-proxy will no longer hold service
         node ports open on the node"; cherry-picked to 1.22 and 1.21 patch releases, #108888 and
         #108896), so only the 1.18 profile holds them."""
         wanted = set()
         if profile.legacy_layout:
-            wanted = {(p.node_port, p.protocol) for s in state.services for p in s.ports
+            wanted = {(p.node_port, p.protocol) for s in cluster.services for p in s.ports
                       if p.node_port and p.protocol in ("TCP", "UDP") and s.cluster_ip not in (None, "None")}
         for key in set(self.sockets) - wanted:
             self.sockets.pop(key).close()
@@ -137,11 +136,11 @@ class NodeProxy:
             kind = socket.SOCK_STREAM if proto == "TCP" else socket.SOCK_DGRAM
             self.sockets[(port, proto)] = listen_in(netns_name, port, kind)
 
-    def clear_stale_udp(self, state):
+    def clear_stale_udp(self, cluster):
         """UDP has no connections to end: conntrack entries still DNAT to a removed endpoint,
         so kube-proxy deletes them (``conntrack -D --orig-dst CIP --dst-nat EP -p udp``)."""
-        backends = {(s.cluster_ip, str(e.ip)) for s in state.services if s.cluster_ip not in (None, "None")
-                    for p in s.ports if p.protocol == "UDP" for e in state.endpoints_for(s, p)}
+        backends = {(s.cluster_ip, str(e.ip)) for s in cluster.services if s.cluster_ip not in (None, "None")
+                    for p in s.ports if p.protocol == "UDP" for e in cluster.endpoints_for(s, p)}
         if shutil.which("conntrack"):
             for cluster_ip, endpoint in sorted(self.udp_backends - backends):
                 commands.run(["conntrack", "-D", "--orig-dst", cluster_ip, "--dst-nat", endpoint, "-p", "udp"],
@@ -156,10 +155,10 @@ class KubeProxy:
         self.cluster_file, self.key, self.node_names, self.fresh = cluster_file, key, nodes, fresh
         self.nodes = None
 
-    def _node_proxies(self, state):
+    def _node_proxies(self, cluster):
         """The process starts in the first node's namespace; tools for the others run through
         nsenter (not setns in a preexec function: this process has threads, where that is unsafe)."""
-        return [NodeProxy(name, None if i == 0 else state.node(name).netns, self.fresh)
+        return [NodeProxy(name, None if i == 0 else cluster.node(name).netns, self.fresh)
                 for i, name in enumerate(self.node_names)]
 
     def load(self):
@@ -167,11 +166,11 @@ class KubeProxy:
             return codec.loads(f.read())
 
     def sync(self):
-        state = self.load()
+        cluster = self.load()
         if self.nodes is None:
-            self.nodes = self._node_proxies(state)
+            self.nodes = self._node_proxies(cluster)
         for node in self.nodes:
-            node.sync(state)
+            node.sync(cluster)
         acknowledge(os.path.dirname(self.cluster_file), registry.KUBE_PROXY.ack_name(self.key))
 
 

@@ -13,11 +13,11 @@ import select
 import signal
 import sys
 
-from lab.cluster import codec
-from lab.net import nginx
 from lab.agents import registry
 from lab.agents.protocol import acknowledge, parse_args
+from lab.cluster import codec
 from lab.kernel.processes import report_ready
+from lab.net import nginx
 
 PROBE_INTERVAL = 1.0
 PROBE_TIMEOUT = 0.5
@@ -39,21 +39,21 @@ class Controller:
     def __init__(self, cluster_file, directory):
         self.cluster_file, self.directory = cluster_file, directory
         self.conf = os.path.join(directory, "nginx.conf")
-        self.state = None
+        self.cluster = None
 
     def reload(self):
         with open(self.cluster_file) as f:
-            self.state = codec.loads(f.read())
+            self.cluster = codec.loads(f.read())
 
     def probe(self):
         health = {}
-        for svc in self.state.services:
+        for svc in self.cluster.services:
             if nginx.local_policy(svc) and svc.lb_ips and svc.health_check_node_port:
-                health[svc.key] = {n.name for n in self.state.nodes if healthy(n.ip, svc.health_check_node_port)}
+                health[svc.key] = {n.name for n in self.cluster.nodes if healthy(n.ip, svc.health_check_node_port)}
         return health
 
     def apply(self):
-        text = nginx.render(self.state, self.directory, self.probe())
+        text = nginx.render(self.cluster, self.directory, self.probe())
         try:
             with open(self.conf) as f:
                 if f.read() == text:

@@ -35,37 +35,37 @@ def nginx_argv(record, *extra):
             *extra]
 
 
-def start(record, desired):
+def start(record, cluster):
     """Write nginx.conf, check it with ``nginx -t``, start nginx and the controller; wait for both."""
     d = nginx_dir(record)
     for kind in nginx.TEMP_PATHS:
         os.makedirs(os.path.join(d, "tmp", kind), exist_ok=True)
     with open(config_path(record), "w") as f:
-        f.write(nginx.render(desired, d))
-    commands.run(nginx_argv(record, "-t", "-q"), desired.lb.netns)
-    proc = processes.spawn_command(nginx_argv(record), desired.lb.netns, os.path.join(d, "nginx.log"))
+        f.write(nginx.render(cluster, d))
+    commands.run(nginx_argv(record, "-t", "-q"), cluster.lb.netns)
+    proc = processes.spawn_command(nginx_argv(record), cluster.lb.netns, os.path.join(d, "nginx.log"))
     record.add_pid(registry.NGINX.record_key(registry.LB_KEY), proc.pid)
-    _wait_listening(desired, proc, d)
+    _wait_listening(cluster, proc, d)
     kind = registry.LB_CONTROLLER
     controller = processes.spawn(kind.name, kind.module, ["--cluster", record.path("cluster.json"), "--dir", d],
-                                 desired.lb.netns, record.path(kind.log_file(registry.LB_KEY)), desired.lab,
+                                 cluster.lb.netns, record.path(kind.log_file(registry.LB_KEY)), cluster.lab,
                                  record.path("bin"))
     record.add_pid(kind.record_key(registry.LB_KEY), controller.pid)
     processes.wait_ready([controller])
 
 
-def _wait_listening(desired, proc, directory, timeout=5.0):
+def _wait_listening(cluster, proc, directory, timeout=5.0):
     """Until nginx accepts connections on its first address (the virtual hosts' port 80)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             with open(os.path.join(directory, "error.log")) as f:
                 raise LabError(f"nginx exited: {f.read().strip().splitlines()[-1:]}")
-        with netns.entered(desired.lb.netns):
+        with netns.entered(cluster.lb.netns):
             s = socket.socket()
         s.settimeout(0.2)
         try:
-            s.connect((str(desired.lb.ip), 80))
+            s.connect((str(cluster.lb.ip), 80))
             return
         except OSError:
             time.sleep(0.01)

@@ -70,47 +70,47 @@ def _qualified(obj):
     return obj.name if obj.namespace == "default" else f"{obj.namespace}/{obj.name}"
 
 
-def scene(state, include_system=False):
-    pods = [p for p in state.pods if include_system or not is_system(p)]
-    services = sorted((s for s in state.services if include_system or not is_system(s)), key=lambda s: s.key)
+def scene(cluster, include_system=False):
+    pods = [p for p in cluster.pods if include_system or not is_system(p)]
+    services = sorted((s for s in cluster.services if include_system or not is_system(s)), key=lambda s: s.key)
     pod_ids = {(p.namespace, p.name): _id("pod", p.namespace, p.name) for p in pods}
     # where an endpoint without a pod of the service's namespace lands: a pod or a node by address
-    address_ids = {**{str(n.ip): _id("eth", n.name) for n in state.nodes},
+    address_ids = {**{str(n.ip): _id("eth", n.name) for n in cluster.nodes},
                    **{str(p.ip): pod_ids[(p.namespace, p.name)] for p in pods}}
 
-    lan_boxes = [Box("lan_switch", ("LAN switch br0", f"gateway {state.gateway}"), "switch")]
+    lan_boxes = [Box("lan_switch", ("LAN switch br0", f"gateway {cluster.gateway}"), "switch")]
     links = []
-    for h in state.hosts:
+    for h in cluster.hosts:
         lan_boxes.append(Box(_id("host", h.name), (h.name, str(h.ip)), "host"))
         links.append(Link("lan_switch", _id("host", h.name), "wire"))
-    if state.lb is not None:
-        lan_boxes.append(Box("lb", _lb_lines(state), "lb"))
+    if cluster.lb is not None:
+        lan_boxes.append(Box("lb", _lb_lines(cluster), "lb"))
         links.append(Link("lan_switch", "lb", "wire"))
     node_groups = []
-    for node in state.nodes:
+    for node in cluster.nodes:
         group, node_links = _node(node, [p for p in pods if p.node == node.name], pod_ids)
         node_groups.append(group)
         links += [Link("lan_switch", _id("eth", node.name), "wire")] + node_links
-    lan = Group("lan", f"LAN {state.lan_cidr}", "lan", tuple(lan_boxes), tuple(node_groups))
+    lan = Group("lan", f"LAN {cluster.lan_cidr}", "lan", tuple(lan_boxes), tuple(node_groups))
 
     service_boxes, addresses = [], {}
     for svc in services:
-        service_boxes.append(Box(_id("svc", svc.namespace, svc.name), _service_lines(state, svc), "service"))
-        links += _backend_links(state, svc, pod_ids, address_ids, addresses)
+        service_boxes.append(Box(_id("svc", svc.namespace, svc.name), _service_lines(cluster, svc), "service"))
+        links += _backend_links(cluster, svc, pod_ids, address_ids, addresses)
     service_boxes += [Box(box_id, ("endpoint", ip), "address")
                       for ip, box_id in sorted(addresses.items(), key=lambda kv: ipaddress.ip_address(kv[0]))]
-    links += _lb_links(state, services)
+    links += _lb_links(cluster, services)
     groups = (lan,) + ((Group("services", "Services", "services", tuple(service_boxes)),) if service_boxes else ())
-    kp = state.kube_proxy
-    title = f"lab {state.lab}: kube-proxy {kp.mode} (profile {kp.profile})"
+    kp = cluster.kube_proxy
+    title = f"lab {cluster.lab}: kube-proxy {kp.mode} (profile {kp.profile})"
     return Scene(title, groups, tuple(links))
 
 
-def _lb_lines(state):
-    if not nginx.needs_nginx(state):
-        return ("load balancer (idle)", str(state.lb.ip))
-    held = sorted({ip for s in state.services for ip in s.lb_ips}, key=ipaddress.ip_address)
-    return ("load balancer (nginx)", str(state.lb.ip)) + tuple(f"holds {ip}" for ip in held)
+def _lb_lines(cluster):
+    if not nginx.needs_nginx(cluster):
+        return ("load balancer (idle)", str(cluster.lb.ip))
+    held = sorted({ip for s in cluster.services for ip in s.lb_ips}, key=ipaddress.ip_address)
+    return ("load balancer (nginx)", str(cluster.lb.ip)) + tuple(f"holds {ip}" for ip in held)
 
 
 def _node(node, pods, pod_ids):
@@ -128,7 +128,7 @@ def _node(node, pods, pod_ids):
     return Group(_id("node", node.name), title, "node" if node.ready else "node-notready", tuple(boxes)), links
 
 
-def _service_lines(state, svc):
+def _service_lines(cluster, svc):
     kind = svc.type
     if svc.cluster_ip == "None":
         kind += ", headless"
@@ -150,16 +150,16 @@ def _service_lines(state, svc):
         lines.append("external " + ", ".join(external))
     elif svc.type == "LoadBalancer":
         lines.append("external <pending>")
-    if not any(state.endpoints_for(svc, p) for p in svc.ports):
+    if not any(cluster.endpoints_for(svc, p) for p in svc.ports):
         lines.append("no endpoints")
     return tuple(lines)
 
 
-def _backend_links(state, svc, pod_ids, address_ids, addresses):
+def _backend_links(cluster, svc, pod_ids, address_ids, addresses):
     """One link per (service, backend), labelled with the ports it serves the service on."""
     backends = {}  # target id -> (ports, worst state)
     for port in svc.ports:
-        for e in state.endpoints_for(svc, port):
+        for e in cluster.endpoints_for(svc, port):
             target = pod_ids.get((svc.namespace, e.pod)) if e.pod else None
             target = target or address_ids.get(str(e.ip))
             if target is None:
@@ -179,15 +179,15 @@ def _backend_links(state, svc, pod_ids, address_ids, addresses):
             for target, (ports, condition) in backends.items()]
 
 
-def _lb_links(state, services):
-    if state.lb is None or not nginx.needs_nginx(state):
+def _lb_links(cluster, services):
+    if cluster.lb is None or not nginx.needs_nginx(cluster):
         return []
     shown = {s.key for s in services}
     links = [Link("lb", _id("svc", s.namespace, s.name), "lb", ", ".join(f"{ip}:{p.port}" for ip in s.lb_ips
                                                                          for p in s.ports))
              for s in services if s.lb_ips]
     links += [Link("lb", _id("svc", f.namespace, f.service), "lb", f"Host {f.host}")
-              for f in state.frontends if (f.namespace, f.service) in shown]
+              for f in cluster.frontends if (f.namespace, f.service) in shown]
     return links
 
 

@@ -4,8 +4,8 @@ services, iptables mode against nftables mode (``lab.scaling_study``, ``lab.scal
 import os
 import sys
 
-from lab.tools.bench import proxy_study as study
 from lab.errors import LabError
+from lab.tools.bench import proxy_study as study
 
 
 def add_arguments(bench):

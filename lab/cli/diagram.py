@@ -4,11 +4,11 @@ scenario file (no root, no lab). Mermaid or DOT text; SVG or PNG through Graphvi
 import os
 import sys
 
-from lab.cluster.build import build_cluster
 from lab.classroom import diagram
+from lab.cluster.build import build_cluster
+from lab.errors import LabError
 from lab.kernel.record import find_running
 from lab.spec import scenario
-from lab.errors import LabError
 
 FORMATS = ("mermaid", "dot", "svg", "png")
 EXTENSIONS = {".mmd": "mermaid", ".mermaid": "mermaid", ".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png"}
@@ -37,7 +37,7 @@ def choose_format(fmt, output):
     return "mermaid"
 
 
-def cluster_state(args):
+def cluster_of(args):
     if args.scenario and args.lab:
         raise LabError("give a scenario file or --lab LAB, not both")
     if args.scenario:
@@ -49,7 +49,7 @@ def run(args):
     fmt = choose_format(args.format, args.output)
     if fmt == "png" and not args.output and sys.stdout.isatty():
         raise LabError("a PNG is binary: write it to a file with -o FILE.png (or pipe the output)")
-    scene = diagram.scene(cluster_state(args), include_system=args.all)
+    scene = diagram.scene(cluster_of(args), include_system=args.all)
     if fmt == "mermaid":
         data = diagram.mermaid(scene).encode()
     elif fmt == "dot":

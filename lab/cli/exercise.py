@@ -4,10 +4,11 @@ import json
 import os
 import sys
 
-from lab.classroom.exercise import grade as exercise_grade, runner, catalog
+from lab.classroom.exercise import catalog, runner
+from lab.classroom.exercise import grade as exercise_grade
+from lab.errors import InputError, LabError
 from lab.kernel import record
 from lab.tables import table
-from lab.errors import LabError, InputError
 
 PROG = "sudo python3 -m lab"
 

@@ -3,9 +3,10 @@ real rules, or a pod's plumbing, in words."""
 
 import json
 
-from lab.classroom.explain import words, pod as explain_pod, readback
-from lab.kernel.record import find_running, PROG
+from lab.classroom.explain import pod as explain_pod
+from lab.classroom.explain import readback, words
 from lab.errors import LabError
+from lab.kernel.record import PROG, find_running
 
 KINDS = {"svc": "svc", "service": "svc", "services": "svc", "pod": "pod", "pods": "pod", "po": "pod"}
 
@@ -27,51 +28,51 @@ def run(args):
     kind = KINDS.get(args.kind.lower())
     if kind is None:
         raise LabError(f"lab explain explains svc or pod, not {args.kind!r} (e.g. lab explain svc nodeport-svc)")
-    _, cs = find_running(args.lab)
+    _, cluster = find_running(args.lab)
     if kind == "svc":
-        report, text = _service(cs, args)
+        report, text = _service(cluster, args)
     else:
-        report, text = _pod(cs, args)
+        report, text = _pod(cluster, args)
     print(json.dumps(report, indent=2) if args.output == "json" else text)
     return 0
 
 
-def _service(cs, args):
+def _service(cluster, args):
     namespace = args.namespace or "default"
-    svc = cs.service(namespace, args.name)
+    svc = cluster.service(namespace, args.name)
     if svc is None:
-        known = ", ".join(sorted(s.name for s in cs.services if s.namespace == namespace)) or "none"
-        raise LabError(f'no service "{args.name}" in namespace {namespace} of lab {cs.lab!r} '
+        known = ", ".join(sorted(s.name for s in cluster.services if s.namespace == namespace)) or "none"
+        raise LabError(f'no service "{args.name}" in namespace {namespace} of lab {cluster.lab!r} '
                        f"(services there: {known}; see: {PROG} get svc -A)")
     if svc.cluster_ip in (None, "None"):
         what = "an ExternalName service" if svc.type == "ExternalName" else "a headless service (clusterIP: None)"
         raise LabError(f"{namespace}/{svc.name} is {what}: kube-proxy writes no rules for it "
                        f"(DNS answers with {'the external name' if svc.external_name else 'the pod addresses'})")
-    wanted = _nodes(cs, args.node)
-    rules = {n.name: readback.node_rules(cs, n) for n in cs.nodes if n.name in wanted}
-    report = words.service_report(cs, svc, rules, wanted)
-    return report, words.format_service(report, cs, svc)
+    wanted = _nodes(cluster, args.node)
+    rules = {n.name: readback.node_rules(cluster, n) for n in cluster.nodes if n.name in wanted}
+    report = words.service_report(cluster, svc, rules, wanted)
+    return report, words.format_service(report, cluster, svc)
 
 
-def _nodes(cs, names):
+def _nodes(cluster, names):
     if not names:
-        return [n.name for n in cs.nodes]
+        return [n.name for n in cluster.nodes]
     out = []
     for name in names:
-        node = next((n for n in cs.nodes if name in (n.name, n.hostname)), None)
+        node = next((n for n in cluster.nodes if name in (n.name, n.hostname)), None)
         if node is None:
-            raise LabError(f"no node {name!r} in lab {cs.lab!r} (nodes: {', '.join(n.name for n in cs.nodes)})")
+            raise LabError(f"no node {name!r} in lab {cluster.lab!r} (nodes: {', '.join(n.name for n in cluster.nodes)})")
         out.append(node.name)
     return out
 
 
-def _pod(cs, args):
-    pods = [p for p in cs.pods if p.name == args.name and (args.namespace is None or p.namespace == args.namespace)]
+def _pod(cluster, args):
+    pods = [p for p in cluster.pods if p.name == args.name and (args.namespace is None or p.namespace == args.namespace)]
     if not pods:
         where = f" in namespace {args.namespace}" if args.namespace else ""
-        raise LabError(f'no pod "{args.name}"{where} in lab {cs.lab!r} (see: {PROG} get pods -A)')
+        raise LabError(f'no pod "{args.name}"{where} in lab {cluster.lab!r} (see: {PROG} get pods -A)')
     if len(pods) > 1:
         raise LabError(f"several pods are named {args.name!r}; say which namespace with -n")
     pod = pods[0]
-    report = explain_pod.pod_report(cs, pod, readback.pod_facts(cs, pod))
+    report = explain_pod.pod_report(cluster, pod, readback.pod_facts(cluster, pod))
     return report, explain_pod.format_pod(report)

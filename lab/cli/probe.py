@@ -44,12 +44,12 @@ def add_arguments(p):
 
 
 def run(args):
-    _, cs = find_running(args.lab)
+    _, cluster = find_running(args.lab)
     if args.probe == "nodeport":
-        report = probes.probe_nodeport(cs, args.source, args.node, args.port, args.timeout)
+        report = probes.probe_nodeport(cluster, args.source, args.node, args.port, args.timeout)
         text = packets.format_nodeport
     else:
-        report = probes.probe_clusterip(cs, args.source, args.ip, args.port, args.timeout)
+        report = probes.probe_clusterip(cluster, args.source, args.ip, args.port, args.timeout)
         text = packets.format_clusterip
     if args.json:
         print(json.dumps(report, indent=2, default=str))

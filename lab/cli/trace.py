@@ -25,11 +25,11 @@ def add_arguments(p):
 
 
 def run(args):
-    record, cs = find_running(args.lab)
-    source_netns = lookup.netns_of(cs, args.source, getattr(args, "namespace", None))
+    record, cluster = find_running(args.lab)
+    source_netns = lookup.netns_of(cluster, args.source, getattr(args, "namespace", None))
     url = urls.parse(args.url, ("http", "https", "tcp"), ipv4=True, verb="trace")
     monitor.need_tools()
-    namespaces = [source_netns] + [n.netns for n in cs.nodes if n.netns != source_netns]
+    namespaces = [source_netns] + [n.netns for n in cluster.nodes if n.netns != source_netns]
     missing = [n for n in namespaces if n not in netns.existing()]
     if missing:
         raise LabError(f"lab {record.lab!r} is missing namespace {missing[0]} (see: {PROG} status)")
@@ -43,7 +43,7 @@ def run(args):
         first = next((h["packet"] for h in walks[source_netns]["hops"] if h.get("packet")), None)
         if first:
             probe["src"] = first.get("src")
-    report = analysis.build_report(cs, source_netns, walks, probe, args.url, args.source, notes)
+    report = analysis.build_report(cluster, source_netns, walks, probe, args.url, args.source, notes)
     if args.json:
         if args.raw:
             report["raw"] = outputs

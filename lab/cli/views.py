@@ -13,7 +13,7 @@ def _timestamp(epoch):
 
 # pods -----------------------------------------------------------------------------------------
 
-def pod_rows(state, pods, age, wide=False, all_namespaces=False):
+def pod_rows(cluster, pods, age, wide=False, all_namespaces=False):
     headers = ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
     if wide:
         headers += ["IP", "NODE", "NOMINATED NODE", "READINESS GATES"]
@@ -25,13 +25,13 @@ def pod_rows(state, pods, age, wide=False, all_namespaces=False):
         row = [p.name, f"{n if p.ready else 0}/{n}", "Terminating" if p.terminating else "Running", "0",
                human_age(age)]
         if wide:
-            row += [str(p.ip), state.node(p.node).hostname, "<none>", "<none>"]
+            row += [str(p.ip), cluster.node(p.node).hostname, "<none>", "<none>"]
         rows.append(([p.namespace] if all_namespaces else []) + row)
     return headers, rows
 
 
-def pod_object(state, p, created):
-    node = state.node(p.node)
+def pod_object(cluster, p, created):
+    node = cluster.node(p.node)
     meta = {"name": p.name, "namespace": p.namespace, "labels": dict(p.labels),
             "creationTimestamp": _timestamp(created)}
     if p.owner:
@@ -139,7 +139,7 @@ def service_object(s, created):
             "status": {"loadBalancer": {"ingress": ingress} if ingress else {}}}
 
 
-def describe_service(state, s, age):
+def describe_service(cluster, s, age):
     """``kubectl describe service``, with the load-balancer controller's events."""
     rows = [("Name:", s.name), ("Namespace:", s.namespace),
             ("Labels:", "<none>"), ("Selector:", ",".join(f"{k}={v}" for k, v in s.selector) if s.selector else "<none>"),
@@ -159,7 +159,7 @@ def describe_service(state, s, age):
         rows.append(("TargetPort:", f"{p.target_port}/{p.protocol}"))
         if p.node_port:
             rows.append(("NodePort:", f"{name}  {p.node_port}/{p.protocol}"))
-        eps = [e.address for e in state.endpoints_for(s, p)]
+        eps = [e.address for e in cluster.endpoints_for(s, p)]
         rows.append(("Endpoints:", ",".join(eps) if eps else "<none>"))
     rows.append(("Session Affinity:", s.session_affinity))
     if s.type in ("NodePort", "LoadBalancer"):
@@ -183,9 +183,9 @@ def describe_service(state, s, age):
 
 # endpoints ------------------------------------------------------------------------------------
 
-def _service_endpoints(state, svc):
+def _service_endpoints(cluster, svc):
     """Ready endpoints of every port of ``svc``, in kube-proxy's order (kubectl lists only those)."""
-    return [e for port in svc.ports for e in state.endpoints_for(svc, port) if e.ready]
+    return [e for port in svc.ports for e in cluster.endpoints_for(svc, port) if e.ready]
 
 
 def has_endpoints_object(s):
@@ -193,7 +193,7 @@ def has_endpoints_object(s):
     return s.type != "ExternalName" and (s.selector is not None or (s.namespace, s.name) == ("default", "kubernetes"))
 
 
-def endpoint_rows(state, services, age, all_namespaces=False):
+def endpoint_rows(cluster, services, age, all_namespaces=False):
     headers = ["NAME", "ENDPOINTS", "AGE"]
     if all_namespaces:
         headers = ["NAMESPACE"] + headers
@@ -201,17 +201,17 @@ def endpoint_rows(state, services, age, all_namespaces=False):
     for s in services:
         if not has_endpoints_object(s):
             continue
-        addrs = [e.address for e in _service_endpoints(state, s)]
+        addrs = [e.address for e in _service_endpoints(cluster, s)]
         text = ",".join(addrs[:3]) + (f" + {len(addrs) - 3} more..." if len(addrs) > 3 else "") if addrs else "<none>"
         rows.append(([s.namespace] if all_namespaces else []) + [s.name, text, human_age(age)])
     return headers, rows
 
 
-def endpoints_object(state, s, created):
+def endpoints_object(cluster, s, created):
     """An Endpoints object: addresses that share the same resolved ports form one subset."""
     by_ip = {}
     for port in s.ports:
-        for e in state.endpoints_for(s, port):
+        for e in cluster.endpoints_for(s, port):
             entry = by_ip.setdefault(str(e.ip), {"endpoint": e, "ports": []})
             entry["ports"].append(dict({"port": e.port, "protocol": port.protocol},
                                        **({"name": port.name} if port.name else {})))
@@ -219,7 +219,7 @@ def endpoints_object(state, s, created):
     for ip, entry in sorted(by_ip.items()):
         key = tuple(sorted((p.get("name", ""), p["port"], p["protocol"]) for p in entry["ports"]))
         e = entry["endpoint"]
-        address = {"ip": ip, "nodeName": state.node(e.node).hostname}
+        address = {"ip": ip, "nodeName": cluster.node(e.node).hostname}
         if e.pod:
             address["targetRef"] = {"kind": "Pod", "name": e.pod, "namespace": s.namespace}
         subset = subsets.setdefault(key, {"ports": entry["ports"]})
@@ -233,32 +233,32 @@ def endpoints_object(state, s, created):
 
 # nodes ----------------------------------------------------------------------------------------
 
-def _role(state, node):
-    if node != state.nodes[0]:
+def _role(cluster, node):
+    if node != cluster.nodes[0]:
         return None
-    return "master" if state.kube_proxy.profile == "1.18" else "control-plane"
+    return "master" if cluster.kube_proxy.profile == "1.18" else "control-plane"
 
 
-def node_rows(state, age, wide=False, kernel=""):
-    version = KUBE_VERSIONS[state.kube_proxy.profile]
+def node_rows(cluster, age, wide=False, kernel=""):
+    version = KUBE_VERSIONS[cluster.kube_proxy.profile]
     headers = ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
     if wide:
         headers += ["INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME"]
     rows = []
-    for n in state.nodes:
-        row = [n.hostname, "Ready", _role(state, n) or "<none>", human_age(age), version]
+    for n in cluster.nodes:
+        row = [n.hostname, "Ready", _role(cluster, n) or "<none>", human_age(age), version]
         if wide:
-            row += [str(n.ip), "<none>", "svclab network namespace", kernel, "svclab://" + state.lab]
+            row += [str(n.ip), "<none>", "svclab network namespace", kernel, "svclab://" + cluster.lab]
         rows.append(row)
     return headers, rows
 
 
-def node_object(state, n, created):
+def node_object(cluster, n, created):
     labels = {"kubernetes.io/hostname": n.hostname, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"}
-    role = _role(state, n)
+    role = _role(cluster, n)
     if role:
         labels[f"node-role.kubernetes.io/{role}"] = ""
-    version = KUBE_VERSIONS[state.kube_proxy.profile]
+    version = KUBE_VERSIONS[cluster.kube_proxy.profile]
     return {"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": n.hostname, "labels": labels, "creationTimestamp": _timestamp(created)},
             "spec": {"podCIDR": str(n.pod_cidr), "podCIDRs": [str(n.pod_cidr)]},

@@ -23,14 +23,14 @@ def build_cluster(scenario):
     svcs = loadbalancer.assign(svcs, lb_host, objects)
     slices = tuple(o for o in objects if isinstance(o, EndpointSliceSpec))
     eps, warnings = endpoints.compute(svcs, pods, nodes, slices)
-    state = ClusterState(
+    cluster = ClusterState(
         lab=lab, lan_cidr=topo.lan_cidr, gateway=topo.gateway, nodes=nodes, hosts=hosts,
         service_cidr=scenario.cluster.service_cidr, cluster_cidr=scenario.cluster.cluster_cidr,
         domain=scenario.cluster.domain, kube_proxy=scenario.kube_proxy, pods=pods,
         services=svcs, endpoints=eps, warnings=tuple(warnings), switch_netns=f"{lab}-lan",
         lb=lb_host, frontends=loadbalancer.frontends(scenario, svcs))
-    _check_netns_names(state, scenario)
-    return state
+    _check_netns_names(cluster, scenario)
+    return cluster
 
 
 
@@ -48,10 +48,10 @@ def _addons(scenario):
 
 
 
-def _check_netns_names(state, scenario):
-    seen = {state.switch_netns: "the LAN switch"}
-    machines = [(n.netns, f"node {n.name}") for n in state.nodes] + [(h.netns, f"host {h.name}") for h in state.hosts]
-    for netns, what in machines + [(p.netns, f"pod {p.namespace}/{p.name}") for p in state.pods]:
+def _check_netns_names(cluster, scenario):
+    seen = {cluster.switch_netns: "the LAN switch"}
+    machines = [(n.netns, f"node {n.name}") for n in cluster.nodes] + [(h.netns, f"host {h.name}") for h in cluster.hosts]
+    for netns, what in machines + [(p.netns, f"pod {p.namespace}/{p.name}") for p in cluster.pods]:
         if len(netns.encode()) > MAX_NETNS_NAME:
             raise InputError(scenario.source, "manifests", f"{what}: its network namespace name would be "
                              f"{len(netns.encode())} bytes, over the kernel's {MAX_NETNS_NAME}",

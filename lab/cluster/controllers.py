@@ -8,58 +8,58 @@ from lab.cluster import endpoints, ipam, naming
 from lab.cluster.scheduler import pick_node
 
 
-def delete_pod(state, namespace, name, terminating=False):
+def delete_pod(cluster, namespace, name, terminating=False):
     """The state after a pod is deleted: a Deployment's ReplicaSet replaces it with a new pod
     (new name, scheduled again, the next address of its node as host-local IPAM hands it out);
     a bare pod is simply gone. With ``terminating``, the pod stays during its grace period,
     serving but not ready (its endpoint says terminating). Endpoints follow."""
-    pod = next((p for p in state.pods if p.namespace == namespace and p.name == name), None)
+    pod = next((p for p in cluster.pods if p.namespace == namespace and p.name == name), None)
     if pod is None:
         raise KeyError(f"{namespace}/{name}")
-    pods = [p for p in state.pods if p is not pod]
+    pods = [p for p in cluster.pods if p is not pod]
     if pod.owner and not pod.terminating:
-        pods.append(new_replica(state, pod, pods, seed=pod.name))
+        pods.append(new_replica(cluster, pod, pods, seed=pod.name))
     if terminating:
-        pods.insert(state.pods.index(pod), dataclasses.replace(pod, terminating=True))
-    return with_pods(state, pods)
+        pods.insert(cluster.pods.index(pod), dataclasses.replace(pod, terminating=True))
+    return with_pods(cluster, pods)
 
 
-def with_pods(state, pods, services=None):
+def with_pods(cluster, pods, services=None):
     """The state with these pods (and services); endpoints recomputed."""
-    services = state.services if services is None else services
-    eps, warnings = endpoints.compute(services, pods, state.nodes)
-    return dataclasses.replace(state, pods=tuple(pods), services=tuple(services), endpoints=eps,
+    services = cluster.services if services is None else services
+    eps, warnings = endpoints.compute(services, pods, cluster.nodes)
+    return dataclasses.replace(cluster, pods=tuple(pods), services=tuple(services), endpoints=eps,
                                warnings=tuple(warnings))
 
 
-def new_replica(state, template, others, seed):
+def new_replica(cluster, template, others, seed):
     """A new pod like ``template`` (same ReplicaSet): a fresh name, scheduled with spreading among
     ``others``, and the next address its node's IPAM hands out."""
-    taken = {p.name for p in state.pods} | {p.name for p in others}
+    taken = {p.name for p in cluster.pods} | {p.name for p in others}
     for attempt in itertools.count():
         name = f"{template.owner}-{naming.random_suffix(f'{template.owner}/{seed}/{attempt}')}"
         if name not in taken:
             break
-    ready_nodes = [n for n in state.nodes if n.ready] or list(state.nodes)
+    ready_nodes = [n for n in cluster.nodes if n.ready] or list(cluster.nodes)
     load = {n.name: 0 for n in ready_nodes}
     owner_load = {}
     for p in others:
         if p.node in load:
             load[p.node] += 1
             owner_load[(p.owner, p.node)] = owner_load.get((p.owner, p.node), 0) + 1
-    node = state.node(pick_node(name, template.owner, load, owner_load))
-    used = {p.ip for p in list(state.pods) + list(others) if p.node == node.name}
+    node = cluster.node(pick_node(name, template.owner, load, owner_load))
+    used = {p.ip for p in list(cluster.pods) + list(others) if p.node == node.name}
     ip = ipam.next_after(node.pod_cidr, used)
     netns = template.netns[: len(template.netns) - len(template.name)] + name
     return dataclasses.replace(template, name=name, node=node.name, ip=ip, netns=netns,
                                host_veth=naming.host_veth_name(netns), ready=True)
 
 
-def set_node_ready(state, node_name, ready):
+def set_node_ready(cluster, node_name, ready):
     """The node controller's verdict: a NotReady node's pods stop being ready endpoints."""
-    nodes = tuple(dataclasses.replace(n, ready=ready) if n.name == node_name else n for n in state.nodes)
-    pods = [dataclasses.replace(p, ready=ready) if p.node == node_name else p for p in state.pods]
-    return with_pods(dataclasses.replace(state, nodes=nodes), pods)
+    nodes = tuple(dataclasses.replace(n, ready=ready) if n.name == node_name else n for n in cluster.nodes)
+    pods = [dataclasses.replace(p, ready=ready) if p.node == node_name else p for p in cluster.pods]
+    return with_pods(dataclasses.replace(cluster, nodes=nodes), pods)
 
 
 def carry_over(old, fresh):
@@ -82,8 +82,8 @@ def carry_over(old, fresh):
             else:
                 pods.append(new_replica(old, wanted[0], pods, seed=f"scale/{len(old.pods)}/{i}"))
     services = tuple(_keep_service(old.service(s.namespace, s.name), s) for s in fresh.services)
-    state = dataclasses.replace(fresh, nodes=old.nodes)
-    return with_pods(state, [dataclasses.replace(p, ready=state.node(p.node).ready) for p in pods], services)
+    cluster = dataclasses.replace(fresh, nodes=old.nodes)
+    return with_pods(cluster, [dataclasses.replace(p, ready=cluster.node(p.node).ready) for p in pods], services)
 
 
 def _readdress(old, pod, others):

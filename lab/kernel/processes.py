@@ -7,8 +7,8 @@ import subprocess
 import sys
 import time
 
-from lab.kernel import netns
 from lab.errors import LabError
+from lab.kernel import netns
 
 LAB_MARKER = "--lab"  # every daemon carries ``--lab NAME`` on its command line
 

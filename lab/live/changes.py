@@ -18,6 +18,7 @@ from lab.kernel import commands, record
 from lab.live import events, reconcile
 from lab.spec import scenario, sources, yamlfiles
 
+
 @dataclass(frozen=True)
 class ChangeResult:
     cluster: ClusterState  # the lab's state once converged

@@ -3,7 +3,8 @@
 import json
 import time
 
-from lab.tables import human_age, table as format_table
+from lab.tables import human_age
+from lab.tables import table as format_table
 
 
 def record(rec, reason, obj, message, kind="Normal"):

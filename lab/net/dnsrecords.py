@@ -46,17 +46,17 @@ def _reverse_name(ip):
 class ClusterDNS:
     """Answers for one cluster state. Build a new one when the state changes."""
 
-    def __init__(self, state, dns_ip, serial):
-        self.zone = state.domain.rstrip(".").lower() + "."
+    def __init__(self, cluster, dns_ip, serial):
+        self.zone = cluster.domain.rstrip(".").lower() + "."
         self.serial = serial
-        self.service_cidr, self.cluster_cidr = state.service_cidr, state.cluster_cidr
-        self.namespaces = set(BUILTIN_NAMESPACES) | {o.namespace for o in state.services + state.pods}
+        self.service_cidr, self.cluster_cidr = cluster.service_cidr, cluster.cluster_cidr
+        self.namespaces = set(BUILTIN_NAMESPACES) | {o.namespace for o in cluster.services + cluster.pods}
         self.records = {}  # name -> list of (type, data)
         self._add(self.zone, "NS", f"ns.dns.{self.zone}")
         self._add(f"ns.dns.{self.zone}", "A", str(dns_ip))
         self._add(f"dns-version.{self.zone}", "TXT", f'"{SCHEMA_VERSION}"')
-        for svc in state.services:
-            self._service(state, svc)
+        for svc in cluster.services:
+            self._service(cluster, svc)
 
     # building ---------------------------------------------------------------------------------
 
@@ -66,7 +66,7 @@ class ClusterDNS:
         if entry not in bucket:
             bucket.append(entry)
 
-    def _service(self, state, svc):
+    def _service(self, cluster, svc):
         base = f"{svc.name}.{svc.namespace}.svc.{self.zone}"
         if svc.type == "ExternalName":
             self._add(base, "CNAME", svc.external_name.rstrip(".") + ".")
@@ -74,7 +74,7 @@ class ClusterDNS:
         headless = svc.cluster_ip == "None"
         endpoints = {}  # ip -> endpoint name
         for port in svc.ports:
-            for e in state.endpoints_for(svc, port):
+            for e in cluster.endpoints_for(svc, port):
                 if e.ready:
                     endpoints[str(e.ip)] = f"{_dashed(e.ip)}.{base}"
         if headless:
@@ -88,7 +88,7 @@ class ClusterDNS:
             self._add(_reverse_name(ip), "PTR", name)
         every_port = []
         for port in svc.ports:
-            eps = [e for e in state.endpoints_for(svc, port) if e.ready]
+            eps = [e for e in cluster.endpoints_for(svc, port) if e.ready]
             targets = [(endpoints[str(e.ip)], e.port) for e in eps] if headless else [(base, port.port)]
             if targets and port.name:
                 self._add_srv(f"_{port.name}._{port.protocol.lower()}.{base}", targets)

@@ -17,11 +17,11 @@ fe00::2\tip6-allrouters
 """
 
 
-def cluster_resolv_conf(state, namespace):
+def cluster_resolv_conf(cluster, namespace):
     """What the kubelet writes for a ClusterFirst pod in ``namespace`` (the runtime's format)."""
-    d = state.domain
+    d = cluster.domain
     return (f"search {namespace}.svc.{d} svc.{d} {d}\n"
-            f"nameserver {addons.dns_ip(state.service_cidr)}\n"
+            f"nameserver {addons.dns_ip(cluster.service_cidr)}\n"
             "options ndots:5\n")
 
 
@@ -29,18 +29,18 @@ NO_DNS = ("# Outside the cluster: no DNS server here (svclab labs have no upstre
           "nameserver 127.0.0.1\n")
 
 
-def files(state):
+def files(cluster):
     """{netns: {file name: text}} for every namespace of the lab that gets files."""
     out = {}
-    has_dns = state.service("kube-system", "kube-dns") is not None
-    for node in state.nodes:
-        out[node.netns] = {"resolv.conf": cluster_resolv_conf(state, "default") if has_dns else NO_DNS}
-    for host in state.hosts:
+    has_dns = cluster.service("kube-system", "kube-dns") is not None
+    for node in cluster.nodes:
+        out[node.netns] = {"resolv.conf": cluster_resolv_conf(cluster, "default") if has_dns else NO_DNS}
+    for host in cluster.hosts:
         out[host.netns] = {"resolv.conf": NO_DNS}
-    for pod in state.pods:
+    for pod in cluster.pods:
         if pod.app == "coredns" or not has_dns:  # dnsPolicy: Default, the node's resolver
-            resolv = out[state.node(pod.node).netns]["resolv.conf"]
+            resolv = out[cluster.node(pod.node).netns]["resolv.conf"]
         else:
-            resolv = cluster_resolv_conf(state, pod.namespace)
+            resolv = cluster_resolv_conf(cluster, pod.namespace)
         out[pod.netns] = {"resolv.conf": resolv, "hosts": HOSTS_HEADER + f"{pod.ip}\t{pod.name}\n"}
     return out

@@ -13,20 +13,20 @@ from lab.net import wiring
 FLANNEL = "flanneld masq"
 
 
-def node_rules(state):
+def node_rules(cluster):
     """``iptables-restore --noflush`` input for a node, loaded once when the node is built."""
-    cidr = state.cluster_cidr
+    cidr = cluster.cluster_cidr
     out = ["*nat", ":FLANNEL-POSTRTG - [0:0]",
            f'-A POSTROUTING -m comment --comment "{FLANNEL}" -j FLANNEL-POSTRTG',
            f'-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "{FLANNEL}" -j RETURN',
            f'-A FLANNEL-POSTRTG -s {cidr} -d {cidr} -m comment --comment "{FLANNEL}" -j RETURN',
            f'-A FLANNEL-POSTRTG -s {cidr} ! -d 224.0.0.0/4 -m comment --comment "{FLANNEL}" '
            "-j MASQUERADE --random-fully", "COMMIT"]
-    if state.lb is not None:
+    if cluster.lb is not None:
         mark = f"{wiring.LB_RETURN_MARK:#x}/{wiring.LB_RETURN_MARK:#x}"
         comment = '-m comment --comment "svclab: replies to the load balancer go back through it"'
         out += ["*mangle", ":SVCLAB-LB-RETURN - [0:0]", "-A PREROUTING -j SVCLAB-LB-RETURN",
-                f"-A SVCLAB-LB-RETURN -i eth0 -m mac --mac-source {wiring.lb_mac(state)} -m conntrack --ctstate NEW "
+                f"-A SVCLAB-LB-RETURN -i eth0 -m mac --mac-source {wiring.lb_mac(cluster)} -m conntrack --ctstate NEW "
                 f"{comment} -j CONNMARK --set-xmark {mark}",
                 f"-A SVCLAB-LB-RETURN -m conntrack --ctdir REPLY -m connmark --mark {mark} {comment} "
                 f"-j MARK --set-xmark {mark}", "COMMIT"]

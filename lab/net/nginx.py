@@ -13,8 +13,8 @@ STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
 TEMP_PATHS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
-def needs_nginx(state):
-    return state.lb is not None and bool(state.frontends or any(s.lb_ips for s in state.services))
+def needs_nginx(cluster):
+    return cluster.lb is not None and bool(cluster.frontends or any(s.lb_ips for s in cluster.services))
 
 
 def upstream_name(namespace, name, port=None, protocol=None):
@@ -26,29 +26,29 @@ def local_policy(svc):
     return svc.type == "LoadBalancer" and svc.external_traffic_policy == "Local"
 
 
-def expected_health(state):
+def expected_health(cluster):
     """{(ns, svc): set of node names with a ready local endpoint}: what the health checks will say."""
     out = {}
-    for svc in state.services:
+    for svc in cluster.services:
         if local_policy(svc):
-            out[svc.key] = {e.node for p in svc.ports for e in state.endpoints_for(svc, p) if e.ready}
+            out[svc.key] = {e.node for p in svc.ports for e in cluster.endpoints_for(svc, p) if e.ready}
     return out
 
 
-def _servers(state, node_port, healthy=None, indent="        "):
+def _servers(cluster, node_port, healthy=None, indent="        "):
     lines = []
-    for node in state.nodes:
+    for node in cluster.nodes:
         down = healthy is not None and node.name not in healthy
         lines.append(f"{indent}server {node.ip}:{node_port}{' down' if down else ''};"
                      + (f"  # {node.hostname}: no local endpoint" if down else f"  # {node.hostname}"))
     return lines
 
 
-def render(state, directory, health=None):
+def render(cluster, directory, health=None):
     """nginx.conf for the lab's load balancer; ``health`` as from ``expected_health``."""
-    health = expected_health(state) if health is None else health
-    lb_services = [s for s in state.services if s.lb_ips]
-    out = [f"# Written by svclab for lab {state.lab}: the front load balancer ({state.lb.ip}).",
+    health = expected_health(cluster) if health is None else health
+    lb_services = [s for s in cluster.services if s.lb_ips]
+    out = [f"# Written by svclab for lab {cluster.lab}: the front load balancer ({cluster.lb.ip}).",
            "# Regenerated when services, endpoints or node health change; do not edit.", ""]
     if lb_services and os.path.exists(STREAM_MODULE):
         out.append(f"load_module {STREAM_MODULE};")
@@ -57,17 +57,17 @@ def render(state, directory, health=None):
     # a node that drops or refuses: try the next one after a second (nginx waits 60 s by default)
     out += ["http {", f"    access_log {directory}/access.log;", "    proxy_connect_timeout 1s;"]
     out += [f"    {kind}_temp_path {directory}/tmp/{kind};" for kind in TEMP_PATHS]
-    for fe in state.frontends:
-        svc = state.service(fe.namespace, fe.service)
+    for fe in cluster.frontends:
+        svc = cluster.service(fe.namespace, fe.service)
         port = next(p for p in svc.ports if p.port == fe.port)
         out += ["", f"    upstream {upstream_name(fe.namespace, fe.service)} {{"]
-        out += _servers(state, port.node_port)
+        out += _servers(cluster, port.node_port)
         out.append("    }")
-    for fe in state.frontends:
-        out += ["", "    server {", f"        listen {state.lb.ip}:80;", f"        server_name {fe.host};",
+    for fe in cluster.frontends:
+        out += ["", "    server {", f"        listen {cluster.lb.ip}:80;", f"        server_name {fe.host};",
                 "        location / {", f"            proxy_pass http://{upstream_name(fe.namespace, fe.service)};",
                 "        }", "    }"]
-    out += ["", "    server {", f"        listen {state.lb.ip}:80 default_server;",
+    out += ["", "    server {", f"        listen {cluster.lb.ip}:80 default_server;",
             "        return 404 \"no virtual host here has that name\\n\";", "    }", "}"]
     if lb_services:
         out += ["", "stream {", "    proxy_connect_timeout 1s;", "    proxy_next_upstream_tries 3;"]
@@ -75,7 +75,7 @@ def render(state, directory, health=None):
             healthy = health.get(svc.key) if local_policy(svc) else None
             for p in svc.ports:
                 name = upstream_name(svc.namespace, svc.name, p.port, p.protocol)
-                out += [f"    upstream {name} {{"] + _servers(state, p.node_port, healthy, "        ") + ["    }"]
+                out += [f"    upstream {name} {{"] + _servers(cluster, p.node_port, healthy, "        ") + ["    }"]
                 for ip in svc.lb_ips:
                     udp = " udp" if p.protocol == "UDP" else ""
                     out += ["    server {", f"        listen {ip}:{p.port}{udp};", f"        proxy_pass {name};"]

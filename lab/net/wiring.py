@@ -111,50 +111,50 @@ class Plan:
         return tuple(n.name for n in self.namespaces)
 
 
-def plan(state, neighbour_limit=None):
+def plan(cluster, neighbour_limit=None):
     """The lab's network. ``neighbour_limit``: the host kernel's ARP table limit (``gc_thresh3``),
     which every namespace shares; a lab that could fill it gets permanent ARP entries."""
-    lan_prefix = state.lan_cidr.prefixlen
-    namespaces = [Namespace(state.switch_netns, "switch", COMMON_SYSCTLS)]
-    bridges = [Bridge(state.switch_netns, LAN_BRIDGE, f"{state.gateway}/{lan_prefix}", mac_for(state.gateway))]
+    lan_prefix = cluster.lan_cidr.prefixlen
+    namespaces = [Namespace(cluster.switch_netns, "switch", COMMON_SYSCTLS)]
+    bridges = [Bridge(cluster.switch_netns, LAN_BRIDGE, f"{cluster.gateway}/{lan_prefix}", mac_for(cluster.gateway))]
     veths, routes = [], []
-    sysctls = node_sysctls(state.kube_proxy.mode)
-    for node in state.nodes:
+    sysctls = node_sysctls(cluster.kube_proxy.mode)
+    for node in cluster.nodes:
         namespaces.append(Namespace(node.netns, "node", sysctls))
-        veths.append(Veth(state.switch_netns, node.name, LAN_BRIDGE, node.netns, ETH, f"{node.ip}/{lan_prefix}",
+        veths.append(Veth(cluster.switch_netns, node.name, LAN_BRIDGE, node.netns, ETH, f"{node.ip}/{lan_prefix}",
                           peer_mac=mac_for(node.ip)))
         bridges.append(Bridge(node.netns, POD_BRIDGE, f"{node.pod_gateway}/{node.pod_cidr.prefixlen}",
                               mac_for(node.pod_gateway)))
-        routes.append(Route(node.netns, "default", str(state.gateway)))
-        routes += [Route(node.netns, str(other.pod_cidr), str(other.ip)) for other in state.nodes if other != node]
-    for host in state.hosts:
+        routes.append(Route(node.netns, "default", str(cluster.gateway)))
+        routes += [Route(node.netns, str(other.pod_cidr), str(other.ip)) for other in cluster.nodes if other != node]
+    for host in cluster.hosts:
         namespaces.append(Namespace(host.netns, "host", COMMON_SYSCTLS))
-        veths.append(Veth(state.switch_netns, host.name, LAN_BRIDGE, host.netns, ETH, f"{host.ip}/{lan_prefix}",
+        veths.append(Veth(cluster.switch_netns, host.name, LAN_BRIDGE, host.netns, ETH, f"{host.ip}/{lan_prefix}",
                           peer_mac=mac_for(host.ip)))
-        routes.append(Route(host.netns, "default", str(state.gateway)))
+        routes.append(Route(host.netns, "default", str(cluster.gateway)))
     addresses, rules = [], []
-    if state.lb is not None:
-        namespaces.append(Namespace(state.lb.netns, "lb", COMMON_SYSCTLS))
-        veths.append(Veth(state.switch_netns, "lb", LAN_BRIDGE, state.lb.netns, ETH, f"{state.lb.ip}/{lan_prefix}",
-                          peer_mac=lb_mac(state)))
-        routes.append(Route(state.lb.netns, "default", str(state.gateway)))
-        addresses += [Address(state.lb.netns, ETH, f"{ip}/32") for ip in state.external_ips]
+    if cluster.lb is not None:
+        namespaces.append(Namespace(cluster.lb.netns, "lb", COMMON_SYSCTLS))
+        veths.append(Veth(cluster.switch_netns, "lb", LAN_BRIDGE, cluster.lb.netns, ETH, f"{cluster.lb.ip}/{lan_prefix}",
+                          peer_mac=lb_mac(cluster)))
+        routes.append(Route(cluster.lb.netns, "default", str(cluster.gateway)))
+        addresses += [Address(cluster.lb.netns, ETH, f"{ip}/32") for ip in cluster.external_ips]
         # transparent proxying (client addresses kept for externalTrafficPolicy: Local): replies
         # to a client come back to the load balancer and are handed to nginx's socket ...
-        rules.append(PolicyRule(state.lb.netns, LB_TPROXY_MARK, LB_TPROXY_MARK, LB_TABLE))
-        routes.append(Route(state.lb.netns, "0.0.0.0/0", table=LB_TABLE, local_dev="lo"))
+        rules.append(PolicyRule(cluster.lb.netns, LB_TPROXY_MARK, LB_TPROXY_MARK, LB_TABLE))
+        routes.append(Route(cluster.lb.netns, "0.0.0.0/0", table=LB_TABLE, local_dev="lo"))
         # ... because each node sends the replies of the load balancer's connections back through it
-        for node in state.nodes:
+        for node in cluster.nodes:
             rules.append(PolicyRule(node.netns, LB_RETURN_MARK, LB_RETURN_MARK, LB_TABLE))
-            routes.append(Route(node.netns, "default", str(state.lb.ip), table=LB_TABLE))
-    for pod in state.pods:
-        node = state.node(pod.node)
+            routes.append(Route(node.netns, "default", str(cluster.lb.ip), table=LB_TABLE))
+    for pod in cluster.pods:
+        node = cluster.node(pod.node)
         namespaces.append(Namespace(pod.netns, "pod", COMMON_SYSCTLS))
         veths.append(Veth(node.netns, pod.host_veth, POD_BRIDGE, pod.netns, ETH,
                           f"{pod.ip}/{node.pod_cidr.prefixlen}", hairpin=True, peer_mac=mac_for(pod.ip)))
         routes.append(Route(pod.netns, "default", str(node.pod_gateway)))
-    neighbours = permanent_neighbours(state) if neighbour_limit and \
-        neighbour_estimate(state) > neighbour_limit // 2 else ()
+    neighbours = permanent_neighbours(cluster) if neighbour_limit and \
+        neighbour_estimate(cluster) > neighbour_limit // 2 else ()
     return Plan(tuple(namespaces), tuple(bridges), tuple(veths), tuple(routes), tuple(addresses), tuple(rules),
                 tuple(neighbours))
 
@@ -165,25 +165,25 @@ def mac_for(ip):
     return "0a:58:" + ":".join(f"{int(b):02x}" for b in str(ip).split("."))
 
 
-def neighbour_estimate(state):
+def neighbour_estimate(cluster):
     """ARP entries a busy lab could hold at once: every LAN machine knowing every other, every
     node knowing its pods, every pod knowing its gateway."""
-    lan = len(state.nodes) + len(state.hosts) + (1 if state.lb else 0) + 1
-    return lan * lan + 2 * len(state.pods)
+    lan = len(cluster.nodes) + len(cluster.hosts) + (1 if cluster.lb else 0) + 1
+    return lan * lan + 2 * len(cluster.pods)
 
 
-def permanent_neighbours(state):
+def permanent_neighbours(cluster):
     """The ARP table of a large lab, written once: the kernel keeps one ARP table for all
     namespaces with a host-wide limit, and permanent entries do not count against it."""
-    lan = [(state.switch_netns, LAN_BRIDGE, str(state.gateway), mac_for(state.gateway))]
-    lan += [(n.netns, ETH, str(n.ip), mac_for(n.ip)) for n in state.nodes]
-    lan += [(h.netns, ETH, str(h.ip), mac_for(h.ip)) for h in state.hosts]
-    if state.lb is not None:
-        lan.append((state.lb.netns, ETH, str(state.lb.ip), lb_mac(state)))
+    lan = [(cluster.switch_netns, LAN_BRIDGE, str(cluster.gateway), mac_for(cluster.gateway))]
+    lan += [(n.netns, ETH, str(n.ip), mac_for(n.ip)) for n in cluster.nodes]
+    lan += [(h.netns, ETH, str(h.ip), mac_for(h.ip)) for h in cluster.hosts]
+    if cluster.lb is not None:
+        lan.append((cluster.lb.netns, ETH, str(cluster.lb.ip), lb_mac(cluster)))
     out = [Neighbour(netns, dev, ip, mac, owner) for netns, dev, _, _ in lan
            for owner, _, ip, mac in lan if owner != netns]
-    for pod in state.pods:
-        node = state.node(pod.node)
+    for pod in cluster.pods:
+        node = cluster.node(pod.node)
         out.append(Neighbour(pod.netns, ETH, str(node.pod_gateway), mac_for(node.pod_gateway), node.netns))
         out.append(Neighbour(node.netns, POD_BRIDGE, str(pod.ip), mac_for(pod.ip), pod.netns))
     return out
@@ -194,9 +194,9 @@ LB_TPROXY_MARK = 0x1
 LB_RETURN_MARK = 0x100
 
 
-def lb_mac(state):
+def lb_mac(cluster):
     """A fixed MAC for the load balancer's eth0, so nodes can tell its packets apart."""
-    return "02:42:" + ":".join(f"{int(b):02x}" for b in str(state.lb.ip).split("."))
+    return "02:42:" + ":".join(f"{int(b):02x}" for b in str(cluster.lb.ip).split("."))
 
 
 def ip_batches(p):

@@ -135,10 +135,10 @@ def probability(n):
     return f"{1.0 / n:0.10f}"
 
 
-def render(state, node_name):
+def render(cluster, node_name):
     """The restore input kube-proxy on ``node_name`` feeds to ``iptables-restore --noflush``."""
-    opts = options_for(state, node_name)
-    return render_ports(service_ports(state, opts), opts)
+    opts = options_for(cluster, node_name)
+    return render_ports(service_ports(cluster, opts), opts)
 
 
 def render_ports(ports, opts):

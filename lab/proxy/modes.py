@@ -11,7 +11,7 @@ kube-proxy`` table; kube-proxy's nftables mode never serves NodePorts on 127.0.0
 
 from dataclasses import dataclass
 
-from lab.proxy import iptables, nftables, ruleset, sync
+from lab.proxy import iptables, names, nftables, ruleset, sync
 from lab.proxy.options import PROFILES, options_for
 
 
@@ -34,6 +34,8 @@ class IptablesMode:
     replace = ("iptables-restore", "-w", "5")
     readback = ("iptables-save",)
     readback_fails_when_empty = False
+    mark_chain = ("nat", "KUBE-MARK-MASQ")  # (table, chain) read back: sets the masquerade mark
+    masquerade_chain = ("nat", "KUBE-POSTROUTING")  # masquerades what carries the mark
 
     def sync(self, cluster, node_name, previous=None):
         """The restore input of a sync: only what changed since ``previous`` (the last sync's
@@ -61,6 +63,15 @@ class IptablesMode:
     def parse(self, text):
         return ruleset.parse_iptables(text)
 
+    def is_service_chain(self, chain):
+        """A chain kube-proxy writes for one service port or endpoint (hashed names)."""
+        return names.is_hashed(chain)
+
+    def size(self, text):
+        """(rules, chains, set elements) in a sync's text."""
+        lines = text.splitlines()
+        return sum(x.startswith("-A ") for x in lines), sum(x.startswith(":") for x in lines), 0
+
 
 
 class NftablesMode:
@@ -71,6 +82,8 @@ class NftablesMode:
     replace = load
     readback = ("nft", "list", "table", *nftables.TABLE.split())
     readback_fails_when_empty = True  # no table yet: kube-proxy has written nothing
+    mark_chain = (ruleset.NFT_TABLE, "mark-for-masquerade")
+    masquerade_chain = (ruleset.NFT_TABLE, "masquerading")
 
     def sync(self, cluster, node_name, previous=None):
         """The transaction of a sync: the table from scratch the first time (whatever a previous
@@ -89,6 +102,14 @@ class NftablesMode:
 
     def parse(self, text):
         return ruleset.parse_nft(text)
+
+    def is_service_chain(self, chain):
+        return names.is_nft_service_chain(chain)
+
+    def size(self, text):
+        lines = text.splitlines()
+        return (sum(x.startswith("add rule ") for x in lines), sum(x.startswith("add chain ") for x in lines),
+                sum(x.startswith("add element ") for x in lines))
 
 
 

@@ -107,24 +107,24 @@ class _Writer:
         return "\n".join(self.lines) + "\n"
 
 
-def definition(state, node_name, node_port_addresses=PRIMARY):
+def definition(cluster, node_name, node_port_addresses=PRIMARY):
     """The kube-proxy table of ``node_name`` as ``nft -f`` commands that create it in an empty
     namespace (the form of upstream's fixture: sets, maps, chains, rules, elements).
 
     ``node_port_addresses``: ``PRIMARY`` (the node IP, kube-proxy's default in this mode), ``ALL``,
     or the addresses (``GetNodeIPs`` of the CIDRs) that go in ``nodeport-ips``."""
-    opts = options_for(state, node_name)
+    opts = options_for(cluster, node_name)
     w = _Writer()
-    _base(w, opts, [str(state.service_cidr)], node_port_addresses)
-    for p in service_ports(state, opts):
+    _base(w, opts, [str(cluster.service_cidr)], node_port_addresses)
+    for p in service_ports(cluster, opts):
         _service(w, p, opts)
     return w.text()
 
 
-def render(state, node_name, node_port_addresses=PRIMARY):
+def render(cluster, node_name, node_port_addresses=PRIMARY):
     """What kube-proxy on ``node_name`` loads with ``nft -f``: the whole table, recreated from
     scratch in one atomic transaction (safe to run again, whatever the table held)."""
-    return transaction(definition(state, node_name, node_port_addresses))
+    return transaction(definition(cluster, node_name, node_port_addresses))
 
 
 def _base(w, opts, service_cidrs, node_port_addresses):

@@ -44,34 +44,34 @@ def render_manifests(files, mode, node=None, profile="current", form="save", con
                                             detect_local_mode=settings.detect_local_mode,
                                             detect_local_value=settings.detect_local_value),
         objects=tuple(_objects(files)))
-    state = build_cluster(spec)
+    cluster = build_cluster(spec)
     if not all_services:
         wanted = {(o.namespace, o.name) for o in spec.objects if o.kind == "Service"}
-        state = dataclasses.replace(state, services=tuple(s for s in state.services if s.key in wanted))
-    node = _node(state, node or settings.hostname_override)
+        cluster = dataclasses.replace(cluster, services=tuple(s for s in cluster.services if s.key in wanted))
+    node = _node(cluster, node or settings.hostname_override)
     node_ips = tuple(node_ips) or (str(node.ip),)
-    opts = dataclasses.replace(options.options_for(state, node.name), random_fully=random_fully,
+    opts = dataclasses.replace(options.options_for(cluster, node.name), random_fully=random_fully,
                                localhost_node_ports=settings.localhost_node_ports, nfacct=nfacct,
                                node_port_addresses=options.node_port_ips(settings.node_port_addresses, node_ips))
     if mode == "nftables":
-        transaction = _nftables(state, node.name, settings, node_ips)
+        transaction = _nftables(cluster, node.name, settings, node_ips)
         return transaction if form == "restore" else nftlist.list_table(transaction)
-    rules = iptables.render_ports(serviceports.service_ports(state, opts), opts)
+    rules = iptables.render_ports(serviceports.service_ports(cluster, opts), opts)
     if form == "restore":
         return rules
     return saveform.save([iptables.render_bootstrap(opts.profile, opts.localhost_node_ports), rules])
 
 
-def _node(state, name):
+def _node(cluster, name):
     if name is None:
-        return state.nodes[0]
-    for n in state.nodes:
+        return cluster.nodes[0]
+    for n in cluster.nodes:
         if name in (n.name, n.hostname):
             return n
-    raise LabError(f"no node {name!r} in the topology (nodes: {', '.join(n.name for n in state.nodes)})")
+    raise LabError(f"no node {name!r} in the topology (nodes: {', '.join(n.name for n in cluster.nodes)})")
 
 
-def _nftables(state, node_name, settings, node_ips):
+def _nftables(cluster, node_name, settings, node_ips):
     addresses = settings.node_port_addresses
     if not addresses:
         chosen = nftables.PRIMARY  # the nftables mode's default: --nodeport-addresses primary
@@ -79,4 +79,4 @@ def _nftables(state, node_name, settings, node_ips):
         chosen = nftables.ALL
     else:
         chosen = options.node_port_ips(addresses, node_ips)
-    return nftables.render(state, node_name, chosen)
+    return nftables.render(cluster, node_name, chosen)

@@ -10,6 +10,7 @@ Pure: text in, text out.
 
 from lab.proxy import names
 
+
 def parse(text):
     """{table: {chain: [rule lines]}} of a restore input, in order."""
     tables, table = {}, None

@@ -4,12 +4,12 @@ import ipaddress
 import os
 from dataclasses import dataclass
 
-from lab.spec import manifests, topology
-from lab.spec.sources import Sources
-from lab.spec.checks import parse as parse_checks
 from lab.errors import InputError
+from lab.spec import manifests, topology
+from lab.spec.checks import parse as parse_checks
 from lab.spec.fields import DNS_LABEL, DNS_SUBDOMAIN, Field
 from lab.spec.kubeproxy_config import KubeProxyConfig
+from lab.spec.sources import Sources
 
 MAX_LAB_NAME = 12
 PROFILES = ("1.18", "current")

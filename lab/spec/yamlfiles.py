@@ -4,7 +4,6 @@ import yaml
 
 from lab.errors import InputError
 
-
 _BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses a 1,000-service file 8x faster
 
 

@@ -16,20 +16,19 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from lab.cluster import addons
-from lab.verify import dist, expect, probe, urls
-from lab.cluster import lookup
+from lab.cluster import addons, lookup
 from lab.spec.checks import OUTCOMES, Check
+from lab.verify import dist, expect, probe, urls
 
 PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 
 
-def placeholders(state):
-    values = {m.name: str(m.ip) for m in state.nodes + state.hosts}
-    values["dns"] = str(addons.dns_ip(state.service_cidr))
-    if state.lb is not None:
-        values["lb"] = str(state.lb.ip)
-    for s in state.services:
+def placeholders(cluster):
+    values = {m.name: str(m.ip) for m in cluster.nodes + cluster.hosts}
+    values["dns"] = str(addons.dns_ip(cluster.service_cidr))
+    if cluster.lb is not None:
+        values["lb"] = str(cluster.lb.ip)
+    for s in cluster.services:
         for key in ([s.name] if s.namespace == "default" else []) + [f"{s.namespace}/{s.name}"]:
             if s.cluster_ip not in (None, "None"):
                 values[f"svc:{key}"] = s.cluster_ip
@@ -38,7 +37,7 @@ def placeholders(state):
                 values[f"nodeport:{key}"] = str(node_ports[0])
             if s.lb_ips:
                 values[f"lbip:{key}"] = s.lb_ips[0]
-    for p in state.pods:
+    for p in cluster.pods:
         values[f"pod:{p.name}"] = str(p.ip)
     return values
 
@@ -52,10 +51,10 @@ def expand(text, values, where):
     return PLACEHOLDER.sub(one, text)
 
 
-def source_netns(state, check):
+def source_netns(cluster, check):
     """The namespace a check runs from: a node, host or pod name, or pod:KEY=VALUE (the first such pod)."""
     try:
-        return lookup.netns_of(state, check.source)
+        return lookup.netns_of(cluster, check.source)
     except Exception as exc:
         raise check.where.child("from").error(str(exc)) from None
 
@@ -76,35 +75,35 @@ class CheckResult:
                 "seconds": round(self.seconds, 3), **self.details}
 
 
-def run_all(state, checks):
-    values = placeholders(state)
+def run_all(cluster, checks):
+    values = placeholders(cluster)
     prepared = []
     for c in checks:  # every name is checked before anything runs
-        ns = source_netns(state, c)
+        ns = source_netns(cluster, c)
         target = expand(c.url or c.dns, values, c.where.child("url" if c.url else "dns"))
         wanted = expand(c.expect, values, c.where.child("expect")) if c.expect else None
         prepared.append((c, ns, target, wanted))
-    return [_run(state, c, ns, target, wanted) for c, ns, target, wanted in prepared]
+    return [_run(cluster, c, ns, target, wanted) for c, ns, target, wanted in prepared]
 
 
-def _run(state, c, ns, target, wanted):
+def _run(cluster, c, ns, target, wanted):
     started = time.monotonic()
     if c.dns:
-        addresses = probe.resolve(state, ns, target, c.timeout)
+        addresses = probe.resolve(cluster, ns, target, c.timeout)
         got = ", ".join(addresses) if addresses else "nxdomain"
         passed = (not addresses) if wanted in ("nxdomain", "unresolved") else wanted in addresses
         return CheckResult(c, f"dns {target}", wanted, got, passed, time.monotonic() - started)
     if c.distribution:
-        d = dist.measure(state, ns, c.source, target, c.distribution, c.timeout)
+        d = dist.measure(cluster, ns, c.source, target, c.distribution, c.timeout)
         return CheckResult(c, target, "expected split", d.verdict, d.passed, d.seconds, {"distribution": d.as_dict()})
-    url_parts = urls.parse(target)
-    host, port, path = url_parts.host, url_parts.port, url_parts.path
+    parsed = urls.parse(target)
+    host, port, path = parsed.host, parsed.port, parsed.path
     outcome = probe.run(probe.http_get(ns, host, port, path, c.timeout))
     if wanted in OUTCOMES:
         passed = (outcome.kind in ("timeout", "unreachable")) if wanted == "unreachable" else outcome.kind == wanted
     else:
         passed = outcome.ok and outcome.body.startswith(wanted)
-    semantics = expect.expect(state, ns, host, port)
+    semantics = expect.expect(cluster, ns, host, port)
     lines = outcome.body.strip().splitlines()  # an answer may be empty (a proxy closing at once)
     got = outcome.describe() if wanted in OUTCOMES or not outcome.ok or not lines else lines[0]
     return CheckResult(c, target, wanted, got, passed, time.monotonic() - started,

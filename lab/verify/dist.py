@@ -32,13 +32,13 @@ class Distribution:
                 "verdict": self.verdict, "passed": self.passed}
 
 
-def measure(state, source_netns, source, url, n, timeout=2.0, concurrency=200):
-    url_parts = urls.parse(url)
-    host, port, path = url_parts.host, url_parts.port, url_parts.path
+def measure(cluster, source_netns, source, url, n, timeout=2.0, concurrency=200):
+    parsed = urls.parse(url)
+    host, port, path = parsed.host, parsed.port, parsed.path
     started = time.monotonic()
     outcomes = probe.run(probe.many([(source_netns, host, port, path, timeout)] * n, concurrency))
     result = Distribution(source, url, n, seconds=time.monotonic() - started,
-                          expectation=expect.expect(state, source_netns, host, port))
+                          expectation=expect.expect(cluster, source_netns, host, port))
     for o in outcomes:
         if o.ok and o.pod:
             result.counts[o.pod] = result.counts.get(o.pod, 0) + 1

@@ -33,49 +33,49 @@ def _uniform(endpoints):
     return {p: 1 / len(pods) for p in pods} if pods else {}
 
 
-def _ready(state, svc, port):
-    return [e for e in state.endpoints_for(svc, port) if e.ready]
+def _ready(cluster, svc, port):
+    return [e for e in cluster.endpoints_for(svc, port) if e.ready]
 
 
-def source_kind(state, netns_name):
+def source_kind(cluster, netns_name):
     """(kind, node name) of a source namespace: ("client", None), ("node", n), ("pod", n)."""
-    for n in state.nodes:
+    for n in cluster.nodes:
         if n.netns == netns_name:
             return "node", n.name
-    for p in state.pods:
+    for p in cluster.pods:
         if p.netns == netns_name:
             return "pod", p.node
     return "client", None
 
 
-def expect(state, source_netns, host, port):
-    kind, src_node = source_kind(state, source_netns)
+def expect(cluster, source_netns, host, port):
+    kind, src_node = source_kind(cluster, source_netns)
     inside = kind != "client"
-    for pod in state.pods:
+    for pod in cluster.pods:
         if str(pod.ip) == host:
             if not inside:
                 return Expectation("unreachable", what=f"pod {pod.name} (pod IPs are not routed outside the cluster)")
             ok = port in pod.serving_ports or any(p.container_port == port for p in pod.ports)
             return Expectation("reached" if ok else "refused", {pod.name: 1.0} if ok else {}, f"pod {pod.name}")
-    for svc in state.services:
+    for svc in cluster.services:
         for sp in svc.ports:
             if svc.cluster_ip == host and sp.port == port and sp.protocol == "TCP":
                 name = f"ClusterIP of {svc.namespace}/{svc.name}:{sp.port}"
                 if not inside:
                     return Expectation("unreachable", what=name + " (a ClusterIP is only reachable in the cluster)")
-                eps = _ready(state, svc, sp)
+                eps = _ready(cluster, svc, sp)
                 if svc.internal_traffic_policy == "Local":
                     eps = [e for e in eps if e.node == src_node]
-                    if not eps and _ready(state, svc, sp):
+                    if not eps and _ready(cluster, svc, sp):
                         return Expectation("unreachable", what=name + " (internalTrafficPolicy Local: none local)")
                 return _to_endpoints(svc, eps, name)
             if sp.node_port == port and sp.protocol == "TCP":
-                node = next((n for n in state.nodes if str(n.ip) == host), None)
+                node = next((n for n in cluster.nodes if str(n.ip) == host), None)
                 if node is not None:
-                    return _external(state, svc, sp, [node], f"NodePort {port} of {svc.namespace}/{svc.name} on "
+                    return _external(cluster, svc, sp, [node], f"NodePort {port} of {svc.namespace}/{svc.name} on "
                                      f"{node.name}", kind, src_node, via_lb=False)
             if host in svc.lb_ips and sp.port == port and sp.protocol == "TCP":
-                return _external(state, svc, sp, list(state.nodes), f"load balancer {host}:{port} of "
+                return _external(cluster, svc, sp, list(cluster.nodes), f"load balancer {host}:{port} of "
                                  f"{svc.namespace}/{svc.name}", kind, src_node, via_lb=not inside)
     return Expectation("unknown", what=f"{host}:{port}")
 
@@ -86,9 +86,9 @@ def _to_endpoints(svc, eps, name):
     return Expectation("reached", _uniform(eps), name, affinity=svc.session_affinity == "ClientIP")
 
 
-def _external(state, svc, sp, nodes, name, kind, src_node, via_lb):
+def _external(cluster, svc, sp, nodes, name, kind, src_node, via_lb):
     """A node port or load-balancer address: every endpoint (Cluster), or the nodes' local ones (Local)."""
-    eps = _ready(state, svc, sp)
+    eps = _ready(cluster, svc, sp)
     if not eps:
         return Expectation("refused", what=name + " (no endpoints)")
     if svc.external_traffic_policy != "Local" or kind == "pod" or (kind == "node" and not via_lb

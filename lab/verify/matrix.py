@@ -4,8 +4,8 @@ with the outcome Kubernetes semantics predict beside the one observed."""
 
 from dataclasses import dataclass
 
-from lab.verify import expect, probe
 from lab.tables import table
+from lab.verify import expect, probe
 
 CELL = {"refused": "refused", "timeout": "timeout", "unreachable": "no route"}
 
@@ -17,39 +17,39 @@ class Cell:
     deviation: bool
 
 
-def sources(state):
-    out = [(h.name, h.netns) for h in state.hosts] + [(n.name, n.netns) for n in state.nodes]
-    for node in state.nodes:
-        pods = sorted(state.pods_on(node.name), key=lambda p: (p.app == "coredns", p.name))
+def sources(cluster):
+    out = [(h.name, h.netns) for h in cluster.hosts] + [(n.name, n.netns) for n in cluster.nodes]
+    for node in cluster.nodes:
+        pods = sorted(cluster.pods_on(node.name), key=lambda p: (p.app == "coredns", p.name))
         if pods:
             out.append((pods[0].name, pods[0].netns))
     return out
 
 
-def targets(state):
+def targets(cluster):
     """(label, kind, host, port, connect_only) for every probe target."""
     out = [(f"pod {p.name}", "tcp", str(p.ip), p.serving_ports[0], False)
-           for p in state.pods if p.app in ("kubia", "echo")]
-    for s in state.services:
+           for p in cluster.pods if p.app in ("kubia", "echo")]
+    for s in cluster.services:
         if s.selector is None or s.cluster_ip in (None, "None"):
             continue
-        web = _serves_http(state, s)
+        web = _serves_http(cluster, s)
         for p in s.ports:
             if p.protocol != "TCP":
                 continue
             out.append((f"{s.name}:{p.port} ClusterIP", "tcp", s.cluster_ip, p.port, not web))
             if p.node_port:
                 out += [(f"{s.name} {n.name}:{p.node_port}", "tcp", str(n.ip), p.node_port, not web)
-                        for n in state.nodes]
+                        for n in cluster.nodes]
             out += [(f"{s.name} LB {ip}:{p.port}", "tcp", ip, p.port, not web) for ip in s.lb_ips]
-    for s in state.services:
+    for s in cluster.services:
         if s.selector is not None and s.type != "ExternalName":
             out.append((f"dns {s.name}.{s.namespace}", "dns", f"{s.name}.{s.namespace}", None, False))
     return out
 
 
-def _serves_http(state, svc):
-    return any(p.app in ("kubia", "echo") for p in state.pods
+def _serves_http(cluster, svc):
+    return any(p.app in ("kubia", "echo") for p in cluster.pods
                if p.namespace == svc.namespace and all(p.label_dict.get(k) == v for k, v in svc.selector))
 
 
@@ -57,22 +57,22 @@ def _short(pod):
     return pod.rsplit("-", 1)[-1] if pod else "ok"
 
 
-def measure(state, timeout=1.0):
-    srcs, tgts = sources(state), targets(state)
+def measure(cluster, timeout=1.0):
+    srcs, tgts = sources(cluster), targets(cluster)
     tcp = [(s, t) for s in srcs for t in tgts if t[1] == "tcp"]
     outcomes = probe.run(_all(tcp, timeout))
     cells = {}
     for (src, tgt), outcome in zip(tcp, outcomes):
-        exp = expect.expect(state, src[1], tgt[2], tgt[3])
+        exp = expect.expect(cluster, src[1], tgt[2], tgt[3])
         got = _short(outcome.pod) if outcome.ok else CELL.get(outcome.kind, outcome.kind)
         cells[(src[0], tgt[0])] = Cell(got, exp.outcome, not exp.matches(outcome))
     for src in srcs:
-        kind, _ = expect.source_kind(state, src[1])
+        kind, _ = expect.source_kind(cluster, src[1])
         for tgt in tgts:
             if tgt[1] != "dns":
                 continue
-            addresses = probe.resolve(state, src[1], tgt[2], timeout)
-            svc = state.service(*reversed(tgt[2].split(".", 1)))
+            addresses = probe.resolve(cluster, src[1], tgt[2], timeout)
+            svc = cluster.service(*reversed(tgt[2].split(".", 1)))
             wanted = [svc.cluster_ip] if svc.cluster_ip != "None" else None
             ok = (addresses == wanted or (wanted is None and bool(addresses))) if kind != "client" else not addresses
             cells[(src[0], tgt[0])] = Cell(",".join(addresses) or "nxdomain",

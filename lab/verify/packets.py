@@ -130,23 +130,23 @@ def addr(ip, port):
     return f"{ip}:{port}" if port is not None else str(ip)
 
 
-def address_book(cs):
+def address_book(cluster):
     """Who owns each address of a cluster state: ip -> {"kind", "name", "owner"}; ``owner`` is
     the phrase a report uses ("node node1's address")."""
     book = {}
-    if getattr(cs, "gateway", None):
-        book[str(cs.gateway)] = {"kind": "gateway", "name": "gateway", "owner": "the LAN gateway"}
-    for n in cs.nodes:
+    if getattr(cluster, "gateway", None):
+        book[str(cluster.gateway)] = {"kind": "gateway", "name": "gateway", "owner": "the LAN gateway"}
+    for n in cluster.nodes:
         book[str(n.ip)] = {"kind": "node", "name": n.name, "owner": f"node {n.name}'s address"}
         book[str(n.pod_gateway)] = {"kind": "cni0", "name": n.name,
                                     "owner": f"node {n.name}'s cni0 address"}
-    for h in cs.hosts:
+    for h in cluster.hosts:
         book[str(h.ip)] = {"kind": "host", "name": h.name, "owner": f"{h.name}'s own address"}
-    if getattr(cs, "lb", None) is not None:
-        book[str(cs.lb.ip)] = {"kind": "lb", "name": "lb", "owner": "the load balancer's address"}
-    for p in cs.pods:
+    if getattr(cluster, "lb", None) is not None:
+        book[str(cluster.lb.ip)] = {"kind": "lb", "name": "lb", "owner": "the load balancer's address"}
+    for p in cluster.pods:
         book[str(p.ip)] = {"kind": "pod", "name": p.name, "node": p.node, "owner": f"pod {p.name}"}
-    for s in cs.services:
+    for s in cluster.services:
         if s.cluster_ip and s.cluster_ip != "None":
             book[str(s.cluster_ip)] = {"kind": "clusterip", "name": f"{s.namespace}/{s.name}",
                                        "owner": f"the ClusterIP of {s.namespace}/{s.name}"}

@@ -13,8 +13,8 @@ import socket
 import time
 from dataclasses import dataclass
 
-from lab.net import etcfiles
 from lab.kernel import netns
+from lab.net import etcfiles
 
 HIT = re.compile(r"You've hit (\S+)")
 
@@ -103,9 +103,9 @@ def run(coroutine):
     return asyncio.run(coroutine)
 
 
-def resolver_config(state, netns_name):
+def resolver_config(cluster, netns_name):
     """(nameservers, search list, ndots) the namespace's /etc/netns resolv.conf gives its programs."""
-    text = etcfiles.files(state).get(netns_name, {}).get("resolv.conf", "")
+    text = etcfiles.files(cluster).get(netns_name, {}).get("resolv.conf", "")
     servers, search, ndots = [], [], 1
     for line in text.splitlines():
         words = line.split()
@@ -118,12 +118,12 @@ def resolver_config(state, netns_name):
     return servers, search, ndots
 
 
-def resolve(state, netns_name, name, timeout=2.0):
+def resolve(cluster, netns_name, name, timeout=2.0):
     """A records for ``name`` as a program in that namespace would get them (search list, ndots)."""
     import dns.exception
     import dns.resolver
 
-    servers, search, ndots = resolver_config(state, netns_name)
+    servers, search, ndots = resolver_config(cluster, netns_name)
     if not servers:
         return []
     resolver = dns.resolver.Resolver(configure=False)

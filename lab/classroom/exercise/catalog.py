@@ -26,8 +26,9 @@ import os
 import re
 from dataclasses import dataclass
 
-from lab.spec import checks as checkspec, manifests, scenario, yamlfiles
 from lab.errors import InputError, LabError
+from lab.spec import checks as checkspec
+from lab.spec import manifests, scenario, yamlfiles
 from lab.spec.fields import DNS_LABEL, DNS_SUBDOMAIN, Field
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))

@@ -11,7 +11,8 @@ import os
 import sys
 import time
 
-from lab.classroom.exercise import catalog, grade as exercise_grade
+from lab.classroom.exercise import catalog
+from lab.classroom.exercise import grade as exercise_grade
 from lab.cluster import lookup
 from lab.errors import LabError
 from lab.kernel import commands, etcdirs, record
@@ -159,32 +160,32 @@ def _run_action(action, lab):
 # checks ---------------------------------------------------------------------------------------
 
 def grade(lab, exercise):
-    _, cs = find_running(lab)
-    values = checks.placeholders(cs)
-    results = tuple(_check(cs, values, c) for c in exercise.checks)
+    _, cluster = find_running(lab)
+    values = checks.placeholders(cluster)
+    results = tuple(_check(cluster, values, c) for c in exercise.checks)
     return exercise_grade.Grade(exercise.name, results)
 
 
-def _check(cs, values, c):
+def _check(cluster, values, c):
     started = time.monotonic()
     try:
         if c.kind == "probe":
-            r = checks.run_all(cs, [c.spec])[0]
+            r = checks.run_all(cluster, [c.spec])[0]
             expected = "every request answered, evenly spread" if c.spec.distribution else r.expected or ""
             return exercise_grade.GradedCheck(c.name, r.passed, expected, r.got, r.seconds)
         if c.kind == "run":
-            passed, expected, got = _run_command(cs, values, c)
+            passed, expected, got = _run_command(cluster, values, c)
         else:
-            passed, expected, got = _service(cs, c)
+            passed, expected, got = _service(cluster, c)
     except LabError as exc:  # a name that is not there (yet): the check fails, the others still run
         passed, expected, got = False, "a check that can run", str(exc)
     return exercise_grade.GradedCheck(c.name, passed, expected, got, time.monotonic() - started)
 
 
-def _run_command(cs, values, c):
+def _run_command(cluster, values, c):
     command = [checks.expand(w, values, c.where.child("run")) for w in c.command]
     wanted = checks.expand(c.expect, values, c.where.child("expect")) if c.expect else None
-    result = commands.run_user(command, lookup.netns_of(cs, c.source), c.timeout)
+    result = commands.run_user(command, lookup.netns_of(cluster, c.source), c.timeout)
     output = result.stdout + result.stderr
     expected = f"{wanted!r} in the output" if wanted else "exit code 0"
     if result.returncode != 0:
@@ -199,8 +200,8 @@ def _run_command(cs, values, c):
     return False, expected, f"not in the {len(lines)} lines of {' '.join(command)}" if lines else "no output"
 
 
-def _service(cs, c):
-    svc = cs.service(c.namespace, c.service)
+def _service(cluster, c):
+    svc = cluster.service(c.namespace, c.service)
     if svc is None:
         return False, f"service {c.service}", "no such service"
     if c.field == "clusterIP":
@@ -212,17 +213,17 @@ def _service(cs, c):
         if c.value == "pending":
             return not svc.lb_ips, "EXTERNAL-IP <pending>", got
         return c.value in svc.lb_ips, f"EXTERNAL-IP {c.value}", got
-    ready = [e for port in svc.ports[:1] for e in cs.endpoints_for(svc, port) if e.ready]
+    ready = [e for port in svc.ports[:1] for e in cluster.endpoints_for(svc, port) if e.ready]
     if c.value != "answering":
         return len(ready) == c.value, f"{c.value} ready endpoints", f"{len(ready)} ready endpoints"
-    return _endpoints_answer(cs, ready)
+    return _endpoints_answer(cluster, ready)
 
 
-def _endpoints_answer(cs, ready):
+def _endpoints_answer(cluster, ready):
     """Every endpoint the control plane lists answers when its own node connects to it."""
     if not ready:
         return False, "every endpoint answers", "no endpoints"
-    outcomes = probe.run(probe.many([(cs.node(e.node).netns, str(e.ip), e.port, "/", 1.0) for e in ready]))
+    outcomes = probe.run(probe.many([(cluster.node(e.node).netns, str(e.ip), e.port, "/", 1.0) for e in ready]))
     silent = [f"{e.address} ({e.pod}): {o.kind}" for e, o in zip(ready, outcomes) if not o.ok]
     got = f"{len(ready) - len(silent)} of {len(ready)} answer" + (f"; {', '.join(silent)}" if silent else "")
     return not silent, "every endpoint answers", got

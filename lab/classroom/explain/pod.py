@@ -2,26 +2,26 @@
 lab.explain_runtime read in the kernel, and the services that select it. Pure."""
 
 
-def selecting_services(cs, pod):
+def selecting_services(cluster, pod):
     """Services whose selector picks the pod, and whether the pod is in their endpoints."""
     labels = pod.label_dict
     out = []
-    for s in cs.services:
+    for s in cluster.services:
         if not s.selector or not all(labels.get(k) == v for k, v in s.selector):
             continue
-        in_eps = any(e.pod == pod.name for port in s.ports for e in cs.endpoints_for(s, port))
+        in_eps = any(e.pod == pod.name for port in s.ports for e in cluster.endpoints_for(s, port))
         out.append({"namespace": s.namespace, "name": s.name, "clusterIP": s.cluster_ip, "endpoint": in_eps})
     return out
 
 
-def pod_report(cs, pod, kernel):
+def pod_report(cluster, pod, kernel):
     """``kernel`` is what explain_runtime.pod_facts read: interfaces, routes, bridge port, files."""
-    node = cs.node(pod.node)
-    return {"lab": cs.lab, "namespace": pod.namespace, "name": pod.name, "netns": pod.netns,
+    node = cluster.node(pod.node)
+    return {"lab": cluster.lab, "namespace": pod.namespace, "name": pod.name, "netns": pod.netns,
             "node": pod.node, "node_netns": node.netns if node else None, "ip": str(pod.ip),
             "labels": dict(pod.labels), "ready": pod.ready, "terminating": pod.terminating,
             "ports": [{"containerPort": p.container_port, "protocol": p.protocol, "name": p.name} for p in pod.ports],
-            "services": selecting_services(cs, pod), "expected_host_veth": pod.host_veth, **kernel}
+            "services": selecting_services(cluster, pod), "expected_host_veth": pod.host_veth, **kernel}
 
 
 def format_pod(r):

@@ -34,19 +34,19 @@ def local_addresses(netns_name):
     return out
 
 
-def node_rules(cs, node):
+def node_rules(cluster, node):
     """(Ruleset, local addresses, where the rules came from) for one node, read now."""
-    _need_netns(node.netns, cs.lab)
-    mode = modes.of(cs)
+    _need_netns(node.netns, cluster.lab)
+    mode = modes.of(cluster)
     result = commands.run(mode.readback, node.netns, timeout=TIMEOUT, check=not mode.readback_fails_when_empty)
     text = result.stdout if result.returncode == 0 else ""
     return mode.parse(text), local_addresses(node.netns), f"ip netns exec {node.netns} {' '.join(mode.readback)}"
 
 
-def pod_facts(cs, pod):
+def pod_facts(cluster, pod):
     """The pod's interface, its veth peer in the node (bridge, hairpin), routes and resolver."""
-    _need_netns(pod.netns, cs.lab)
-    node = cs.node(pod.node)
+    _need_netns(pod.netns, cluster.lab)
+    node = cluster.node(pod.node)
     facts = {"interface": None, "peer": None, "routes": [], "resolv_path": None, "resolv_conf": None}
     links = _ip_json(pod.netns, "-d", "addr", "show") or []
     eth = next((l for l in links if l.get("ifname") == "eth0"), None) or \

@@ -13,8 +13,7 @@ from dataclasses import replace
 
 from lab.classroom.explain.match import MASQ_CHAINS
 from lab.classroom.explain.walk import DROP_CHAINS, State, entries, flow, fraction_words, stages
-from lab.proxy import options
-from lab.proxy import names
+from lab.proxy import modes, names, options
 
 CHAIN_ROLES = {
     "SVC": "the service port's chain: picks one endpoint per new connection",
@@ -28,40 +27,41 @@ CHAIN_ROLES = {
 
 # naming things -------------------------------------------------------------------------------
 
-def source_context(cs, svc):
+def source_context(cluster, svc):
     """Addresses and CIDRs the lab knows, in words, for the source conditions."""
-    ctx = {str(cs.cluster_cidr): ("a pod", "not a pod: a node, or a machine outside the cluster"),
+    ctx = {str(cluster.cluster_cidr): ("a pod", "not a pod: a node, or a machine outside the cluster"),
            "127.0.0.0/8": ("localhost", "not localhost")}
-    endpoint_pods = {e.pod for port in svc.ports for e in cs.endpoints_for(svc, port)} if svc else set()
-    for n in cs.nodes:
+    endpoint_pods = {e.pod for port in svc.ports for e in cluster.endpoints_for(svc, port)} if svc else set()
+    for n in cluster.nodes:
         ctx[str(n.ip)] = (f"node {n.name}", f"not node {n.name}")
         ctx[str(n.pod_cidr)] = (f"a pod on {n.name}", f"not a pod on {n.name}")
-    for p in cs.pods:
+    for p in cluster.pods:
         own = f"pod {p.name} itself: hairpin" if p.name in endpoint_pods else ""
         ctx[str(p.ip)] = (own or f"pod {p.name}", f"not pod {p.name}")
-    ctx[str(cs.lan_cidr)] = ("the LAN", "not the LAN")
+    ctx[str(cluster.lan_cidr)] = ("the LAN", "not the LAN")
     if svc:  # -m recent lists are named after the endpoint chain
         for p in svc.ports:
-            name = names.service_port_name(svc.namespace, svc.name, p.name, _trailing_colon(cs))
-            for e in cs.endpoints_for(svc, p):
+            name = names.service_port_name(svc.namespace, svc.name, p.name, _trailing_colon(cluster))
+            for e in cluster.endpoints_for(svc, p):
                 chain = names.endpoint_chain(name, p.protocol, e.address)
                 ctx[chain] = (f"pod {e.pod}" if e.pod else e.address, "")
     return ctx
 
 
-def _trailing_colon(cs):
-    profile = options.PROFILES.get(cs.kube_proxy.profile)
+def _trailing_colon(cluster):
+    profile = options.PROFILES.get(cluster.kube_proxy.profile)
     return bool(profile and profile.trailing_colon)
 
 
-def chain_notes(cs, rs):
+def chain_notes(cluster, rs):
     """{chain: what it is} for the hashed chains (iptables) or service chains (nftables)."""
-    if rs.kind == "nftables":
-        return {chain: _nft_chain_note(chain, cs) for (_, chain) in rs.chains if "/" in chain}
-    known = names.chain_owners(cs) if cs.kube_proxy.profile in options.PROFILES else {}
+    mode = modes.MODES[rs.kind]
+    if mode is modes.NFTABLES:
+        return {chain: _nft_chain_note(chain, cluster) for (_, chain) in rs.chains if mode.is_service_chain(chain)}
+    known = names.chain_owners(cluster) if cluster.kube_proxy.profile in options.PROFILES else {}
     out = {}
     for (_, chain), rules in rs.chains.items():
-        if not names.is_hashed(chain):
+        if not mode.is_service_chain(chain):
             continue
         kind = chain.split("-")[1]
         what = known.get(chain) or next((r.comment for r in rules if r.comment), None)
@@ -70,7 +70,7 @@ def chain_notes(cs, rs):
     return out
 
 
-def _nft_chain_note(chain, cs):
+def _nft_chain_note(chain, cluster):
     kind, _, rest = chain.partition("-")
     name = rest.split("-", 1)[1] if "-" in rest else rest
     roles = {"service": "SVC", "local": "SVL", "external": "EXT", "firewall": "FW", "endpoint": "SEP"}
@@ -78,21 +78,21 @@ def _nft_chain_note(chain, cs):
     if kind == "endpoint" and "__" in name:
         svc_part, ep = name.split("__", 1)
         ip, _, port = ep.rpartition("/")
-        pod = pod_at(cs, ip)
+        pod = pod_at(cluster, ip)
         return f"{svc_part} -> {('pod ' + pod.name + ' ') if pod else ''}{ip}:{port} ({role})"
     return f"{name} ({role})"
 
 
-def pod_at(cs, ip):
-    return next((p for p in cs.pods if str(p.ip) == str(ip)), None)
+def pod_at(cluster, ip):
+    return next((p for p in cluster.pods if str(p.ip) == str(ip)), None)
 
 
-def _destination_words(cs, address):
+def _destination_words(cluster, address):
     ip = address.rsplit(":", 1)[0]
-    pod = pod_at(cs, ip)
+    pod = pod_at(cluster, ip)
     if pod:
         return f"pod {pod.name} ({address}, on {pod.node})"
-    node = next((n for n in cs.nodes if str(n.ip) == ip), None)
+    node = next((n for n in cluster.nodes if str(n.ip) == ip), None)
     return f"{address} (node {node.name})" if node else address
 
 
@@ -101,7 +101,7 @@ def _target_words(target, notes):
     return f"{target} = {note}" if note else target
 
 
-def step_words(step, cs, notes, masq_mark):
+def step_words(step, cluster, notes, masq_mark):
     """What one rule does, in words (the part after its conditions)."""
     oc, rule = step.outcome, step.rule
     v = oc.verdict
@@ -116,7 +116,7 @@ def step_words(step, cs, notes, masq_mark):
             text += " (no such chain!)"
         return text
     if v == "DNAT":
-        text = f"DNAT: the destination becomes {_destination_words(cs, oc.to or '?')}"
+        text = f"DNAT: the destination becomes {_destination_words(cluster, oc.to or '?')}"
         if rule.affinity_set:
             text += f"; the client's address is remembered in {rule.affinity_set} (session affinity)"
         return text
@@ -141,7 +141,7 @@ def step_words(step, cs, notes, masq_mark):
     return v or "no target"
 
 
-def _step_line(step, cs, notes, masq_mark):
+def _step_line(step, cluster, notes, masq_mark):
     parts = []
     if step.otherwise:
         parts.append("otherwise")
@@ -150,7 +150,7 @@ def _step_line(step, cs, notes, masq_mark):
     if step.share_text:
         parts.append(step.share_text)
     head = ", ".join(parts)
-    words = step_words(step, cs, notes, masq_mark)
+    words = step_words(step, cluster, notes, masq_mark)
     return f"{head}: {words}" if head else words
 
 
@@ -170,18 +170,15 @@ def masq_mark_of(rs):
 
 def masquerade_rules(rs):
     """The rules that mark and masquerade, as the node has them."""
-    if rs.kind == "nftables":
-        names = (("kube-proxy", "mark-for-masquerade"), ("kube-proxy", "masquerading"))
-    else:
-        names = (("nat", "KUBE-MARK-MASQ"), ("nat", "KUBE-POSTROUTING"))
+    mode = modes.MODES[rs.kind]
     out = []
-    for table, chain in names:
+    for table, chain in (mode.mark_chain, mode.masquerade_chain):
         for r in rs.rules(table, chain) or []:
-            out.append(r.text if rs.kind == "iptables" else f"chain {chain}: {r.text}")
+            out.append(r.text if mode is modes.IPTABLES else f"chain {chain}: {r.text}")
     return out
 
 
-def _leaf_dict(leaf, cs, node):
+def _leaf_dict(leaf, cluster, node):
     step = leaf.step
     verdict = step.outcome.verdict if step else "none"
     masq = list(dict.fromkeys(leaf.state.masq))
@@ -194,7 +191,7 @@ def _leaf_dict(leaf, cs, node):
         # the hairpin rule names the endpoint's own address: say it once for every endpoint
         out["masquerade"] = [HAIRPIN if m.startswith(f"the source is {ip} ") or m == f"the source is {ip}" else m
                              for m in masq]
-        pod = pod_at(cs, ip)
+        pod = pod_at(cluster, ip)
         if pod:
             out["pod"] = pod.name
             out["pod_node"] = pod.node
@@ -210,7 +207,7 @@ def _leaf_dict(leaf, cs, node):
 HAIRPIN = "the source is the chosen pod itself (hairpin: a pod reaching its own service)"
 
 
-def summary(stage_list, cs, node):
+def summary(stage_list, cluster, node):
     """The entry in words: where new connections go, and when they are masqueraded."""
     leaves, back = [], []
     for st in stage_list:
@@ -226,7 +223,7 @@ def summary(stage_list, cs, node):
         # a filter verdict only meets the packets no DNAT rule took
         leaves = [l if l.step and l.step.outcome.verdict == "DNAT" or l.state.otherwise
                   else replace(l, state=replace(l.state, otherwise=True)) for l in leaves]
-    paths = [_leaf_dict(l, cs, node) for l in leaves]
+    paths = [_leaf_dict(l, cluster, node) for l in leaves]
     dnat = [p for p in paths if p["verdict"] == "DNAT"]
     if not dnat and not any(p["verdict"] in ("REJECT", "DROP") for p in paths):
         paths += [{"conditions": list(s.conds), "otherwise": s.otherwise, "share": fraction_words(s.share), "verdict": "none",
@@ -290,11 +287,11 @@ def _masq_lines(whens, node_name):
             [f"  {'or ' if i else ''}{w}" for i, w in enumerate(real)])
 
 
-def step_dict(step, cs, notes, masq_mark):
+def step_dict(step, cluster, notes, masq_mark):
     oc = step.outcome
     out = {"table": step.rule.table, "chain": step.rule.chain, "rule": step.rule.text,
            "conditions": step.conds, "otherwise": step.otherwise, "verdict": oc.verdict,
-           "explain": _step_line(step, cs, notes, masq_mark)}
+           "explain": _step_line(step, cluster, notes, masq_mark)}
     if step.share is not None:
         out["share"] = fraction_words(step.share)
         out["share_text"] = step.share_text
@@ -307,24 +304,24 @@ def step_dict(step, cs, notes, masq_mark):
     if oc.via:
         out["via"] = oc.via
     if step.child is not None:
-        out["steps"] = [step_dict(s, cs, notes, masq_mark) for s in step.child.steps]
+        out["steps"] = [step_dict(s, cluster, notes, masq_mark) for s in step.child.steps]
         if step.child.missing:
             out["missing_chain"] = True
     return out
 
 
-def service_report(cs, svc, node_rules, node_names=None):
+def service_report(cluster, svc, node_rules, node_names=None):
     """Everything ``lab explain svc`` says, as plain data (what ``-o json`` prints).
 
     ``node_rules`` is ``{node name: (Ruleset, [local addresses], source description)}``.
     """
-    ctx = source_context(cs, svc)
+    ctx = source_context(cluster, svc)
     nodes = []
-    for node in cs.nodes:
+    for node in cluster.nodes:
         if node.name not in node_rules or (node_names and node.name not in node_names):
             continue
         rs, addresses, source = node_rules[node.name]
-        notes = chain_notes(cs, rs)
+        notes = chain_notes(cluster, rs)
         mark = masq_mark_of(rs)
         items, used = [], {}
         for e in entries(svc, node):
@@ -332,15 +329,15 @@ def service_report(cs, svc, node_rules, node_names=None):
             for s in st:
                 _collect_targets(s.visit, notes, used)
             items.append({"kind": e.kind, "address": f"{e.ip}:{e.port}", "protocol": e.protocol,
-                          "port_name": e.port_name, "words": summary(st, cs, node),
+                          "port_name": e.port_name, "words": summary(st, cluster, node),
                           "stages": [{"hook": s.hook, "table": s.table, "chain": s.chain, "label": s.label,
-                                      "steps": [step_dict(x, cs, notes, mark) for x in s.visit.steps]}
+                                      "steps": [step_dict(x, cluster, notes, mark) for x in s.visit.steps]}
                                      for s in st]})
         nodes.append({"node": node.name, "netns": node.netns, "ip": str(node.ip), "rules_from": source,
                       "entries": items, "chains": used, "masquerade_mark": mark,
                       "masquerade_rules": masquerade_rules(rs)})
-    return {"lab": cs.lab, "mode": cs.kube_proxy.mode, "profile": cs.kube_proxy.profile,
-            "service": _service_dict(cs, svc), "nodes": nodes}
+    return {"lab": cluster.lab, "mode": cluster.kube_proxy.mode, "profile": cluster.kube_proxy.profile,
+            "service": _service_dict(cluster, svc), "nodes": nodes}
 
 
 def _collect_targets(visit, notes, used):
@@ -352,11 +349,11 @@ def _collect_targets(visit, notes, used):
             _collect_targets(s.child, notes, used)
 
 
-def _service_dict(cs, svc):
+def _service_dict(cluster, svc):
     ports = []
     for p in svc.ports:
         eps = []
-        for e in cs.endpoints_for(svc, p):
+        for e in cluster.endpoints_for(svc, p):
             eps.append({"address": e.address, "pod": e.pod, "node": e.node, "ready": e.ready,
                         "serving": e.serving, "terminating": e.terminating})
         ports.append({"name": p.name, "protocol": p.protocol, "port": p.port, "targetPort": p.target_port,
@@ -371,14 +368,14 @@ def _service_dict(cs, svc):
             "selector": dict(svc.selector) if svc.selector else None, "ports": ports}
 
 
-def intro_lines(cs, s):
+def intro_lines(cluster, s):
     """The service in words, from the cluster state."""
-    d = _service_dict(cs, s)
+    d = _service_dict(cluster, s)
     lines = [f"Service {s.namespace}/{s.name}: type {s.type}, ClusterIP {s.cluster_ip}"
              + (f", external IPs {', '.join(s.external_ips)}" if s.external_ips else "")
              + (f", load-balancer IP {', '.join(s.lb_ips)}" if s.lb_ips else "")]
     sel = ",".join(f"{k}={v}" for k, v in (s.selector or ()))
-    lines.append(f"  selector {sel or '<none>'}; kube-proxy {cs.kube_proxy.mode}, profile {cs.kube_proxy.profile}")
+    lines.append(f"  selector {sel or '<none>'}; kube-proxy {cluster.kube_proxy.mode}, profile {cluster.kube_proxy.profile}")
     for p in d["ports"]:
         name = f" ({p['name']})" if p["name"] else ""
         node_port = f", NodePort {p['nodePort']} on every node" if p["nodePort"] else ""
@@ -386,8 +383,8 @@ def intro_lines(cs, s):
         if not p["endpoints"]:
             lines.append("    endpoints: none (kube-proxy REJECTs new connections)")
         for e in p["endpoints"]:
-            state = "ready" if e["ready"] else ("terminating, serving" if e["serving"] else "not ready")
-            lines.append(f"    endpoint {e['address']}  pod {e['pod']} on {e['node']} ({state})")
+            condition = "ready" if e["ready"] else ("terminating, serving" if e["serving"] else "not ready")
+            lines.append(f"    endpoint {e['address']}  pod {e['pod']} on {e['node']} ({condition})")
     policy = []
     if s.session_affinity == "ClientIP":
         policy.append(f"sessionAffinity ClientIP: each client stays on one pod for {s.affinity_timeout} s "
@@ -405,18 +402,18 @@ def intro_lines(cs, s):
 
 
 def _masq_paragraph(rs_kind, mark, node):
-    post = "masquerading" if rs_kind == "nftables" else "KUBE-POSTROUTING"
-    mark_chain = "mark-for-masquerade" if rs_kind == "nftables" else "KUBE-MARK-MASQ"
+    mode = modes.MODES[rs_kind]
+    mark_chain, post = mode.mark_chain[1], mode.masquerade_chain[1]
     return [f"# {mark_chain} only sets mark {mark} on the packet. In nat POSTROUTING, {post} lets unmarked",
             f"# packets go, clears the mark and MASQUERADEs the rest: their source becomes the address of the",
             f"# interface they leave {node.name} by ({node.ip} on eth0, {node.pod_gateway} on cni0). The pod then sees",
             "# the node, not the client, and its answer comes back through this node, which undoes the NAT."]
 
 
-def format_service(report, cs, svc):
-    lines = intro_lines(cs, svc)
+def format_service(report, cluster, svc):
+    lines = intro_lines(cluster, svc)
     for n in report["nodes"]:
-        node = cs.node(n["node"])
+        node = cluster.node(n["node"])
         lines.append("")
         lines.append(f"== node {n['node']} ({n['netns']}, {n['ip']}): rules read from `{n['rules_from']}`")
         for e in n["entries"]:

@@ -18,9 +18,9 @@ import statistics
 from dataclasses import dataclass, field
 
 from lab.cluster import model
-from lab.net import wiring
 from lab.errors import LabError
-from lab.proxy import iptables, nftables, options
+from lab.net import wiring
+from lab.proxy import modes
 
 MODES = ("iptables", "nftables")
 DEFAULT_SIZES = (100, 1000, 5000, 10000)
@@ -130,26 +130,18 @@ class StudyRules:
         return f"{self.rules} rules" + (f", {self.elements} elements" if self.mode == "nftables" else "")
 
 
-def ruleset(state):
+def ruleset(cluster):
     """kube-proxy's first sync on the node, exactly as svclab's renderers write it."""
-    mode = state.kube_proxy.mode
-    if mode == "iptables":
-        opts = options.options_for(state, "node")
-        text = iptables.render(state, "node")
-        lines = text.splitlines()
-        return StudyRules(mode, iptables.render_bootstrap(opts.profile, opts.localhost_node_ports), text,
-                       rules=sum(1 for x in lines if x.startswith("-A ")),
-                       chains=sum(1 for x in lines if x.startswith(":")), elements=0)
-    text = nftables.render(state, "node")
-    lines = text.splitlines()
-    return StudyRules(mode, "", text, rules=sum(1 for x in lines if x.startswith("add rule ")),
-                   chains=sum(1 for x in lines if x.startswith("add chain ")),
-                   elements=sum(1 for x in lines if x.startswith("add element ")))
+    mode = modes.of(cluster)
+    loads = mode.initial_loads(cluster, "node")  # iptables: the jump chains, then the rules
+    bootstrap, text = ("", loads[0][1]) if len(loads) == 1 else (loads[0][1], loads[1][1])
+    rules, chains, elements = mode.size(text)
+    return StudyRules(mode.name, bootstrap, text, rules=rules, chains=chains, elements=elements)
 
 
-def targets(state):
+def targets(cluster):
     """{target: (ip, port)}: the first and last service in KUBE-SERVICES order, and a pod directly."""
-    ordered = sorted(state.services, key=lambda s: (s.namespace, s.name))
+    ordered = sorted(cluster.services, key=lambda s: (s.namespace, s.name))
     return {"first": (ordered[0].cluster_ip, SERVICE_PORT), "last": (ordered[-1].cluster_ip, SERVICE_PORT),
             "direct": (str(ENDPOINT_IPS[0]), TARGET_PORT)}
 
@@ -286,8 +278,8 @@ def plotting():
 def plot(results, path):
     """Left: load time vs S (log-log); right: connect median vs S, p99 as a band. Written as PNG."""
     plt = plotting()
-    import matplotlib.ticker  # noqa: F401 (matplotlib.ticker below)
     import matplotlib
+    import matplotlib.ticker  # noqa: F401 (matplotlib.ticker below)
     colors = {"iptables": "tab:red", "nftables": "tab:blue"}
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.8))
     for mode in MODES:

@@ -16,12 +16,13 @@ import struct
 import sys
 import time
 
-from lab.kernel import commands, netns
-from lab.kernel.record import Record, locked
-from lab.tools.bench import proxy_study as study
-from lab.kernel.netns import listen_in
 from lab.errors import LabError
-from lab.proxy import modes, nftables
+from lab.kernel import commands, netns
+from lab.kernel.netns import listen_in
+from lab.kernel.record import Record, locked
+from lab.proxy import modes as proxy_modes
+from lab.proxy import nftables
+from lab.tools.bench import proxy_study as study
 
 EMPTY_TABLES = "*mangle\nCOMMIT\n*filter\nCOMMIT\n*nat\nCOMMIT\n"
 SO_LINGER_RST = struct.pack("ii", 1, 0)
@@ -31,7 +32,7 @@ CLOSED_PORT = 9  # nothing listens there in the node
 def check_host(modes):
     if os.geteuid() != 0:
         raise LabError("the scaling study builds network namespaces and needs root: run it with sudo")
-    tools = ["ip"] + (["iptables-restore"] if "iptables" in modes else []) + (["nft"] if "nftables" in modes else [])
+    tools = ["ip"] + [tool for mode in modes for tool in proxy_modes.MODES[mode].tools]
     missing = [t for t in tools if shutil.which(t) is None]
     if missing:
         raise LabError(f"missing tools: {', '.join(missing)} (install them with: sudo ./setup)")
@@ -123,24 +124,24 @@ class Testbed:
         commands.run(argv, self.names.node, input=text, timeout=600)
         return time.perf_counter() - began
 
-    def load(self, rules, restore=modes.IPTABLES.load):
+    def load(self, rules, restore=proxy_modes.IPTABLES.load):
         """kube-proxy's first sync in an empty node: the timed load, in seconds."""
         if rules.mode == "iptables":
-            self.run(modes.IPTABLES.load, rules.bootstrap, "iptables-restore (kube-proxy's jump chains)")
+            self.run(proxy_modes.IPTABLES.load, rules.bootstrap, "iptables-restore (kube-proxy's jump chains)")
             return self.run(restore, rules.text, "iptables-restore")
-        return self.run(modes.NFTABLES.load, rules.text, "nft -f")
+        return self.run(proxy_modes.NFTABLES.load, rules.text, "nft -f")
 
     def load_flushing(self, rules):
         """The same iptables text restored without --noflush (the tables are replaced whole, which
         also drops the jump chains): not what kube-proxy does, timed for comparison, then cleared."""
-        took = self.load(rules, modes.IPTABLES.replace)  # without --noflush: the tables named are emptied
+        took = self.load(rules, proxy_modes.IPTABLES.replace)  # without --noflush: the tables named are emptied
         self.clear()
         return took
 
     def clear(self):
         """Back to a node with no rules; the time it took, in seconds."""
         if self.mode == "iptables":
-            return self.run(modes.IPTABLES.replace, EMPTY_TABLES, "iptables-restore (flush)")
+            return self.run(proxy_modes.IPTABLES.replace, EMPTY_TABLES, "iptables-restore (flush)")
         return self.run(["nft", "delete", "table", *nftables.TABLE.split()], "", "nft delete table")
 
     def drain(self):

@@ -12,14 +12,14 @@ from lab.errors import LabError
 from lab.tools.mininet.export import pod_names
 
 
-def members(cs):
+def members(cluster):
     """(Mininet name, namespace, eth0 address, prefix length) of every node, host and pod. Pure."""
-    lan = cs.lan_cidr.prefixlen
-    out = [(n.name, n.netns, str(n.ip), lan) for n in cs.nodes]
-    out += [(h.name, h.netns, str(h.ip), lan) for h in cs.hosts]
-    names = pod_names(cs)
-    out += [(names[(p.namespace, p.name)], p.netns, str(p.ip), cs.node(p.node).pod_cidr.prefixlen)
-            for p in cs.pods]
+    lan = cluster.lan_cidr.prefixlen
+    out = [(n.name, n.netns, str(n.ip), lan) for n in cluster.nodes]
+    out += [(h.name, h.netns, str(h.ip), lan) for h in cluster.hosts]
+    names = pod_names(cluster)
+    out += [(names[(p.namespace, p.name)], p.netns, str(p.ip), cluster.node(p.node).pod_cidr.prefixlen)
+            for p in cluster.pods]
     return out
 
 
@@ -74,14 +74,14 @@ def host_class():
     return NetnsHost
 
 
-def attach(cs):
+def attach(cluster):
     """A Mininet network object over the lab's namespaces (nothing created)."""
     mininet = import_mininet()
     mininet.net.Mininet.inited = True  # skip Mininet.init(): it raises host-wide limits and sysctls
     net = mininet.net.Mininet(topo=None, build=False, controller=None)
     NetnsHost = host_class()
     try:
-        for name, netns, ip, prefix in members(cs):
+        for name, netns, ip, prefix in members(cluster):
             host = NetnsHost(name, netns)
             intf = mininet.link.Intf("eth0", node=host)
             intf.ip, intf.prefixLen = ip, prefix
@@ -99,10 +99,10 @@ def detach(net):
         host.terminate()
 
 
-def run_cli(cs, stdin=None):
+def run_cli(cluster, stdin=None):
     mininet = import_mininet()
     mininet.log.setLogLevel("info")
-    net = attach(cs)
+    net = attach(cluster)
     try:
         cli_class()(net, stdin=stdin or sys.stdin)
     finally:

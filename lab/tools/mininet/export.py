@@ -11,58 +11,58 @@ exported; DNS pods are there, answering pings only.
 import dataclasses
 import json
 
-from lab.net import netfilter, wiring
 from lab.errors import LabError
+from lab.net import netfilter, wiring
 from lab.proxy import modes
 
 FORMATS = ("mininet", "ipmininet")
 POD_SERVER_APPS = ("kubia", "echo")  # apps the exported pods' server can stand in for
 
 
-def export_data(state):
+def export_data(cluster):
     """What the exported file builds, as plain JSON-able data."""
-    prefix = state.lan_cidr.prefixlen
-    names = pod_names(state)
+    prefix = cluster.lan_cidr.prefixlen
+    names = pod_names(cluster)
     nodes = []
-    for node in state.nodes:
-        pods = state.pods_on(node.name)
+    for node in cluster.nodes:
+        pods = cluster.pods_on(node.name)
         nodes.append({
             "name": node.name, "ip": f"{node.ip}/{prefix}",
             "podGateway": f"{node.pod_gateway}/{node.pod_cidr.prefixlen}",
             "podPorts": [p.host_veth for p in pods],
-            "routes": [[str(o.pod_cidr), str(o.ip)] for o in state.nodes if o.name != node.name],
-            "sysctls": [[k, v] for k, v in wiring.node_sysctls(state.kube_proxy.mode)],
-            "rules": node_rules(state, node.name),
+            "routes": [[str(o.pod_cidr), str(o.ip)] for o in cluster.nodes if o.name != node.name],
+            "sysctls": [[k, v] for k, v in wiring.node_sysctls(cluster.kube_proxy.mode)],
+            "rules": node_rules(cluster, node.name),
         })
     return {
-        "lab": state.lab,
-        "lan": {"gateway": f"{state.gateway}/{prefix}"},
+        "lab": cluster.lab,
+        "lan": {"gateway": f"{cluster.gateway}/{prefix}"},
         "nodes": nodes,
-        "hosts": [{"name": h.name, "ip": f"{h.ip}/{prefix}"} for h in state.hosts],
+        "hosts": [{"name": h.name, "ip": f"{h.ip}/{prefix}"} for h in cluster.hosts],
         "pods": [{"name": names[(p.namespace, p.name)], "pod": p.name,
                   "namespace": p.namespace, "node": p.node,
-                  "ip": f"{p.ip}/{state.node(p.node).pod_cidr.prefixlen}", "gateway": str(state.node(p.node).pod_gateway),
+                  "ip": f"{p.ip}/{cluster.node(p.node).pod_cidr.prefixlen}", "gateway": str(cluster.node(p.node).pod_gateway),
                   "veth": p.host_veth, "app": p.app if p.app in POD_SERVER_APPS else "",
-                  "ports": list(p.serving_ports)} for p in state.pods],
+                  "ports": list(p.serving_ports)} for p in cluster.pods],
     }
 
 
-def node_rules(state, node_name):
+def node_rules(cluster, node_name):
     """[(argv, stdin)] a node loads, in order, as svclab loads them at ``up``."""
-    without_lb = dataclasses.replace(state, lb=None)  # the load balancer's return path is not exported
+    without_lb = dataclasses.replace(cluster, lb=None)  # the load balancer's return path is not exported
     rules = [(list(modes.IPTABLES.load), netfilter.node_rules(without_lb))]
-    rules += modes.of(state).initial_loads(state, node_name)
+    rules += modes.of(cluster).initial_loads(cluster, node_name)
     return [{"argv": list(argv), "input": text} for argv, text in rules]
 
 
-def pod_names(state):
+def pod_names(cluster):
     """Mininet node names for pods: the pod's name, with its namespace where two pods share a name."""
     counts = {}
-    for p in state.pods:
+    for p in cluster.pods:
         counts[p.name] = counts.get(p.name, 0) + 1
-    machines = {n.name for n in state.nodes} | {h.name for h in state.hosts} | {"lan"}
+    machines = {n.name for n in cluster.nodes} | {h.name for h in cluster.hosts} | {"lan"}
     out = {}
-    for p in state.pods:
+    for p in cluster.pods:
         name = p.name if counts[p.name] == 1 and p.name not in machines else f"{p.namespace}.{p.name}"
         out[(p.namespace, p.name)] = name
     return out
@@ -93,21 +93,21 @@ def merged_restore(rules):
 
 # rendering ---------------------------------------------------------------------------------
 
-def render(state, fmt, source="a scenario"):
+def render(cluster, fmt, source="a scenario"):
     if fmt == "mininet":
-        return mininet_file(state, source)
+        return mininet_file(cluster, source)
     if fmt == "ipmininet":
-        return ipmininet_file(state, source)
+        return ipmininet_file(cluster, source)
     raise LabError(f"unknown export format {fmt!r}: use one of {', '.join(FORMATS)}")
 
 
-def _header(state, source, how):
-    node = state.nodes[1] if len(state.nodes) > 1 else state.nodes[0]
-    port = next((p.node_port for s in state.services for p in s.ports if p.node_port), None)
-    client = state.hosts[0].name if state.hosts else None
+def _header(cluster, source, how):
+    node = cluster.nodes[1] if len(cluster.nodes) > 1 else cluster.nodes[0]
+    port = next((p.node_port for s in cluster.services for p in s.ports if p.node_port), None)
+    client = cluster.hosts[0].name if cluster.hosts else None
     tries = [f"{client} curl -s {node.ip}:{port}"] if client and port else []
     tries += [f"{node.name} iptables-save -t nat", "pingall"]
-    return (f'"""svclab lab {state.lab!r} (from {source}) for {how}\n\nThen try:\n\n'
+    return (f'"""svclab lab {cluster.lab!r} (from {source}) for {how}\n\nThen try:\n\n'
             + "".join(f"    mininet> {t}\n" for t in tries)
             + '\nGenerated by `lab export`: regenerate it rather than edit it.\n"""\n')
 
@@ -134,25 +134,25 @@ def _scalar(value):
     return not isinstance(value, (dict, list)) and not (isinstance(value, str) and "\n" in value)
 
 
-def mininet_file(state, source="a scenario"):
+def mininet_file(cluster, source="a scenario"):
     how = ("Mininet. Run it with:\n\n    sudo mn --custom FILE --topo svclab --switch lxbr --controller none\n\n"
            "Nodes are routers (hosts that forward), pods are hosts behind their node's cni0 bridge,\n"
            "the LAN is a Linux bridge in a namespace of its own holding the gateway address.")
-    return _header(state, source, how) + "\nSVCLAB = " + _literal(export_data(state)) + "\n" + MININET_RUNTIME
+    return _header(cluster, source, how) + "\nSVCLAB = " + _literal(export_data(cluster)) + "\n" + MININET_RUNTIME
 
 
-def ipmininet_file(state, source="a scenario"):
-    if state.kube_proxy.mode != "iptables":
+def ipmininet_file(cluster, source="a scenario"):
+    if cluster.kube_proxy.mode != "iptables":
         raise LabError("the IPMininet export loads kube-proxy's rules through IPMininet's iptables daemon: "
                        "use a scenario in iptables mode (kubeProxy: {mode: iptables})")
-    data = export_data(state)
+    data = export_data(cluster)
     for node in data["nodes"]:
         node["iptables"] = [{"table": table, "rules": "\n".join(lines) + "\n"}
                             for table, lines in merged_restore(node.pop("rules"))]
     how = ("IPMininet. Run it with:\n\n    sudo python3 FILE\n\n"
            "Nodes are plain IPMininet routers (no routing daemons: static routes; kube-proxy's rules\n"
            "through IPMininet's iptables daemon), pods are hosts behind their node's cni0 bridge.")
-    return _header(state, source, how) + "\nSVCLAB = " + _literal(data) + "\n" + IPMININET_RUNTIME
+    return _header(cluster, source, how) + "\nSVCLAB = " + _literal(data) + "\n" + IPMININET_RUNTIME
 
 
 # what the exported files run ---------------------------------------------------------------

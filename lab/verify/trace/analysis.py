@@ -257,13 +257,13 @@ def is_final(step):
     return act.split()[0] in ("DNAT", "SNAT", "MASQUERADE", "ACCEPT", "DROP", "REJECT", "policy", "QUEUE", "STOLEN")
 
 
-def netns_labels(cs):
+def netns_labels(cluster):
     """``{netns: "node node1" | "host client" | "pod default/name"}``."""
-    out = {n.netns: f"node {n.name}" for n in cs.nodes}
-    out.update({h.netns: f"host {h.name}" for h in cs.hosts})
-    out.update({p.netns: f"pod {p.namespace}/{p.name}" for p in cs.pods})
-    if cs.lb is not None:
-        out[cs.lb.netns] = "load balancer"
+    out = {n.netns: f"node {n.name}" for n in cluster.nodes}
+    out.update({h.netns: f"host {h.name}" for h in cluster.hosts})
+    out.update({p.netns: f"pod {p.namespace}/{p.name}" for p in cluster.pods})
+    if cluster.lb is not None:
+        out[cluster.lb.netns] = "load balancer"
     return out
 
 
@@ -314,15 +314,15 @@ def order_visits(visits, source):
     return ordered
 
 
-def build_report(cs, source_netns, walks, probe, url, source_name, notes=None):
+def build_report(cluster, source_netns, walks, probe, url, source_name, notes=None):
     """Everything ``lab trace`` knows, as plain data (what ``--json`` prints).
 
     ``walks`` is ``{netns: walk(...)}`` (None for a namespace that saw nothing). The report's
     ``namespaces`` are the packet's visits in order: a namespace it passed through twice is
     listed twice.
     """
-    known = names.chain_owners(cs)
-    labels = netns_labels(cs)
+    known = names.chain_owners(cluster)
+    labels = netns_labels(cluster)
     visits = []
     for netns, w in walks.items():
         if w and w["hops"]:
@@ -355,7 +355,7 @@ def build_report(cs, source_netns, walks, probe, url, source_name, notes=None):
     if [ns["netns"] for ns in namespaces] == [source_netns] and probe.get("result") != "established":
         notes.append(f"only {source_netns} saw the packet: no node got it (from outside the cluster, "
                      f"a ClusterIP or a pod IP leads nowhere: the LAN has no route to it)")
-    return {"lab": cs.lab, "from": source_name, "source_netns": source_netns, "url": url,
+    return {"lab": cluster.lab, "from": source_name, "source_netns": source_netns, "url": url,
             "destination": f"{probe.get('dst')}:{probe.get('dport')}", "probe": probe,
             "namespaces": namespaces, "chains": chains, "nat": nat_changes(namespaces),
             "notes": notes}
