@@ -8,7 +8,7 @@ nftables mode (``kubeProxy: {mode: nftables}``) it loads the ``ip kube-proxy`` t
 unlike releases since v1.24) the 1.18 profile keeps a listening socket on every TCP/UDP NodePort
 (so nothing else on the node can take the port, and ``netstat -tlnp`` shows ``kube-proxy``
 there). Like every kube-proxy it answers HTTP on each ``healthCheckNodePort``
-(``pkg/proxy/healthcheck/service_health.go``): 200 while the node has a ready endpoint of the
+(kube-proxy's service health server): 200 while the node has a ready endpoint of the
 service, else 503, so a load balancer only sends to nodes that can serve locally. SIGHUP re-reads
 the cluster state and re-syncs (rules, sockets, health answers, stale UDP conntrack entries).
 """
@@ -122,10 +122,9 @@ class NodeProxy:
         self.applied = change.applied
 
     def hold_node_ports(self, cluster, netns_name, profile):
-        """The "port opener": kube-proxy kept a socket on every NodePort until v1.24 removed it
-        (kubernetes/kubernetes#108496, CHANGELOG-1.24: "Kube-proxy will no longer hold service
-        node ports open on the node"; cherry-picked to 1.22 and 1.21 patch releases, #108888 and
-        #108896), so only the 1.18 profile holds them."""
+        """The "port opener": kube-proxy kept a socket on every NodePort until v1.24 ("Kube-proxy
+        will no longer hold service node ports open on the node", also in 1.22 and 1.21 patch
+        releases), so only the 1.18 profile holds them."""
         wanted = set()
         if profile.legacy_layout:
             wanted = {(p.node_port, p.protocol) for s in cluster.services for p in s.ports

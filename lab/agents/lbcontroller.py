@@ -15,6 +15,7 @@ import sys
 
 from lab.agents import registry
 from lab.agents.protocol import acknowledge, parse_args
+from lab.kernel.files import write_atomic
 from lab.cluster import codec
 from lab.kernel.processes import report_ready
 from lab.net import nginx
@@ -60,9 +61,7 @@ class Controller:
                     return False
         except FileNotFoundError:
             pass
-        with open(self.conf + ".tmp", "w") as f:
-            f.write(text)
-        os.replace(self.conf + ".tmp", self.conf)
+        write_atomic(self.conf, text)
         with open(os.path.join(self.directory, "nginx.pid")) as f:
             os.kill(int(f.read().strip()), signal.SIGHUP)
         print("nginx reloaded", flush=True)

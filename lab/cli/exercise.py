@@ -120,10 +120,7 @@ def _check(args):
     if args.report:
         exercise_grade.report_format(args.report)  # a bad file name fails before the checks run
     lab, p = runner.exercise_lab(args.lab)
-    exercise = runner.load_running(p)
-    grade = runner.grade(lab, exercise)
-    p["last_check"] = {"score": grade.score, "solved": grade.solved}
-    runner.save_progress(lab, p)
+    exercise, grade = runner.check(lab, p)
     if args.output == "json":
         print(json.dumps({**grade.as_dict(), "lab": lab, "hints_used": p.get("hints_shown", 0)}, indent=2))
     else:

@@ -9,7 +9,7 @@ import os
 import socket
 import subprocess
 
-from lab.errors import LabError
+from lab.errors import CommandFailed
 
 NETNS_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
@@ -62,7 +62,7 @@ def _ip_batch(lines, force=False):
     cmd = ["ip"] + (["-force"] if force else []) + ["-batch", "-"]
     result = subprocess.run(cmd, input="\n".join(lines) + "\n", text=True, capture_output=True)
     if result.returncode != 0 and not force:
-        raise LabError(f"ip -batch failed: {result.stderr.strip()}")
+        raise CommandFailed(cmd, None, result.returncode, result.stderr)
 
 
 def create(names):

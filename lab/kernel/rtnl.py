@@ -1,9 +1,8 @@
 """A minimal rtnetlink client: just the requests a lab's build makes (links, bridge ports,
 addresses, routes, rules), each one message and one acknowledgement.
 
-Measured on this kind of machine (``../shared/notes/limits.md`` §2), building pods this way costs
-about 2.2 ms each, where pyroute2 needs about 5.5 ms: it adds about 1 ms per request and dumps
-every link to find one by name.
+Measured on this kind of machine, building pods this way costs about 2.2 ms each, where pyroute2
+needs about 5.5 ms: it adds about 1 ms per request and dumps every link to find one by name.
 """
 
 import ipaddress

@@ -1,4 +1,4 @@
-"""What kube-proxy answers on a service's health check node port (``healthcheck/service_health.go``):
+"""What kube-proxy answers on a service's health check node port (its service health server):
 200 while this node has a ready endpoint of the service, else 503, so that a load balancer sends
 only to nodes that can serve locally. Pure: the answers; the agent serves them."""
 

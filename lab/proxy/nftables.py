@@ -1,12 +1,12 @@
 """kube-proxy's nftables mode: the ``nft -f`` input it writes for one node.
 
-Pure functions of the cluster state, like lab.proxy.iptables, whose endpoint categorisation
-(``_ports``/``_categorize``: ``CategorizeEndpoints``) and option helpers this module reuses.
-The layout is that of ``pkg/proxy/nftables/proxier.go`` as pinned by upstream's
-``TestOverallNFTablesRules`` fixture (kube-proxy ≈ v1.34-v1.35: base chains
-``filter-prerouting-pre-dnat`` / ``filter-output-pre-dnat`` at priority -110, the ``cluster-ips``
-set, ``service-endpoints-check`` / ``nodeport-endpoints-check``, the ``mark-for-masquerade`` chain
-(#135800 inlines it in v1.36), and the ClusterIP masquerade rule without a port match (#131492)).
+Pure functions of the cluster state, like lab.proxy.iptables; both share the endpoint
+categorisation (``CategorizeEndpoints``) of lab.proxy.serviceports. The layout is kube-proxy's
+nftables proxier as upstream's ``TestOverallNFTablesRules`` fixture pins it (kube-proxy about
+v1.34-v1.35: base chains ``filter-prerouting-pre-dnat`` / ``filter-output-pre-dnat`` at priority
+-110, the ``cluster-ips`` set, ``service-endpoints-check`` / ``nodeport-endpoints-check``, the
+``mark-for-masquerade`` chain (inlined in later releases), and the ClusterIP masquerade rule
+without a port match).
 
 One table, ``ip kube-proxy``:
 
@@ -24,7 +24,7 @@ One table, ``ip kube-proxy``:
   unallocated address of the service CIDR dropped.
 
 NodePorts are accepted on the addresses of ``--nodeport-addresses``, whose default in nftables
-mode is ``primary`` (cmd/kube-proxy/app/server_linux.go ``platformApplyDefaults``): the node IP,
+mode is ``primary`` (kube-proxy's ``platformApplyDefaults``): the node IP,
 in the ``nodeport-ips`` set. ``node_port_addresses`` is ``PRIMARY``, ``ALL`` (CIDRs matching
 everything: ``fib daddr type local``, never 127.0.0.0/8) or the node addresses themselves.
 
