@@ -64,8 +64,8 @@ class LabHandle:
 
     def exec(self, target, *cmd, check=True):
         """Run a command inside a node, host or pod (``ip netns exec``); the CompletedProcess."""
-        return subprocess.run(commands.user_argv(self._netns(target), cmd), capture_output=True, text=True,
-                              check=check, timeout=60)
+        return subprocess.run(commands.user_argv(self._netns(target), cmd, self.name), capture_output=True,
+                              text=True, check=check, timeout=60)
 
 
 def _find(path, request):

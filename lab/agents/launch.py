@@ -9,13 +9,14 @@ from lab.kernel import processes
 
 
 def start_kube_proxies(record, cluster):
-    """One kube-proxy per node group, started in the group's first node."""
-    daemons = []
-    for key, members in groups.groups(n.name for n in cluster.nodes):
-        args = [a for name in members for a in ("--node", name)] + ["--key", key, "--fresh",
-                                                                     "--cluster", record.path("cluster.json")]
-        daemons.append(_spawn(record, cluster, registry.KUBE_PROXY, key, members, args))
-    return daemons
+    """One kube-proxy per node group, started in the group's first node, on nodes with no rules yet."""
+    return [start_kube_proxy(record, cluster, key, members, fresh=True)
+            for key, members in groups.groups(n.name for n in cluster.nodes)]
+
+
+def start_kube_proxy(record, cluster, key, members, fresh=False):
+    args = [a for name in members for a in ("--node", name)] + ["--key", key, "--cluster", record.path("cluster.json")]
+    return _spawn(record, cluster, registry.KUBE_PROXY, key, members, args + (["--fresh"] if fresh else []))
 
 
 def write_pod_spec(record, cluster, key, members, app):

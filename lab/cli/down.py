@@ -31,4 +31,4 @@ def _lab_of_target(target, name):
             return doc.get("name", "k8s") if isinstance(doc, dict) else "k8s"
         except LabError:
             return "k8s"
-    return target or only_lab()
+    return target if target is not None else only_lab()

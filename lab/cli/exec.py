@@ -19,5 +19,5 @@ def add_arguments(p):
 def run(args):
     _, cluster = find_running(args.lab)
     netns_name = lookup.netns_of(cluster, args.target, args.namespace)
-    argv = commands.user_argv(netns_name, args.cmd or [os.environ.get("SHELL", "/bin/sh")])
+    argv = commands.user_argv(netns_name, args.cmd or [os.environ.get("SHELL", "/bin/sh")], cluster.lab)
     os.execvp(argv[0], argv)

@@ -7,7 +7,9 @@ this package (``mininet-cli`` is ``mininet_cli``), with ``add_arguments(parser)`
 
 import argparse
 import importlib
+import os
 import sys
+import traceback
 
 from lab.cli import args as cli_args
 from lab.errors import InternalError, LabError
@@ -105,12 +107,25 @@ def main(argv=None):
     args.cmd = command
     try:
         return verb_module(args.command).run(args)
-    except LabError as exc:
+    except (LabError, InternalError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except InternalError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    except PermissionError as exc:
+        if os.geteuid() != 0:
+            print("error: needs root: run it with sudo", file=sys.stderr)
+            return LabError.exit_code
+        return _internal(exc)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: one line, and the traceback only when asked for
+        return _internal(exc)
+
+
+def _internal(exc):
+    if os.environ.get("SVCLAB_DEBUG"):
+        raise exc
+    where = traceback.extract_tb(exc.__traceback__)[-1]
+    print(f"error: internal error: {type(exc).__name__}: {exc} (at {os.path.basename(where.filename)}:"
+          f"{where.lineno}; SVCLAB_DEBUG=1 shows the traceback)", file=sys.stderr)
+    return InternalError.exit_code

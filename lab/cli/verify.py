@@ -32,8 +32,11 @@ def run(args):
         if args.fresh:
             down.down(spec.name)
     if args.junit:
-        with open(args.junit, "w") as f:
-            f.write(checks.junit(results, suite=f"svclab {spec.name}"))
+        try:
+            with open(args.junit, "w") as f:
+                f.write(checks.junit(results, suite=f"svclab {spec.name}"))
+        except OSError as exc:
+            raise LabError(f"--junit {args.junit}: cannot write it: {exc.strerror or exc}") from None
     if args.json:
         print(json.dumps([r.as_dict() for r in results], indent=2))
     else:

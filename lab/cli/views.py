@@ -49,7 +49,8 @@ def pod_object(cluster, p, created):
     return {
         "apiVersion": "v1", "kind": "Pod", "metadata": meta,
         "spec": {"containers": containers, "nodeName": node.hostname, "restartPolicy": "Always",
-                 "dnsPolicy": "ClusterFirst"},
+                 "dnsPolicy": "ClusterFirst", **({"hostname": p.hostname} if p.hostname else {}),
+                 **({"subdomain": p.subdomain} if p.subdomain else {})},
         "status": {
             "phase": "Running", "hostIP": str(node.ip), "podIP": str(p.ip), "podIPs": [{"ip": str(p.ip)}],
             "conditions": [{"type": t, "status": ready if t in ("Ready", "ContainersReady") else "True"}

@@ -28,8 +28,8 @@ def build_cluster(scenario):
         service_cidr=scenario.cluster.service_cidr, cluster_cidr=scenario.cluster.cluster_cidr,
         domain=scenario.cluster.domain, kube_proxy=scenario.kube_proxy, pods=pods,
         services=svcs, endpoints=eps, warnings=tuple(warnings), switch_netns=f"{lab}-lan",
-        lb=lb_host, frontends=loadbalancer.frontends(scenario, svcs))
-    _check_netns_names(cluster, scenario)
+        lb=lb_host, frontends=loadbalancer.frontends(scenario, svcs), endpoint_slices=slices)
+    _check_netns_names(cluster, scenario, objects)
     return cluster
 
 
@@ -48,18 +48,34 @@ def _addons(scenario):
 
 
 
-def _check_netns_names(cluster, scenario):
+def _check_netns_names(cluster, scenario, objects):
+    """Every namespace name fits the kernel and is the lab's alone; an error names the file of
+    the pod's manifest (a scenario's, or one applied later)."""
+    sources = {}
+    for o in objects:
+        if o.kind == "Pod":
+            sources[(o.namespace, o.name)] = o.source
+        elif o.kind == "Deployment":
+            sources[(o.namespace, o.name, "deployment")] = o.source
     seen = {cluster.switch_netns: "the LAN switch"}
-    machines = [(n.netns, f"node {n.name}") for n in cluster.nodes] + [(h.netns, f"host {h.name}") for h in cluster.hosts]
-    for netns, what in machines + [(p.netns, f"pod {p.namespace}/{p.name}") for p in cluster.pods]:
+    machines = [(n.netns, f"node {n.name}", scenario.topology.source) for n in cluster.nodes]
+    machines += [(h.netns, f"host {h.name}", scenario.topology.source) for h in cluster.hosts]
+    pods = [(p.netns, f"pod {p.namespace}/{p.name}", _pod_source(p, sources, scenario)) for p in cluster.pods]
+    for netns, what, source in machines + pods:
         if len(netns.encode()) > MAX_NETNS_NAME:
-            raise InputError(scenario.source, "manifests", f"{what}: its network namespace name would be "
-                             f"{len(netns.encode())} bytes, over the kernel's {MAX_NETNS_NAME}",
-                             "use shorter names")
+            raise InputError(source, "metadata.name", f"{what}: its network namespace name would be "
+                             f"{len(netns.encode())} bytes, over the kernel's {MAX_NETNS_NAME}", "use shorter names")
         if netns in seen:
-            raise InputError(scenario.source, "manifests",
+            raise InputError(source, "metadata.name",
                              f"{what} and {seen[netns]} would share the network namespace {netns}",
                              "rename one of them")
         seen[netns] = what
+
+
+def _pod_source(pod, sources, scenario):
+    if pod.owner is None:
+        return sources.get((pod.namespace, pod.name), scenario.source)
+    deployment = pod.owner.rsplit("-", 1)[0]
+    return sources.get((pod.namespace, deployment, "deployment"), scenario.source)
 
 

@@ -5,10 +5,12 @@ import ipaddress
 import json
 
 from lab.cluster import model
+from lab.spec import manifests
 
 _CLASSES = {cls.__name__: cls for cls in (
-    model.Node, model.Host, model.LoadBalancerHost, model.Frontend, model.Container, model.PodPort, model.Pod, model.ServicePort, model.Service, model.Endpoint,
-    model.ClusterState, model.KubeProxyConfig)}
+    model.Node, model.Host, model.LoadBalancerHost, model.Frontend, model.Container, model.PodPort, model.Pod,
+    model.ServicePort, model.Service, model.Endpoint, model.ClusterState, model.KubeProxyConfig,
+    manifests.EndpointSliceSpec, manifests.SliceEndpoint)}
 
 
 def encode(value):

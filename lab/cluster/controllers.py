@@ -27,7 +27,7 @@ def delete_pod(cluster, namespace, name, terminating=False):
 def with_pods(cluster, pods, services=None):
     """The state with these pods (and services); endpoints recomputed."""
     services = cluster.services if services is None else services
-    eps, warnings = endpoints.compute(services, pods, cluster.nodes)
+    eps, warnings = endpoints.compute(services, pods, cluster.nodes, cluster.endpoint_slices)
     return dataclasses.replace(cluster, pods=tuple(pods), services=tuple(services), endpoints=eps,
                                warnings=tuple(warnings))
 

@@ -55,8 +55,10 @@ def compute(services, pods, nodes, slices=()):
                     else pod.port_named(port.target_port, port.protocol)
                 if target is not None:
                     # the EndpointSlice controller: ready = Ready and not terminating, serving = Ready
+                    # ... and the endpoint's hostname when the pod names this service as its subdomain
+                    hostname = pod.host_name if pod.subdomain == svc.name else None
                     eps.append(Endpoint(pod.ip, target, pod.node, pod.name, ready=pod.ready and not pod.terminating,
-                                        serving=pod.ready, terminating=pod.terminating))
+                                        serving=pod.ready, terminating=pod.terminating, hostname=hostname))
             eps.sort(key=lambda e: e.address)  # kube-proxy orders endpoints by the "IP:port" string
             endpoints[(svc.namespace, svc.name, port.name)] = tuple(eps)
     return endpoints, warnings
@@ -74,7 +76,7 @@ def _from_slices(endpoints, svc, slices, nodes):
                     continue
                 for e in sl.endpoints:
                     ep = Endpoint(ipaddress.ip_address(e.ip), number, by_hostname.get(e.node_name, e.node_name), e.pod,
-                                  e.ready, e.serving, e.terminating)
+                                  e.ready, e.serving, e.terminating, e.hostname)
                     if ep.address not in found or found[ep.address].terminating:
                         found[ep.address] = ep
         endpoints[(svc.namespace, svc.name, port.name)] = tuple(sorted(found.values(), key=lambda e: e.address))

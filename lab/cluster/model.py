@@ -77,10 +77,23 @@ class Pod:
     template_hash: str = None
     ready: bool = True
     terminating: bool = False  # deleted, still serving during its grace period
+    hostname: str = None  # spec.hostname as written (the pod's hostname is its name when None)
+    subdomain: str = None  # spec.subdomain
 
     @property
     def label_dict(self):
         return dict(self.labels)
+
+    @property
+    def host_name(self):
+        """The pod's hostname: spec.hostname, else its name (as the kubelet sets it, at most 63 characters)."""
+        return self.hostname or self.name[:63].rstrip("-.")
+
+    def fqdn(self, domain):
+        """``hostname.subdomain.ns.svc.<domain>`` for a pod with a subdomain, else None."""
+        if not self.subdomain:
+            return None
+        return f"{self.host_name}.{self.subdomain}.{self.namespace}.svc.{domain}"
 
     @property
     def ports(self):
@@ -144,6 +157,7 @@ class Endpoint:
     ready: bool = True
     serving: bool = True
     terminating: bool = False
+    hostname: str = None  # the endpoint's DNS name under a headless service (pod hostname and subdomain)
 
     @property
     def address(self):
@@ -168,6 +182,7 @@ class ClusterState:
     switch_netns: str = ""
     lb: LoadBalancerHost = None
     frontends: tuple = ()
+    endpoint_slices: tuple = ()  # hand-written EndpointSlices (and Endpoints) of selector-less services
 
     def node(self, name):
         return next((n for n in self.nodes if n.name == name), None)

@@ -34,7 +34,8 @@ def current(scenario, applied, deleted):
 
 def next_state(old, scenario, objects):
     """The running cluster ``old`` moved to hold ``objects``, as its controllers move it."""
-    deployments = {(o.namespace, o.name) for o in objects if o.kind == "Deployment"}
-    pins = tuple(p for p in scenario.pod_pins if (p.namespace, p.deployment) in deployments)  # of deleted ones: moot
+    replicas = {(o.namespace, o.name): o.replicas for o in objects if o.kind == "Deployment"}
+    # pins of deleted Deployments, and of replicas scaled away, are moot
+    pins = tuple(p for p in scenario.pod_pins if p.index < replicas.get((p.namespace, p.deployment), 0))
     fresh = build_cluster(dataclasses.replace(scenario, objects=tuple(objects), pod_pins=pins))
     return controllers.carry_over(old, fresh)

@@ -24,7 +24,7 @@ def place_pods(scenario, objects, nodes):
                 raise pin.where.child("ip").error(f"{exc} (on node {node})",
                                                   "pick a free address in that node's podCIDR") from None
 
-    planned = []  # (namespace, name, template, owner, hash, pin)
+    planned = []  # (namespace, name, template, owner, hash, pin, source)
     taken_names = set()
     for obj in objects:
         if isinstance(obj, Deployment):
@@ -33,27 +33,27 @@ def place_pods(scenario, objects, nodes):
             for i in range(obj.replicas):
                 pin = pins.get((obj.namespace, obj.name, i))
                 name = pin.name if pin and pin.name else _unique_pod_name(owner, i, taken_names)
-                planned.append((obj.namespace, name, obj.template, owner, tmpl_hash, pin))
+                planned.append((obj.namespace, name, obj.template, owner, tmpl_hash, pin, obj.source))
                 taken_names.add(name)
         elif isinstance(obj, BarePod):
-            planned.append((obj.namespace, obj.name, obj.template, None, None, None))
+            planned.append((obj.namespace, obj.name, obj.template, None, None, None, obj.source))
             taken_names.add(obj.name)
     _check_pod_names(planned, scenario)
 
     load = {n: 0 for n in node_names}
     owner_load = {}
-    for _, _, _, owner, _, pin in planned:
+    for _, _, _, owner, _, pin, _ in planned:
         if pin and (pin.node or pin.ip):
             node = pin.node or _node_of_ip(pin, nodes)
             load[node] += 1
             owner_load[(owner, node)] = owner_load.get((owner, node), 0) + 1
     pods = []
-    for ns, name, tmpl, owner, tmpl_hash, pin in planned:
+    for ns, name, tmpl, owner, tmpl_hash, pin, source in planned:
         if pin and (pin.node or pin.ip):
             node = pin.node or _node_of_ip(pin, nodes)
         else:
             if tmpl.node_name:
-                node = _node_by_hostname(tmpl.node_name, nodes, scenario, ns, name)
+                node = _node_by_hostname(tmpl.node_name, nodes, source)
             else:
                 node = pick_node(name, owner, load, owner_load)
             load[node] += 1
@@ -64,7 +64,8 @@ def place_pods(scenario, objects, nodes):
                                                              for p in c.ports)) for c in tmpl.containers)
         netns = f"{scenario.name}-{name}" if ns == "default" else f"{scenario.name}-{ns}.{name}"
         pods.append(Pod(ns, name, node, ip, tuple(sorted(labels)), containers, workloads.app_for(tmpl), netns,
-                        naming.host_veth_name(netns), owner, tmpl_hash))
+                        naming.host_veth_name(netns), owner, tmpl_hash, hostname=tmpl.hostname,
+                        subdomain=tmpl.subdomain))
     return tuple(pods)
 
 
@@ -113,12 +114,12 @@ def _node_of_ip(pin, nodes):
     raise pin.where.child("ip").error(f"{pin.ip} is in no node's podCIDR", "pick an address from a node's podCIDR")
 
 
-def _node_by_hostname(hostname, nodes, scenario, ns, name):
+def _node_by_hostname(hostname, nodes, source):
     for n in nodes:
         if hostname in (n.hostname, n.name):
             return n.name
-    raise InputError(scenario.source, f"Pod {ns}/{name}: spec.nodeName",
-                     f"no node named {hostname!r}", "use one of: " + ", ".join(n.hostname for n in nodes))
+    raise InputError(source, "spec.nodeName", f"no node named {hostname!r}",
+                     "use one of: " + ", ".join(n.hostname for n in nodes))
 
 
 def _check_pins(scenario, objects, node_names):
@@ -127,6 +128,9 @@ def _check_pins(scenario, objects, node_names):
         dep = deployments.get((pin.namespace, pin.deployment))
         if dep is None:
             raise pin.where.child("deployment").error(f"no Deployment {pin.namespace}/{pin.deployment} in the manifests")
+        if pin.index >= dep.replicas:
+            raise pin.where.error(f"Deployment {pin.namespace}/{pin.deployment} has {dep.replicas} replicas, and this "
+                                  f"is pin {pin.index + 1} for it", "pin at most spec.replicas of its pods")
         if pin.node is not None and pin.node not in node_names:
             raise pin.where.child("node").error(f"no node named {pin.node!r}", "use one of: " + ", ".join(node_names))
         if pin.node is not None and pin.ip is not None:

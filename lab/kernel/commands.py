@@ -11,6 +11,7 @@ import subprocess
 
 from lab.errors import CommandFailed
 from lab.kernel import netns as netns_paths
+from lab.kernel import record, uts
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -20,9 +21,11 @@ def argv_in(netns, argv):
     return (netns_paths.enter_argv(netns) if netns else []) + list(argv)
 
 
-def user_argv(netns, argv):
-    """``argv`` as ``ip netns exec`` runs it: with the namespace's resolv.conf and hosts files."""
-    return ["ip", "netns", "exec", netns, *argv]
+def user_argv(netns, argv, lab=None):
+    """``argv`` as ``ip netns exec`` runs it: with the namespace's resolv.conf and hosts files and,
+    in a pod of ``lab``, the pod's hostname."""
+    prefix = uts.enter_argv(record.lab_dir(lab), netns) if lab else []
+    return prefix + ["ip", "netns", "exec", netns, *argv]
 
 
 def run(argv, netns=None, input=None, timeout=DEFAULT_TIMEOUT, check=True):
@@ -32,9 +35,9 @@ def run(argv, netns=None, input=None, timeout=DEFAULT_TIMEOUT, check=True):
     return _run(argv, argv_in(netns, argv), netns, input, timeout, check)
 
 
-def run_user(argv, netns, timeout):
+def run_user(argv, netns, timeout, lab=None):
     """A user's command (a check, an exercise step) as ``lab exec`` runs it; never raises."""
-    return _run(argv, user_argv(netns, argv), netns, None, timeout, check=False)
+    return _run(argv, user_argv(netns, argv, lab), netns, None, timeout, check=False)
 
 
 def _run(argv, full, netns, input, timeout, check):

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from lab.errors import LabError
+from lab.errors import InternalError
 from lab.kernel import netns
 
 LAB_MARKER = "--lab"  # every daemon carries ``--lab NAME`` on its command line
@@ -84,7 +84,7 @@ def wait_ready(daemons, timeout=15.0):
             left = deadline - time.monotonic()
             if left <= 0:
                 names = ", ".join(sorted({d.name for d in pending.values()}))
-                raise LabError(f"timed out waiting for {names} to start")
+                raise InternalError(f"timed out waiting for {names} to start")
             ready, _, _ = select.select(list(pending), [], [], left)
             for fd in ready:
                 chunk = os.read(fd, 4096)
@@ -94,7 +94,7 @@ def wait_ready(daemons, timeout=15.0):
                 daemon = pending.pop(fd)
                 message = buffers[fd].decode(errors="replace").strip()
                 if message != "ok":
-                    raise LabError(f"{daemon.name} (pid {daemon.pid}) failed: {message or 'exited'}")
+                    raise InternalError(f"{daemon.name} (pid {daemon.pid}) failed: {message or 'exited'}")
     finally:
         for d in daemons:
             try:
@@ -104,9 +104,14 @@ def wait_ready(daemons, timeout=15.0):
 
 
 def report_ready(fd, message="ok"):
-    """Called by a daemon: tell the parent it is serving (or why it is not)."""
-    os.write(fd, (message.replace("\n", " ") + "\n").encode())
-    os.close(fd)
+    """Called by a daemon: tell the parent it is serving (or why it is not). A parent that is gone
+    (killed while it waited) is no reason to stop serving: the next change finds the daemon."""
+    try:
+        os.write(fd, (message.replace("\n", " ") + "\n").encode())
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def is_lab_process(pid, lab, lab_dir=None):
@@ -121,7 +126,9 @@ def is_lab_process(pid, lab, lab_dir=None):
     if any(a == marker and b == name for a, b in zip(argv, argv[1:])):
         return True
     prefix = (lab_dir.rstrip("/") + "/").encode() if lab_dir else None
-    return prefix is not None and any(a.startswith(prefix) for a in argv)
+    # nginx rewrites its command line into one string ("nginx: master process ... -p <dir>"): each
+    # word counts
+    return prefix is not None and any(word.startswith(prefix) for a in argv for word in a.split())
 
 
 def _send(pids, sig):

@@ -20,13 +20,23 @@ import time
 from lab.cluster import codec
 from lab.errors import LabError
 from lab.kernel.files import write_atomic
+from lab.spec.scenario import LAB_NAME, check_lab_name
 
 ROOT = os.environ.get("SVCLAB_STATE_DIR", "/run/svclab")
 PROG = "python3 -m lab"
 
 
 def lab_dir(lab):
-    return os.path.join(ROOT, lab)
+    """``/run/svclab/<lab>``, for a valid lab name only (never a path: ``../x``, ``/abs``, ``''``)."""
+    return os.path.join(ROOT, check_lab_name(lab))
+
+
+def _own(lab, names):
+    """The entries of a record's list that can be this lab's: ``<lab>-...`` namespace names, nothing
+    that could be a path or another lab's (a damaged or planted record names only what it may)."""
+    prefix = f"{lab}-"
+    return [n for n in names if isinstance(n, str) and n.startswith(prefix) and "/" not in n
+            and n not in (".", "..") and len(n.encode()) <= 255 and n.isprintable()]
 
 
 class Record:
@@ -48,14 +58,25 @@ class Record:
 
     @classmethod
     def load(cls, lab):
+        path = os.path.join(lab_dir(lab), "state.json")
         try:
-            with open(os.path.join(lab_dir(lab), "state.json")) as f:
-                return cls(lab, json.load(f))
+            with open(path) as f:
+                data = json.load(f)
         except FileNotFoundError:
             return None
-        except (json.JSONDecodeError, OSError):
+        except PermissionError:
+            raise LabError("needs root: run it with sudo") from None
+        except (json.JSONDecodeError, OSError, UnicodeDecodeError):
             # a crash mid-write; the namespaces are still named after the lab in the partial record
-            return cls(lab, {"lab": lab, "phase": "damaged", "namespaces": [], "pids": {}, "etc_dirs": []})
+            data = {"phase": "damaged"}
+        if not isinstance(data, dict):
+            data = {"phase": "damaged"}
+        data["lab"] = lab
+        for key in ("namespaces", "etc_dirs", "uts"):
+            data[key] = _own(lab, data.get(key) if isinstance(data.get(key), list) else [])
+        pids = data.get("pids") if isinstance(data.get("pids"), dict) else {}
+        data["pids"] = {k: v for k, v in pids.items() if isinstance(k, str) and type(v) is int and v > 1}
+        return cls(lab, data)
 
     def save(self):
         write_atomic(os.path.join(lab_dir(self.lab), "state.json"), json.dumps(self.data, indent=1))
@@ -73,11 +94,16 @@ class Record:
         self.data["etc_dirs"] += [n for n in netns_names if n not in self.data["etc_dirs"]]
         self.save()
 
+    def add_uts(self, netns_names):
+        """Pods' UTS namespace files (lab.kernel.uts), recorded before they are mounted."""
+        self.data["uts"] = self.data.get("uts", []) + [n for n in netns_names if n not in self.data.get("uts", [])]
+        self.save()
+
     def forget(self, netns_names):
-        """Namespaces (and their /etc/netns directories) that are gone for good."""
+        """Namespaces (and their /etc/netns directories and UTS files) that are gone for good."""
         gone = set(netns_names)
-        self.data["namespaces"] = [n for n in self.data["namespaces"] if n not in gone]
-        self.data["etc_dirs"] = [n for n in self.data.get("etc_dirs", []) if n not in gone]
+        for key in ("namespaces", "etc_dirs", "uts"):
+            self.data[key] = [n for n in self.data.get(key, []) if n not in gone]
         self.save()
 
     def add_pid(self, key, pid):
@@ -95,6 +121,10 @@ class Record:
     @property
     def etc_dirs(self):
         return list(self.data.get("etc_dirs", []))
+
+    @property
+    def uts(self):
+        return list(self.data.get("uts", []))
 
     @property
     def pids(self):
@@ -155,16 +185,19 @@ class Record:
 def labs():
     """Names of labs that have a record."""
     try:
-        return sorted(d for d in os.listdir(ROOT) if os.path.isfile(os.path.join(ROOT, d, "state.json")))
+        names = os.listdir(ROOT)
     except FileNotFoundError:
         return []
+    except PermissionError:
+        raise LabError("needs root: run it with sudo") from None
+    return sorted(d for d in names if LAB_NAME.fullmatch(d) and os.path.isfile(os.path.join(ROOT, d, "state.json")))
 
 
 def only_lab():
     """The lab a command means when it names none: $SVCLAB_LAB, else the only one up."""
     env = os.environ.get("SVCLAB_LAB")
     if env:
-        return env
+        return check_lab_name(env, "$SVCLAB_LAB")
     up = labs()
     if len(up) == 1:
         return up[0]

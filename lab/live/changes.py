@@ -40,7 +40,12 @@ class _Change:
     def __enter__(self):
         self._lock = record.locked()
         self._lock.__enter__()
-        self.record, self.cluster = record.find_running(self.lab)
+        try:
+            self.record, self.cluster = record.find_running(self.lab)
+            reconcile.repair(self.record, self.cluster)
+        except BaseException:
+            self._lock.__exit__(None, None, None)
+            raise
         return self
 
     def __exit__(self, *exc):
@@ -86,7 +91,9 @@ def apply_documents(lab, labelled, say=None):
         lines = []
         for obj in new_objects:
             k = objects.key(obj)
-            word = "created" if k not in before else ("unchanged" if before[k] == obj else "configured")
+            gone = obj.kind == "Pod" and not any((p.namespace, p.name) == (obj.namespace, obj.name)
+                                                for p in change.cluster.pods)  # deleted, now made again
+            word = "created" if k not in before or gone else ("unchanged" if before[k] == obj else "configured")
             lines.append(f"{objects.RESOURCES[obj.kind]}/{obj.name} {word}")
         change.converge(new, lines)
         change.record.commit_objects(applied + list(labelled), deleted)
@@ -98,7 +105,7 @@ def delete(lab, kind, namespace, name, grace_period=0.0, say=None):
     as a terminating endpoint first), a service or a deployment."""
     with _Change(lab, say) as change:
         if kind == "Pod":
-            lookup.pod(change.cluster, namespace, name)
+            pod = lookup.pod(change.cluster, namespace, name)
             if grace_period > 0:
                 terminating = controllers.delete_pod(change.cluster, namespace, name, terminating=True)
                 change.converge(terminating, [f'pod "{name}" terminating (grace period {grace_period:g} s)']
@@ -108,6 +115,8 @@ def delete(lab, kind, namespace, name, grace_period=0.0, say=None):
             else:
                 new = controllers.delete_pod(change.cluster, namespace, name)
                 change.converge(new, [f'pod "{name}" deleted'] + _replacements(change.cluster, new))
+            if pod.owner is None:  # a bare pod's object is gone with it (a ReplicaSet's pod is replaced)
+                change.record.commit_objects(change.record.applied, change.record.deleted | {("Pod", namespace, name)})
             return change.result()
         spec = change.scenario()
         applied = change.record.applied

@@ -1,7 +1,7 @@
 """``down``: remove everything a lab's record lists. Safe to repeat; safe after a crash."""
 
 from lab.agents import registry
-from lab.kernel import etcdirs, netns, processes, record
+from lab.kernel import etcdirs, netns, processes, record, uts
 
 
 def down(lab):
@@ -29,4 +29,5 @@ def teardown(lab_record):
     netns.delete(names)
     for name in lab_record.etc_dirs:
         etcdirs.remove(name)
+    uts.remove(lab_record.path(), lab_record.uts)
     lab_record.remove()

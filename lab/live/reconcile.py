@@ -15,11 +15,11 @@ from lab.agents import groups, launch, loadbalancer, registry
 from lab.cluster import diff
 from lab.cluster.model import ClusterState
 from lab.errors import InternalError
-from lab.kernel import commands, etcdirs, netns, processes, record
+from lab.kernel import commands, etcdirs, netns, processes, record, uts
 from lab.kernel.files import write_atomic
 from lab.live import events, steps
 from lab.live.progress import Progress
-from lab.net import nginx, wiring
+from lab.net import netfilter, nginx, wiring
 
 DRAIN_SECONDS = 0.3
 
@@ -42,8 +42,13 @@ def converge(lab_record, old: ClusterState, new: ClusterState, timeout=10.0):
         _serve(lab_record, dataclasses.replace(new, pods=new.pods + changes.removed_pods), deadline)
     _external_addresses(new, changes.added_external_ips, "add")
     controller = _apply_control_plane(lab_record, new, deadline)
-    if nginx.needs_nginx(new) and not controller:
+    if nginx.needs_nginx(new) and not nginx.needs_nginx(old):  # the load balancer's first use: plumbing too
+        steps.load_rules([(n.netns, netfilter.lb_return_rules(new)) for n in new.nodes]
+                         + [(new.lb.netns, netfilter.lb_rules())])
         loadbalancer.start(lab_record, new)
+    elif nginx.needs_nginx(new) and not controller:
+        raise InternalError(f"the load balancer's controller of lab {lab_record.lab!r} is not running (see its log "
+                            f"{lab_record.path(registry.LB_CONTROLLER.log_file(registry.LB_KEY))})")
     if changes.removed_pods:
         _serve(lab_record, new, deadline)
     _external_addresses(new, changes.removed_external_ips, "del")
@@ -53,8 +58,41 @@ def converge(lab_record, old: ClusterState, new: ClusterState, timeout=10.0):
         netns.delete(changes.removed_netns)
         for name in changes.removed_netns:
             etcdirs.remove(name)
+        uts.remove(lab_record.path(), changes.removed_netns)
         lab_record.forget(changes.removed_netns)
     return time.monotonic() - started
+
+
+def repair(lab_record, cluster):
+    """Before a change: finish what a killed or failed change left (``cluster`` is the state last
+    published). Namespaces the record lists that the state has no place for are taken down (a new
+    pod the change never published, or a leaving one it never removed); pods of the state whose
+    namespace is missing are built again; pod servers that died are started again."""
+    plan = wiring.plan(cluster, netns.neighbour_limit())
+    wanted = set(plan.namespace_names)
+    stray = [n for n in lab_record.namespaces if n not in wanted]
+    if stray:
+        for pid in sorted({pid for n in stray for pid in netns.pids(n)}):
+            processes.stop([pid])
+        netns.delete(stray)
+        for name in stray:
+            etcdirs.remove(name)
+        uts.remove(lab_record.path(), stray)
+        lab_record.forget(stray)
+    present = netns.existing()
+    missing = [p.netns for p in cluster.pods if p.netns not in present]
+    if missing:
+        sub = wiring.subplan(plan, missing)
+        steps.run_all(steps.NEW_PODS, steps.Context(lab_record, cluster, sub, Progress(None, interactive=False),
+                                                    only=set(missing)))
+    if stray or missing or _dead_pod_servers(lab_record, cluster):
+        _serve(lab_record, cluster, time.monotonic() + 10)
+
+
+def _dead_pod_servers(lab_record, cluster):
+    return [key for key, members in groups.groups(n.name for n in cluster.nodes) for app, kind in registry.POD_APPS.items()
+            if any(p.app == app for node in members for p in cluster.pods_on(node))
+            and registry.pid_of(lab_record, kind, key) is None]
 
 
 def _serve(lab_record, cluster, deadline):
@@ -79,14 +117,15 @@ def _apply_control_plane(lab_record, cluster, deadline):
     controller runs."""
     generation = _next_generation(lab_record)
     lab_record.save_cluster(cluster)
-    waiting = []
-    for key, _ in groups.groups(n.name for n in cluster.nodes):
-        if not registry.signal(lab_record, registry.KUBE_PROXY, key, signal.SIGHUP):
-            raise InternalError(f"kube-proxy of {key} in lab {lab_record.lab!r} is not running "
-                                f"(see its log {lab_record.path(registry.KUBE_PROXY.log_file(key))})")
-        waiting.append(registry.KUBE_PROXY.ack_name(key))
+    waiting, starting = [], []
+    for key, members in groups.groups(n.name for n in cluster.nodes):
+        if registry.signal(lab_record, registry.KUBE_PROXY, key, signal.SIGHUP):
+            waiting.append(registry.KUBE_PROXY.ack_name(key))
+        else:  # it died (or was killed): a new one syncs the nodes from this state
+            starting.append(launch.start_kube_proxy(lab_record, cluster, key, members))
         if registry.signal(lab_record, registry.COREDNS, key, signal.SIGHUP):
             waiting.append(registry.COREDNS.ack_name(key))
+    processes.wait_ready(starting, max(0.1, deadline - time.monotonic()))
     _wait_for_acks(lab_record, waiting, generation, deadline)
     if not registry.signal(lab_record, registry.LB_CONTROLLER, registry.LB_KEY, signal.SIGHUP):
         return False

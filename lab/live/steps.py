@@ -5,11 +5,13 @@ Each step is recorded before it acts (the record lists namespaces, files and PID
 exist), so whatever a failed or killed step leaves is still taken down by ``down``.
 """
 
+import os
 from dataclasses import dataclass, field
 
 from lab.agents import launch, loadbalancer
 from lab.cluster import diff
-from lab.kernel import commands, etcdirs, netns, processes
+from lab.errors import LabError
+from lab.kernel import commands, etcdirs, netns, processes, uts
 from lab.live import events
 from lab.net import etcfiles, netfilter, nginx
 from lab.proxy import modes
@@ -46,7 +48,20 @@ def run_all(steps, ctx):
         step(ctx)
 
 
+def check_names_free(namespace_names):
+    """No namespace (nor /etc/netns directory) the lab would make may exist already."""
+    clash = sorted(set(namespace_names) & netns.existing())
+    if clash:
+        raise LabError(f"network namespace {clash[0]} already exists and is not this lab's; "
+                       f"choose another lab name with --name")
+    clash = sorted(n for n in namespace_names if os.path.exists(etcdirs.directory(n)))
+    if clash:
+        raise LabError(f"{etcdirs.directory(clash[0])} already exists and is not this lab's; "
+                       f"choose another lab name with --name")
+
+
 def create_namespaces(ctx):
+    check_names_free(ctx.plan.namespace_names)  # before recording: never take another's namespace
     ctx.record.add_namespaces(ctx.plan.namespace_names)
     netns.create(ctx.plan.namespace_names)
 
@@ -70,6 +85,18 @@ def build_links(ctx):
         dp.build(ctx.plan, ctx.progress.count)
 
 
+def set_hostnames(ctx):
+    """A UTS namespace for each new machine and pod, with its hostname (a node's is its
+    Kubernetes node name, ``k8s-node1``; a pod's its spec.hostname or name)."""
+    c = ctx.cluster
+    names = {n.netns: n.hostname for n in c.nodes} | {h.netns: h.name for h in c.hosts}
+    names |= {c.lb.netns: "lb"} if c.lb else {}
+    names |= {p.netns: p.host_name for p in c.pods}
+    wanted = {ns: names[ns] for ns in ctx.plan.namespace_names if ns in names}
+    ctx.record.add_uts(sorted(wanted))
+    uts.create(ctx.record.path(), wanted)
+
+
 def write_etc_files(ctx):
     files = {n: t for n, t in etcfiles.files(ctx.cluster).items()
              if n in (ctx.only if ctx.only is not None else set(ctx.plan.namespace_names))}
@@ -87,11 +114,17 @@ def wait_for_agents(ctx):
 
 def load_node_rules(ctx):
     """The pod network's and load balancer's own rules (not kube-proxy's), once, after
-    kube-proxy's first restore (which replaces the tables): a few restores at a time."""
+    kube-proxy's first restore (which replaces the tables)."""
     cluster = ctx.cluster
-    jobs = [(n.netns, list(modes.IPTABLES.load), netfilter.node_rules(cluster)) for n in cluster.nodes]
-    if cluster.lb:
-        jobs.append((cluster.lb.netns, list(modes.IPTABLES.load), netfilter.lb_rules()))
+    jobs = [(n.netns, netfilter.node_rules(cluster)) for n in cluster.nodes]
+    if nginx.needs_nginx(cluster):
+        jobs.append((cluster.lb.netns, netfilter.lb_rules()))
+    load_rules(jobs)
+
+
+def load_rules(jobs):
+    """``[(namespace, iptables-restore --noflush input)]``, a few restores at a time."""
+    jobs = [(netns_name, list(modes.IPTABLES.load), text) for netns_name, text in jobs]
     for start in range(0, len(jobs), 8):
         commands.finish_all(commands.start_all(jobs[start:start + 8]))
 
@@ -132,6 +165,7 @@ UP = (
     Step("namespaces", publish_and_create_namespaces),
     Step("start kube-proxy and pod servers", start_agents),
     Step("links, addresses, routes", build_links),
+    Step("hostnames", set_hostnames),
     Step("resolv.conf and hosts files", write_etc_files, _network_lines),
     Step("wait for kube-proxy syncs and pod servers", wait_for_agents),
     Step("pod network rules", load_node_rules, _serving_lines),
@@ -143,5 +177,6 @@ UP = (
 NEW_PODS = (
     Step("namespaces", create_namespaces),
     Step("links, addresses, routes", build_links),
+    Step("hostnames", set_hostnames),
     Step("resolv.conf and hosts files", write_etc_files),
 )

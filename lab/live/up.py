@@ -9,7 +9,7 @@ import time
 from lab.agents import loadbalancer
 from lab.cluster.build import build_cluster
 from lab.errors import LabError
-from lab.kernel import etcdirs, netns, record
+from lab.kernel import netns, record
 from lab.live import down, steps
 from lab.live.progress import Progress
 from lab.net import nginx, wiring
@@ -39,7 +39,7 @@ def up(scenario_path, name=None, out=None, progress=None):
         if existing is not None:
             raise LabError(f"lab {cluster.lab!r} is already up (from {existing.scenario_path or '?'}); "
                            f"take it down first with: lab down {cluster.lab}")
-        check_names_free(plan.namespace_names)
+        steps.check_names_free(plan.namespace_names)
         progress.say(f"Creating lab {cluster.lab!r} from {scenario_path}")
         lab_record = record.Record.create(cluster.lab, scenario_path, files.texts())
         try:
@@ -62,15 +62,3 @@ def check_host(mode):
         raise LabError("the kernel's br_netfilter module is not loaded; pods need it to reach services on their "
                        "own node. Load it with: sudo modprobe br_netfilter (bridged traffic on this host then "
                        "passes through iptables too)")
-
-
-def check_names_free(namespace_names):
-    """No namespace (nor /etc/netns directory) the lab would make may exist already."""
-    clash = sorted(set(namespace_names) & netns.existing())
-    if clash:
-        raise LabError(f"network namespace {clash[0]} already exists and is not this lab's; "
-                       f"choose another lab name with --name")
-    clash = sorted(n for n in namespace_names if os.path.exists(etcdirs.directory(n)))
-    if clash:
-        raise LabError(f"{etcdirs.directory(clash[0])} already exists and is not this lab's; "
-                       f"choose another lab name with --name")

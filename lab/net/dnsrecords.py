@@ -5,7 +5,9 @@ kubeadm's Corefile settings (``pods insecure``, ``ttl 30``):
 
 - ``<svc>.<ns>.svc.<zone>``: A = the ClusterIP; for a headless service, the ready endpoint
   IPs; CNAME for ExternalName services.
-- ``<a-b-c-d>.<svc>.<ns>.svc.<zone>``: A for each endpoint of a headless service.
+- ``<a-b-c-d>.<svc>.<ns>.svc.<zone>``: A for each ready endpoint of a service; an endpoint with a
+  hostname (a pod whose ``subdomain`` names a headless service, with its ``hostname`` or name) is
+  ``<hostname>.<svc>.<ns>.svc.<zone>`` instead, and SRV targets and PTRs use that name.
 - ``_<port>._<proto>.<svc>.<ns>.svc.<zone>``: SRV for each named port (the bare service name
   answers SRV for every port).
 - ``<a-b-c-d>.<ns>.pod.<zone>``: A = a.b.c.d, for any address, in an existing namespace.
@@ -72,19 +74,19 @@ class ClusterDNS:
             self._add(base, "CNAME", svc.external_name.rstrip(".") + ".")
             return
         headless = svc.cluster_ip == "None"
-        endpoints = {}  # ip -> endpoint name
+        endpoints = {}  # ip -> endpoint name: its hostname (pod hostname + subdomain), else the dashed IP
         for port in svc.ports:
             for e in cluster.endpoints_for(svc, port):
                 if e.ready:
-                    endpoints[str(e.ip)] = f"{_dashed(e.ip)}.{base}"
+                    endpoints[str(e.ip)] = f"{e.hostname or _dashed(e.ip)}.{base}"
         if headless:
-            for ip, name in sorted(endpoints.items(), key=lambda kv: ipaddress.ip_address(kv[0])):
+            for ip in sorted(endpoints, key=ipaddress.ip_address):
                 self._add(base, "A", ip)
-                self._add(name, "A", ip)
         else:
             self._add(base, "A", svc.cluster_ip)
             self._add(_reverse_name(svc.cluster_ip), "PTR", base)
-        for ip, name in endpoints.items():
+        for ip, name in sorted(endpoints.items(), key=lambda kv: ipaddress.ip_address(kv[0])):
+            self._add(name, "A", ip)  # CoreDNS answers endpoint names of any service, headless or not
             self._add(_reverse_name(ip), "PTR", name)
         every_port = []
         for port in svc.ports:
@@ -115,7 +117,10 @@ class ClusterDNS:
         return Reply("REFUSED", authoritative=False)
 
     def _in_zone(self, name, qtype, zone):
-        if name == zone and qtype in ("SOA", "ANY"):
+        if name == zone and qtype == "SOA":  # the SOA alone; the zone's NS with its address beside it
+            return Reply("NOERROR", answer=(self.soa(zone),), authority=self._rrs(name, "NS"),
+                         additional=self._rrs(f"ns.dns.{zone}", "A"))
+        if name == zone and qtype == "ANY":
             return Reply("NOERROR", answer=(self.soa(zone),) + self._rrs(name, "NS"))
         found = self.records.get(name)
         if found is None:

@@ -42,5 +42,11 @@ def files(cluster):
             resolv = out[cluster.node(pod.node).netns]["resolv.conf"]
         else:
             resolv = cluster_resolv_conf(cluster, pod.namespace)
-        out[pod.netns] = {"resolv.conf": resolv, "hosts": HOSTS_HEADER + f"{pod.ip}\t{pod.name}\n"}
+        out[pod.netns] = {"resolv.conf": resolv, "hosts": HOSTS_HEADER + hosts_line(pod, cluster.domain)}
     return out
+
+
+def hosts_line(pod, domain):
+    """The kubelet's line for the pod itself: its address, its FQDN when it has a subdomain, its hostname."""
+    fqdn = pod.fqdn(domain)
+    return f"{pod.ip}\t{fqdn}\t{pod.host_name}\n" if fqdn else f"{pod.ip}\t{pod.host_name}\n"

@@ -8,29 +8,39 @@
   (``proxy_bind $remote_addr transparent``), as a cloud's pass-through load balancer does.
 """
 
-from lab.net import wiring
+from lab.net import nginx, wiring
 
 FLANNEL = "flanneld masq"
 
 
 def node_rules(cluster):
-    """``iptables-restore --noflush`` input for a node, loaded once when the node is built."""
+    """``iptables-restore --noflush`` input for a node, loaded once when the node is built:
+    flannel's masquerade rules, and the load balancer's return path if the lab uses it."""
+    return flannel_rules(cluster) + (lb_return_rules(cluster) if nginx.needs_nginx(cluster) else "")
+
+
+def flannel_rules(cluster):
     cidr = cluster.cluster_cidr
-    out = ["*nat", ":FLANNEL-POSTRTG - [0:0]",
-           f'-A POSTROUTING -m comment --comment "{FLANNEL}" -j FLANNEL-POSTRTG',
-           f'-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "{FLANNEL}" -j RETURN',
-           f'-A FLANNEL-POSTRTG -s {cidr} -d {cidr} -m comment --comment "{FLANNEL}" -j RETURN',
-           f'-A FLANNEL-POSTRTG -s {cidr} ! -d 224.0.0.0/4 -m comment --comment "{FLANNEL}" '
-           "-j MASQUERADE --random-fully", "COMMIT"]
-    if cluster.lb is not None:
-        mark = f"{wiring.LB_RETURN_MARK:#x}/{wiring.LB_RETURN_MARK:#x}"
-        comment = '-m comment --comment "svclab: replies to the load balancer go back through it"'
-        out += ["*mangle", ":SVCLAB-LB-RETURN - [0:0]", "-A PREROUTING -j SVCLAB-LB-RETURN",
-                f"-A SVCLAB-LB-RETURN -i eth0 -m mac --mac-source {wiring.lb_mac(cluster)} -m conntrack --ctstate NEW "
-                f"{comment} -j CONNMARK --set-xmark {mark}",
-                f"-A SVCLAB-LB-RETURN -m conntrack --ctdir REPLY -m connmark --mark {mark} {comment} "
-                f"-j MARK --set-xmark {mark}", "COMMIT"]
-    return "\n".join(out) + "\n"
+    return "\n".join([
+        "*nat", ":FLANNEL-POSTRTG - [0:0]",
+        f'-A POSTROUTING -m comment --comment "{FLANNEL}" -j FLANNEL-POSTRTG',
+        f'-A FLANNEL-POSTRTG -m mark --mark 0x4000/0x4000 -m comment --comment "{FLANNEL}" -j RETURN',
+        f'-A FLANNEL-POSTRTG -s {cidr} -d {cidr} -m comment --comment "{FLANNEL}" -j RETURN',
+        f'-A FLANNEL-POSTRTG -s {cidr} ! -d 224.0.0.0/4 -m comment --comment "{FLANNEL}" -j MASQUERADE --random-fully',
+        "COMMIT"]) + "\n"
+
+
+def lb_return_rules(cluster):
+    """A node's side of the load balancer's transparent proxying (lab plumbing, not a cluster's):
+    the replies of connections that came from the load balancer go back through it."""
+    mark = f"{wiring.LB_RETURN_MARK:#x}/{wiring.LB_RETURN_MARK:#x}"
+    comment = '-m comment --comment "svclab: replies to the load balancer go back through it"'
+    return "\n".join([
+        "*mangle", ":SVCLAB-LB-RETURN - [0:0]", "-A PREROUTING -j SVCLAB-LB-RETURN",
+        f"-A SVCLAB-LB-RETURN -i eth0 -m mac --mac-source {wiring.lb_mac(cluster)} -m conntrack --ctstate NEW "
+        f"{comment} -j CONNMARK --set-xmark {mark}",
+        f"-A SVCLAB-LB-RETURN -m conntrack --ctdir REPLY -m connmark --mark {mark} {comment} -j MARK --set-xmark {mark}",
+        "COMMIT"]) + "\n"
 
 
 def lb_rules():

@@ -273,7 +273,7 @@ def _service_current(w, p, opts):
         match = _cluster_ip_match(p, opts)
         if opts.masquerade_all:
             w.rule("nat", internal_chain, match, "-j KUBE-MARK-MASQ")
-        else:
+        elif opts.if_not_local:
             w.rule("nat", internal_chain, match, f"{opts.if_not_local} -j KUBE-MARK-MASQ")
         w.rule("nat", "KUBE-SERVICES", match, f"-j {internal_chain}")
     else:
@@ -354,8 +354,9 @@ def _ext_chain(w, p, opts, has_local):
                "-j KUBE-MARK-MASQ")
         w.rule("nat", c["EXT"], f"-j {c['SVC']}")
         return
-    w.rule("nat", c["EXT"], "-m comment --comment", _q(f"pod traffic for {p.name} external destinations"),
-           f"{opts.if_local} -j {c['SVC']}")
+    if opts.if_local:
+        w.rule("nat", c["EXT"], "-m comment --comment", _q(f"pod traffic for {p.name} external destinations"),
+               f"{opts.if_local} -j {c['SVC']}")
     w.rule("nat", c["EXT"], "-m comment --comment", _q(f"masquerade LOCAL traffic for {p.name} external destinations"),
            "-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ")
     w.rule("nat", c["EXT"], "-m comment --comment", _q(f"route LOCAL traffic for {p.name} external destinations"),
@@ -409,7 +410,7 @@ def _service_legacy(w, p, opts):
         match = _cluster_ip_match(p, opts)
         if opts.masquerade_all:
             w.rule("nat", "KUBE-SERVICES", match, "-j KUBE-MARK-MASQ")
-        else:
+        elif opts.if_not_local:
             w.rule("nat", "KUBE-SERVICES", match, f"{opts.if_not_local} -j KUBE-MARK-MASQ")
         w.rule("nat", "KUBE-SERVICES", match, f"-j {svc_chain}")
     else:
@@ -477,8 +478,9 @@ def _fw_chain_legacy(w, p, opts, lb_ip):
 def _xlb_chain(w, p, opts, eps):
     c = p.chains
     xlb = c["XLB"]
-    w.rule("nat", xlb, "-m comment --comment", _q("Redirect pods trying to reach external loadbalancer VIP to clusterIP"),
-           f"{opts.if_local} -j {c['SVC']}")
+    if opts.if_local:
+        w.rule("nat", xlb, "-m comment --comment",
+               _q("Redirect pods trying to reach external loadbalancer VIP to clusterIP"), f"{opts.if_local} -j {c['SVC']}")
     w.rule("nat", xlb, "-m comment --comment", _q(f"masquerade LOCAL traffic for {p.name} LB IP"),
            "-m addrtype --src-type LOCAL -j KUBE-MARK-MASQ")
     w.rule("nat", xlb, "-m comment --comment", _q(f"route LOCAL traffic for {p.name} LB IP to service chain"),

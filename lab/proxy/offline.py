@@ -42,7 +42,8 @@ def render_manifests(files, mode, node=None, profile="current", form="save", con
         kube_proxy=kubeproxy_config.KubeProxyConfig(profile=profile, masquerade_bit=settings.masquerade_bit,
                                             masquerade_all=settings.masquerade_all,
                                             detect_local_mode=settings.detect_local_mode,
-                                            detect_local_value=settings.detect_local_value),
+                                            detect_local_value=settings.detect_local_value,
+                                            cluster_cidr=settings.cluster_cidr),
         objects=tuple(_objects(files)))
     cluster = build_cluster(spec)
     if not all_services:

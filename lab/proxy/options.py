@@ -29,7 +29,7 @@ class ProxyOptions:
 
     node: str  # the topology name of this node (endpoints on it are local)
     profile: Profile
-    cluster_cidr: str  # the local-traffic detector (--cluster-cidr)
+    cluster_cidr: str  # the local-traffic detector (--cluster-cidr); "": none
     masquerade_bit: int = 14
     masquerade_all: bool = False
     random_fully: bool = True  # iptables >= 1.6.2 supports MASQUERADE --random-fully
@@ -40,11 +40,16 @@ class ProxyOptions:
 
     @property
     def if_local(self):
-        return self.local_detector[0] if self.local_detector else f"-s {self.cluster_cidr}"
+        """The match for "from a pod of this cluster (or node)"; None without a local detector."""
+        if self.local_detector:
+            return self.local_detector[0]
+        return f"-s {self.cluster_cidr}" if self.cluster_cidr else None
 
     @property
     def if_not_local(self):
-        return self.local_detector[1] if self.local_detector else f"! -s {self.cluster_cidr}"
+        if self.local_detector:
+            return self.local_detector[1]
+        return f"! -s {self.cluster_cidr}" if self.cluster_cidr else None
     node_ip: str = None  # proxier.nodeIP: a loadBalancerSourceRange holding it lets the node reach its LB IPs
 
     @property
@@ -60,7 +65,8 @@ def options_for(cluster, node_name):
     kp = cluster.kube_proxy
     node = cluster.node(node_name)
     node_ip = str(node.ip) if node else None
-    return ProxyOptions(node=node_name, profile=PROFILES[kp.profile], cluster_cidr=str(cluster.cluster_cidr),
+    detector_cidr = str(cluster.cluster_cidr) if kp.cluster_cidr is None else kp.cluster_cidr
+    return ProxyOptions(node=node_name, profile=PROFILES[kp.profile], cluster_cidr=detector_cidr,
                         masquerade_bit=kp.masquerade_bit, masquerade_all=kp.masquerade_all, node_ip=node_ip,
                         localhost_node_ports=getattr(kp, "localhost_node_ports", True),
                         node_port_addresses=node_port_ips(getattr(kp, "node_port_addresses", ()), [node_ip]),

@@ -13,6 +13,12 @@ _MISSING = object()
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
+# Kubernetes' own syntax rules (apimachinery validation), with its wording
+LABEL_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+LABEL_NAME_RULE = ("must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+                   "alphanumeric character")
+IANA_SVC_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?")
+
 _TYPE_NAMES = {dict: "a mapping", list: "a list", str: "a string", int: "an integer", bool: "true or false"}
 
 
@@ -81,9 +87,14 @@ class Field:
         return [self.child(i) for i in range(len(self.value))]
 
     # scalars ----------------------------------------------------------------
-    def str(self, pattern=None, what="", max_len=None):
-        if not isinstance(self.value, str) or not self.value:
-            raise self.error(f"expected a non-empty string, got {_type_name(self.value)}")
+    def str(self, pattern=None, what="", max_len=None, empty=False):
+        """A string (``empty``: "" is allowed, and returned as it is)."""
+        if empty and self.value == "":
+            return ""
+        if not isinstance(self.value, str):
+            raise self.error(f"expected {'a' if empty else 'a non-empty'} string, got {_type_name(self.value)}")
+        if not self.value:
+            raise self.error("expected a non-empty string, got an empty string")
         if max_len is not None and len(self.value) > max_len:
             raise self.error(f"{self.value!r} is longer than {max_len} characters")
         if pattern is not None and not pattern.fullmatch(self.value):  # not match: '$' allows a final newline
@@ -143,4 +154,41 @@ class Field:
         """A Kubernetes IntOrString port: a number or a port name."""
         if type(self.value) is int:
             return self.int(lo, hi)
-        return self.str(DNS_LABEL, "port name", max_len=15)
+        return self.port_name()
+
+    def port_name(self):
+        """An IANA service name, as a container port's name (and a targetPort by name) must be."""
+        value = self.str()
+        problems = []
+        if len(value) > 15:
+            problems.append("must be no more than 15 characters")
+        if not IANA_SVC_NAME.fullmatch(value) and len(value) <= 15:
+            problems.append("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+        if "--" in value:
+            problems.append("must not contain consecutive hyphens")
+        if not re.search("[a-z]", value):
+            problems.append("must contain at least one letter (a-z)")
+        if problems:
+            raise self.error(f'Invalid value: "{value}": {problems[0]}')
+        return value
+
+    def labels(self):
+        """Labels (or a selector's matchLabels), each key and value checked as kube-apiserver checks them."""
+        out = self.string_map()
+        for key, value in out.items():
+            where = self.child(key)
+            prefix, _, name = key.rpartition("/")
+            if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)):
+                raise where.error(f'Invalid value: "{key}": prefix part a lowercase RFC 1123 subdomain must consist '
+                                  "of lower case alphanumeric characters, '-' or '.', and must start and end with an "
+                                  "alphanumeric character")
+            if len(name) > 63:
+                raise where.error(f'Invalid value: "{key}": name part must be no more than 63 characters')
+            if not LABEL_NAME.fullmatch(name):
+                raise where.error(f'Invalid value: "{key}": name part {LABEL_NAME_RULE}')
+            if len(value) > 63:
+                raise where.error(f'Invalid value: "{value}": must be no more than 63 characters')
+            if value and not LABEL_NAME.fullmatch(value):
+                raise where.error(f'Invalid value: "{value}": a valid label must be an empty string or '
+                                  + LABEL_NAME_RULE.replace("must consist", "consist"))
+        return out

@@ -26,12 +26,13 @@ class KubeProxyConfig:
     node_port_addresses: tuple = ()  # CIDRs (or "primary"); empty: every local address
     detect_local_mode: str = "ClusterCIDR"
     detect_local_value: str = None
+    cluster_cidr: str = None  # kube-proxy's own clusterCIDR: None, the lab's; "", none (no local detector)
 
 
 @dataclass(frozen=True)
 class ProxySettings:
     hostname_override: str = None
-    cluster_cidr: str = None
+    cluster_cidr: str = None  # None: not in the file; "": given empty (kube-proxy then detects no local traffic)
     mode: str = None
     masquerade_bit: int = 14
     masquerade_all: bool = False
@@ -66,7 +67,7 @@ def load(path, files=None):
                           for f in doc.child("nodePortAddresses").list())
     return ProxySettings(
         hostname_override=doc.child("hostnameOverride").str() if doc.has("hostnameOverride") else None,
-        cluster_cidr=str(doc.child("clusterCIDR").cidr()) if doc.has("clusterCIDR") else None,
+        cluster_cidr=_cluster_cidr(doc),
         mode=doc.child("mode").choice(("", "iptables", "nftables", "ipvs")) or None if doc.has("mode") else None,
         masquerade_bit=ipt.child("masqueradeBit").int(0, 31) if ipt and ipt.has("masqueradeBit") else d.masquerade_bit,
         masquerade_all=ipt.child("masqueradeAll").bool() if ipt and ipt.has("masqueradeAll") else d.masquerade_all,
@@ -74,3 +75,17 @@ def load(path, files=None):
         else d.localhost_node_ports,
         node_port_addresses=addresses, detect_local_mode=mode, detect_local_value=detect_value)
 
+
+def _cluster_cidr(doc):
+    """``clusterCIDR``: absent (None), empty (""), or CIDRs, comma-separated as kube-proxy takes them
+    (only the IPv4 one counts in an IPv4 lab)."""
+    if not doc.has("clusterCIDR"):
+        return None
+    field = doc.child("clusterCIDR")
+    if field.str(empty=True) == "":
+        return ""
+    cidrs = [c.strip() for c in field.value.split(",")]
+    v4 = [Field(c, field.file, field.path).cidr() for c in cidrs if ":" not in c]
+    if not v4:
+        raise field.error(f"{field.value!r} has no IPv4 CIDR", "svclab labs are IPv4 only")
+    return str(v4[0])

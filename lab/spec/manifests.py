@@ -52,6 +52,44 @@ SUPPORTED_KINDS = {("apps/v1", "Deployment"), ("v1", "Pod"), ("v1", "Service"),
                    ("discovery.k8s.io/v1", "EndpointSlice"), ("v1", "Endpoints")}
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
+# fields svclab accepts and does not model: their types are still checked, as the apiserver's decoder does
+_BOOL, _INT, _STR, _STRS = "bool", "int", "str", "strs"
+UNMODELLED_TYPES = {
+    "deployment": {"minReadySeconds": _INT, "revisionHistoryLimit": _INT, "paused": _BOOL,
+                   "progressDeadlineSeconds": _INT},
+    "pod": {"restartPolicy": ("Always", "OnFailure", "Never"), "terminationGracePeriodSeconds": _INT,
+            "activeDeadlineSeconds": _INT, "hostNetwork": _BOOL, "hostPID": _BOOL, "hostIPC": _BOOL,
+            "dnsPolicy": ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"),
+            "serviceAccountName": _STR, "serviceAccount": _STR, "automountServiceAccountToken": _BOOL,
+            "enableServiceLinks": _BOOL, "priority": _INT, "priorityClassName": _STR, "schedulerName": _STR,
+            "setHostnameAsFQDN": _BOOL, "shareProcessNamespace": _BOOL, "runtimeClassName": _STR},
+    "container": {"stdin": _BOOL, "stdinOnce": _BOOL, "tty": _BOOL, "command": _STRS, "args": _STRS,
+                  "workingDir": _STR, "imagePullPolicy": ("Always", "IfNotPresent", "Never"),
+                  "terminationMessagePath": _STR, "terminationMessagePolicy": ("File", "FallbackToLogsOnError")},
+    "service": {"publishNotReadyAddresses": _BOOL, "allocateLoadBalancerNodePorts": _BOOL, "loadBalancerClass": _STR,
+                "ipFamilyPolicy": ("SingleStack", "PreferDualStack", "RequireDualStack"), "clusterIPs": _STRS,
+                "trafficDistribution": _STR},
+    "service port": {"appProtocol": _STR},
+}
+
+
+def _check_types(f, kind):
+    for key, wanted in UNMODELLED_TYPES[kind].items():
+        if not f.has(key):
+            continue
+        child = f.child(key)
+        if wanted == _BOOL:
+            child.bool()
+        elif wanted == _INT:
+            child.int()
+        elif wanted == _STR:
+            child.str()
+        elif wanted == _STRS:
+            for item in child.list():
+                item.str(empty=True)
+        else:
+            child.choice(wanted)
+
 
 @dataclass(frozen=True)
 class Requirement:
@@ -99,6 +137,8 @@ class PodTemplate:
     containers: tuple
     node_name: str = None
     raw: dict = field(default=None, compare=False, hash=False)  # the template as written
+    hostname: str = None  # spec.hostname (the pod's name when not given)
+    subdomain: str = None  # spec.subdomain: with a headless Service of that name, a DNS name
 
 
 @dataclass(frozen=True)
@@ -160,6 +200,7 @@ class SliceEndpoint:
     terminating: bool = False
     node_name: str = None
     pod: str = None
+    hostname: str = None
 
 
 @dataclass(frozen=True)
@@ -195,7 +236,7 @@ def parse_object(doc, default_namespace="default"):
     namespace = meta.child("namespace").str(DNS_LABEL, "namespace", max_len=63) \
         if meta.has("namespace") else default_namespace
     if meta.has("labels"):
-        meta.child("labels").string_map()
+        meta.child("labels").labels()
     spec = doc.child("spec") if doc.has("spec") else None
     if spec is None:
         raise doc.error("spec is required", f"a {kind} needs a spec")
@@ -203,13 +244,14 @@ def parse_object(doc, default_namespace="default"):
     if kind == "Deployment":
         return _deployment(namespace, name, spec, source)
     if kind == "Pod":
-        labels = meta.child("labels").string_map() if meta.has("labels") else {}
+        labels = meta.child("labels").labels() if meta.has("labels") else {}
         return BarePod(namespace, name, _pod_template(labels, spec, raw=doc.value), source)
     return dataclasses.replace(_service(namespace, name, spec, source), status_lb_ips=status_ingress(doc))
 
 
 def _deployment(namespace, name, spec, source):
     spec.mapping(allowed=DEPLOYMENT_SPEC_FIELDS, required=("selector", "template"))
+    _check_types(spec, "deployment")
     replicas = spec.child("replicas").int(0, 1000) if spec.has("replicas") else 1
     selector = _label_selector(spec.child("selector"))
     tmpl = spec.child("template").mapping(allowed={"metadata", "spec"}, required=("spec",))
@@ -217,7 +259,7 @@ def _deployment(namespace, name, spec, source):
     if tmpl.has("metadata"):
         tmeta = tmpl.child("metadata").mapping(allowed=METADATA_FIELDS)
         if tmeta.has("labels"):
-            labels = tmeta.child("labels").string_map()
+            labels = tmeta.child("labels").labels()
     if not selector.match_labels and not selector.expressions:
         raise spec.child("selector").error("an empty selector would match every pod",
                                            "set matchLabels to the template's labels")
@@ -230,7 +272,7 @@ def _deployment(namespace, name, spec, source):
 
 def _label_selector(f):
     f.mapping(allowed={"matchLabels", "matchExpressions"})
-    match = f.child("matchLabels").string_map() if f.has("matchLabels") else {}
+    match = f.child("matchLabels").labels() if f.has("matchLabels") else {}
     exprs = []
     for ef in (f.child("matchExpressions").list() if f.has("matchExpressions") else []):
         ef.mapping(allowed={"key", "operator", "values"}, required=("key", "operator"))
@@ -246,10 +288,12 @@ def _label_selector(f):
 
 def _pod_template(labels, spec, raw):
     spec.mapping(allowed=POD_SPEC_FIELDS, required=("containers",))
+    _check_types(spec, "pod")
     containers = []
     names = set()
     for cf in spec.child("containers").list():
         cf.mapping(allowed=CONTAINER_FIELDS, required=("name", "image"))
+        _check_types(cf, "container")
         cname = cf.child("name").str(DNS_LABEL, "container name", max_len=63)
         if cname in names:
             raise cf.child("name").error(f"container name {cname!r} is used twice")
@@ -259,24 +303,32 @@ def _pod_template(labels, spec, raw):
             pf.mapping(allowed=CONTAINER_PORT_FIELDS, required=("containerPort",))
             number = pf.child("containerPort").int(1, 65535)
             protocol = pf.child("protocol").choice(PROTOCOLS) if pf.has("protocol") else "TCP"
-            pname = pf.child("name").str(DNS_LABEL, "port name", max_len=15) if pf.has("name") else None
+            pname = pf.child("name").port_name() if pf.has("name") else None
             ports.append(ContainerPort(number, protocol, pname))
         containers.append(ContainerSpec(cname, cf.child("image").str(), tuple(ports)))
     if not containers:
         raise spec.child("containers").error("a pod needs at least one container")
     node_name = spec.child("nodeName").str() if spec.has("nodeName") else None
-    return PodTemplate(tuple(sorted(labels.items())), tuple(containers), node_name, raw)
+    hostname = spec.child("hostname").str(DNS_LABEL, "hostname", max_len=63) if spec.has("hostname") else None
+    subdomain = spec.child("subdomain").str(DNS_LABEL, "subdomain", max_len=63) if spec.has("subdomain") else None
+    return PodTemplate(tuple(sorted(labels.items())), tuple(containers), node_name, raw, hostname, subdomain)
 
 
 def _service(namespace, name, spec, source):
     spec.mapping(allowed=SERVICE_SPEC_FIELDS)
+    _check_types(spec, "service")
+    if spec.has("ipFamilies"):
+        for family in spec.child("ipFamilies").list():
+            if family.choice(("IPv4", "IPv6")) == "IPv6":
+                raise family.error('Invalid value: "IPv6": not configured on this cluster',
+                                   "svclab labs are IPv4 only")
     svc_type = spec.child("type").choice(SERVICE_TYPES) if spec.has("type") else "ClusterIP"
     if svc_type == "ExternalName":
         if not spec.has("externalName"):
             raise spec.error("type ExternalName needs spec.externalName")
-        return ServiceSpec(namespace, name, svc_type, (), external_name=spec.child("externalName").str(),
+        return ServiceSpec(namespace, name, svc_type, (), external_name=_external_name(spec.child("externalName")),
                            source=source)
-    selector = tuple(sorted(spec.child("selector").string_map().items())) if spec.has("selector") else None
+    selector = tuple(sorted(spec.child("selector").labels().items())) if spec.has("selector") else None
     cluster_ip = None
     if spec.has("clusterIP"):
         cf = spec.child("clusterIP")
@@ -317,6 +369,17 @@ def _service(namespace, name, spec, source):
                        timeout, etp, itp, None, source, lb_ip, hcnp, ranges)
 
 
+def _external_name(f):
+    """A lowercase RFC 1123 subdomain (a final dot allowed), as kube-apiserver checks it."""
+    value = f.str()
+    name = value[:-1] if value.endswith(".") else value
+    if len(name) > 253 or not DNS_SUBDOMAIN.fullmatch(name):
+        raise f.error(f'Invalid value: "{value}": a lowercase RFC 1123 subdomain must consist of lower case '
+                      "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
+                      "e.g. example.com")
+    return value
+
+
 def _trimmed(f):
     """The apiserver and kube-proxy trim spaces around a loadBalancerSourceRanges entry."""
     return Field(f.value.strip(), f.file, f.path) if isinstance(f.value, str) else f
@@ -344,7 +407,8 @@ def _service_ports(spec, svc_type, cluster_ip):
     ports, names, keys = [], set(), set()
     for pf in fields:
         pf.mapping(allowed=SERVICE_PORT_FIELDS, required=("port",))
-        pname = pf.child("name").str(DNS_LABEL, "port name", max_len=15) if pf.has("name") else ""
+        _check_types(pf, "service port")
+        pname = pf.child("name").str(DNS_LABEL, "port name", max_len=15, empty=True) if pf.has("name") else ""
         if len(fields) > 1 and not pname:
             raise pf.error("every port of a multi-port service needs a name", "add name: http (or similar)")
         if pname in names:
@@ -375,7 +439,7 @@ def _endpoints_object(doc, kind, default_namespace):
     name = meta.child("name").str(DNS_SUBDOMAIN, f"{kind} name", max_len=253)
     namespace = meta.child("namespace").str(DNS_LABEL, "namespace", max_len=63) \
         if meta.has("namespace") else default_namespace
-    labels = meta.child("labels").string_map() if meta.has("labels") else {}
+    labels = meta.child("labels").labels() if meta.has("labels") else {}
     if kind == "Endpoints":
         return _legacy_endpoints(doc, namespace, name)
     if SERVICE_NAME_LABEL not in labels:
@@ -403,15 +467,21 @@ def _endpoints_object(doc, kind, default_namespace):
         ready = conditions.get("ready", True)
         endpoints.append(SliceEndpoint(str(addresses[0].ip()), ready, conditions.get("serving", ready),
                                        conditions.get("terminating", False),
-                                       ef.child("nodeName").str() if ef.has("nodeName") else None, pod))
+                                       ef.child("nodeName").str() if ef.has("nodeName") else None, pod,
+                                       _hostname(ef)))
     return EndpointSliceSpec(namespace, name, labels[SERVICE_NAME_LABEL], tuple(ports), tuple(endpoints),
                              str(doc.file))
+
+
+def _hostname(f):
+    """An endpoint's ``hostname`` (its DNS name under the service), if given."""
+    return f.child("hostname").str(DNS_LABEL, "hostname", max_len=63) if f.has("hostname") else None
 
 
 def _endpoint_port(pf):
     """(name, port, protocol) of an EndpointSlice or Endpoints port."""
     pf.mapping(allowed={"name", "port", "protocol", "appProtocol"}, required=("port",))
-    return (pf.child("name").str(DNS_LABEL, "port name", max_len=15) if pf.has("name") else "",
+    return (pf.child("name").str(DNS_LABEL, "port name", max_len=15, empty=True) if pf.has("name") else "",
             pf.child("port").int(1, 65535), pf.child("protocol").choice(PROTOCOLS) if pf.has("protocol") else "TCP")
 
 
@@ -429,5 +499,6 @@ def _legacy_endpoints(doc, namespace, name):
                 af.mapping(allowed={"ip", "hostname", "nodeName", "targetRef"}, required=("ip",))
                 pod = af.child("targetRef").mapping().value.get("name") if af.has("targetRef") else None
                 endpoints.append(SliceEndpoint(str(af.child("ip").ip()), ready, ready, False,
-                                               af.child("nodeName").str() if af.has("nodeName") else None, pod))
+                                               af.child("nodeName").str() if af.has("nodeName") else None, pod,
+                                               _hostname(af)))
     return EndpointSliceSpec(namespace, name, name, tuple(ports), tuple(endpoints), str(doc.file), "Endpoints")

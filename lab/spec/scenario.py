@@ -1,7 +1,9 @@
 """A scenario: a topology, cluster settings, kube-proxy settings and real Kubernetes manifests."""
 
+import contextlib
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 
 from lab.errors import InputError
@@ -83,7 +85,8 @@ def load(path, name=None, files=None):
         lab_name = _lab_name(doc.child("name")) if doc.has("name") else "k8s"
     topo_field = doc.child("topology")
     if isinstance(topo_field.value, str):
-        topo = topology.load(_path(topo_field, base), files)
+        with referenced_from(topo_field):
+            topo = topology.load(_path(topo_field, base), files)
     else:
         topo = topology.parse(topo_field)
     cluster = _cluster(doc.get("cluster"), topo)
@@ -114,8 +117,21 @@ def _frontends(f):
     return tuple(out)
 
 
+LAB_NAME = re.compile(r"[a-z0-9]{1,%d}" % MAX_LAB_NAME)
+LAB_NAME_RULE = (f"a lab name is 1 to {MAX_LAB_NAME} lower-case letters and digits, without '-': every namespace of "
+                 "a lab is <lab>-<name>, so the first '-' ends the lab's name and no two labs' names can collide")
+
+
 def _lab_name(f):
-    return f.str(DNS_LABEL, "lab name", max_len=MAX_LAB_NAME)
+    if not isinstance(f.value, str) or not LAB_NAME.fullmatch(f.value):
+        shown = f.value if isinstance(f.value, str) and len(f.value) <= 40 else f"{str(f.value)[:40]}..."
+        raise f.error(f"{shown!r} is not a valid lab name", LAB_NAME_RULE)
+    return f.value
+
+
+def check_lab_name(name, where="--lab"):
+    """``name`` if it is a valid lab name, else the one-line error ``up`` gives for it."""
+    return _lab_name(Field(name, "command line", where))
 
 
 def _cluster(f, topo):
@@ -127,7 +143,7 @@ def _cluster(f, topo):
         config = ClusterConfig(
             service_cidr=f.child("serviceCIDR").cidr() if f.has("serviceCIDR") else defaults.service_cidr,
             cluster_cidr=f.child("clusterCIDR").cidr() if f.has("clusterCIDR") else defaults.cluster_cidr,
-            domain=f.child("domain").str(DNS_SUBDOMAIN, "domain") if f.has("domain") else defaults.domain,
+            domain=_domain(f.child("domain")) if f.has("domain") else defaults.domain,
             node_port_range=port_range(f.child("nodePortRange")) if f.has("nodePortRange")
             else defaults.node_port_range,
             dns=f.child("dns").bool() if f.has("dns") else defaults.dns,
@@ -135,6 +151,15 @@ def _cluster(f, topo):
     where = f if f is not None else Field({}, "(scenario)", "cluster")
     _check_cidrs(config, topo, where)
     return config
+
+
+def _domain(f):
+    """The cluster domain: a DNS name (at most 253 characters, each label at most 63)."""
+    value = f.str(DNS_SUBDOMAIN, "domain", max_len=253)
+    long = next((label for label in value.split(".") if len(label) > 63), None)
+    if long:
+        raise f.error(f"its label {long[:20]!r}... is {len(long)} characters, over DNS's 63")
+    return value
 
 
 def port_range(f):
@@ -175,13 +200,14 @@ def _kube_proxy(f, base, files):
     d = KubeProxyConfig()
     if f.has("config"):
         from lab.spec import kubeproxy_config
-        settings = kubeproxy_config.load(_path(f.child("config"), base), files)
+        with referenced_from(f.child("config")):
+            settings = kubeproxy_config.load(_path(f.child("config"), base), files)
         d = KubeProxyConfig(mode=settings.mode or d.mode, masquerade_bit=settings.masquerade_bit,
                             masquerade_all=settings.masquerade_all,
                             localhost_node_ports=settings.localhost_node_ports,
                             node_port_addresses=settings.node_port_addresses,
                             detect_local_mode=settings.detect_local_mode,
-                            detect_local_value=settings.detect_local_value)
+                            detect_local_value=settings.detect_local_value, cluster_cidr=settings.cluster_cidr)
     config = KubeProxyConfig(
         mode=f.child("mode").choice(MODES) if f.has("mode") else d.mode,
         profile=_profile(f.child("profile")) if f.has("profile") else d.profile,
@@ -190,7 +216,7 @@ def _kube_proxy(f, base, files):
         localhost_node_ports=f.child("localhostNodePorts").bool() if f.has("localhostNodePorts")
         else d.localhost_node_ports,
         node_port_addresses=d.node_port_addresses,
-        detect_local_mode=d.detect_local_mode, detect_local_value=d.detect_local_value,
+        detect_local_mode=d.detect_local_mode, detect_local_value=d.detect_local_value, cluster_cidr=d.cluster_cidr,
     )
     if config.mode == "nftables" and config.profile == "1.18":
         # the nftables proxier came in kube-proxy v1.29 (alpha; beta 1.31, GA 1.33)
@@ -211,12 +237,25 @@ def _objects(f, base, files):
     for item in f.list():
         if isinstance(item.value, str):
             path = _path(item, base)
-            for label, doc in files.labelled_documents(path):
-                objects.extend(_expand(Field(doc, label, "")))
+            with referenced_from(item):
+                for label, doc in files.labelled_documents(path):
+                    objects.extend(_expand(Field(doc, label, "")))
         else:
             objects.extend(_expand(item))
     _check_unique(objects, f)
     return objects
+
+
+@contextlib.contextmanager
+def referenced_from(f):
+    """An error in a file the scenario names also says which field of the scenario named it."""
+    try:
+        yield
+    except InputError as exc:
+        if exc.file == f.file:
+            raise
+        raise InputError(exc.file, exc.field, exc.problem,
+                         "; ".join(x for x in (exc.fix, f"named by {f.file}: {f.path}") if x)) from None
 
 
 def _path(f, base):

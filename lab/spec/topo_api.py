@@ -19,7 +19,6 @@ same calls (Mininet's ``addNode`` keeps any options), so nothing here imports Mi
 
 import ipaddress
 import os
-import runpy
 import traceback
 
 from lab.errors import InputError
@@ -112,7 +111,7 @@ def topology_dict(topo, file):
             where, allowed = f"addHost({name!r})", HOST_OPTS
         _options(topo, name, allowed, file, where)
         if "ip" not in info:
-            raise InputError(file, f"{where}.ip", "is required", f"give it an address on the LAN, ip='...'")
+            raise InputError(file, f"{where}.ip", "is required", "give it an address on the LAN, ip='...'")
         addresses[name] = _address(info["ip"], file, f"{where}.ip")
     cidr = lan_opts.get("cidr") or _lan_from_prefixes(addresses, file, lan)
     _check_prefixes(addresses, cidr, file)
@@ -213,11 +212,15 @@ def _check_prefixes(addresses, cidr, file):
 
 def load_file(path):
     """The Topo a Python topology file defines: its ``topos`` dict's one entry, else its one Topo subclass."""
-    if not os.path.isfile(path):
-        raise InputError(path, "", "file not found", "check the path; paths in a scenario are relative to the "
-                         "scenario file")
+    from lab.spec.yamlfiles import read_text  # a regular file under the size limit, read once
+    module = {"__name__": "svclab_topology", "__file__": path}
     try:
-        module = runpy.run_path(path, run_name="svclab_topology")
+        exec(compile(read_text(path), path, "exec"), module)
+    except InputError:
+        raise
+    except SystemExit as exc:
+        raise InputError(path, _line(exc, path), f"the file exits ({exc}) instead of defining a topology",
+                         "leave sys.exit out") from None
     except ImportError as exc:
         fix = ("use `from lab.topo_api import Topo`, which needs no Mininet" if "mininet" in str(exc)
                else "install what it imports")
@@ -229,6 +232,8 @@ def load_file(path):
         topo = factory()
     except InputError:
         raise
+    except SystemExit as exc:
+        raise InputError(path, _line(exc, path), f"building the topology exits ({exc})", "leave sys.exit out") from None
     except Exception as exc:
         raise InputError(path, _line(exc, path), f"building the topology failed: {type(exc).__name__}: {exc}",
                          "fix build()") from None
@@ -263,4 +268,12 @@ def _line(exc, path):
 
 def load(path):
     """The topology dict of a Python topology file."""
-    return topology_dict(load_file(path), path)
+    topo = load_file(path)
+    try:
+        doc = topology_dict(topo, path)
+    except InputError:
+        raise
+    except (Exception, SystemExit) as exc:  # a Topo whose nodes(), links() or nodeInfo() answer oddly
+        raise InputError(path, _line(exc, path), f"reading the topology failed: {type(exc).__name__}: {exc}",
+                         "nodes(), links() and nodeInfo() must answer as Mininet's Topo does") from None
+    return doc

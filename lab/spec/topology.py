@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from lab.spec.fields import DNS_LABEL, Field
 
 MAX_MACHINE_NAME = 15  # the machine's name is its port name on the LAN switch
+# names the LAN switch's namespace already has, or that the kernel keeps for itself (net.ipv4.conf.all)
+RESERVED_MACHINE_NAMES = ("lo", "br0", "all", "default", "eth0", "cni0", "lan")
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,9 @@ def _parse_machine(f, lan_cidr, taken_ips, names, is_node):
     f.mapping(allowed=allowed, required=tuple(sorted(allowed)))
     name_field = f.child("name")
     name = name_field.str(DNS_LABEL, "machine name", max_len=MAX_MACHINE_NAME)
+    if name in RESERVED_MACHINE_NAMES:
+        raise name_field.error(f"{name!r} is the name of an interface or namespace the lab makes, or the kernel keeps",
+                               "choose another name (not " + ", ".join(RESERVED_MACHINE_NAMES) + ")")
     if name in names:
         raise name_field.error(f"machine name {name!r} is used twice", "give each machine its own name")
     names.add(name)

@@ -1,5 +1,8 @@
 """Reading YAML files: one-line errors for missing files, bad syntax and duplicate keys."""
 
+import os
+import stat
+
 import yaml
 
 from lab.errors import InputError
@@ -31,30 +34,83 @@ def _construct_mapping(loader, node, deep=False):
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+MAX_BYTES = 16 * 1024 * 1024  # an input file's limit
+MAX_VALUES = 1_000_000  # values in a file's documents, every alias expanded
+MAX_DEPTH = 100  # mappings and lists inside each other
+
+
 def read_text(path):
+    """A regular file's text, read once, at most MAX_BYTES (a device, a FIFO or a huge file is
+    refused before anything reads it)."""
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # O_NONBLOCK: opening a FIFO must not wait
     except FileNotFoundError:
         raise InputError(path, "", "file not found", "check the path; paths in a scenario are "
                          "relative to the scenario file") from None
     except IsADirectoryError:
         raise InputError(path, "", "is a directory, not a YAML file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, "", f"cannot read: {exc}") from None
+    except OSError as exc:
+        raise InputError(path, "", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(path, "", "is a directory, not a YAML file")
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(path, "", "is not a regular file (a device, a FIFO or a socket)", "name a YAML file")
+        if info.st_size > MAX_BYTES:
+            raise InputError(path, "", f"is {info.st_size} bytes, over svclab's limit of {MAX_BYTES // 2**20} MiB")
+        data = os.read(fd, MAX_BYTES + 1)
+        while len(data) <= MAX_BYTES:
+            more = os.read(fd, MAX_BYTES + 1 - len(data))
+            if not more:
+                break
+            data += more
+    except OSError as exc:
+        raise InputError(path, "", f"cannot read: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_BYTES:
+        raise InputError(path, "", f"is over svclab's limit of {MAX_BYTES // 2**20} MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, "", f"cannot read: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _bounded(doc, path):
+    """Refuse documents whose aliases expand past MAX_VALUES values or that nest past MAX_DEPTH:
+    every later step (the pod-template hash, the record) would expand them."""
+    budget = MAX_VALUES
+    stack = [(doc, 0)]
+    while stack:
+        value, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise InputError(path, "", f"its values, with every YAML alias expanded, number over {MAX_VALUES:,}",
+                             "write the manifests out instead of nesting aliases")
+        if isinstance(value, (dict, list)):
+            if depth >= MAX_DEPTH:
+                raise InputError(path, "", f"mappings and lists nest deeper than {MAX_DEPTH} levels")
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((v, depth + 1) for v in items)
 
 
 def parse_documents(text, path):
     """All YAML documents in ``text`` (empty documents dropped)."""
     try:
         docs = list(yaml.load_all(text, Loader=_StrictLoader))
+    except RecursionError:
+        raise InputError(path, "", f"mappings and lists nest deeper than {MAX_DEPTH} levels") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = " ".join(str(getattr(exc, "problem", None) or exc).split())  # one line, always
         raise InputError(path, "", f"malformed YAML: {where}{problem}",
                          "check indentation and quoting") from None
-    return [d for d in docs if d is not None]
+    docs = [d for d in docs if d is not None]
+    for doc in docs:
+        _bounded(doc, path)
+    return docs
 
 
 def load_documents(path):

@@ -91,9 +91,11 @@ def _external(cluster, svc, sp, nodes, name, kind, src_node, via_lb):
     eps = _ready(cluster, svc, sp)
     if not eps:
         return Expectation("refused", what=name + " (no endpoints)")
-    if svc.external_traffic_policy != "Local" or kind == "pod" or (kind == "node" and not via_lb
-                                                                     and src_node in {n.name for n in nodes}):
-        # pods, and the node itself, are short-circuited to the cluster-wide service chain
+    if svc.external_traffic_policy != "Local" or (kind in ("pod", "node") and not via_lb
+                                                  and src_node in {n.name for n in nodes}):
+        # traffic from a node's own pods or the node itself is short-circuited to the cluster-wide
+        # service chain; a pod's packets to another node's NodePort leave masqueraded (flannel),
+        # so they arrive there as external traffic
         return _to_endpoints(svc, eps, name)
     if via_lb:  # nginx spreads over the healthy nodes, each node over its own pods
         healthy = sorted({e.node for e in eps})

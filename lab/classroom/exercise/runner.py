@@ -146,7 +146,7 @@ def _run_action(action, lab):
         return
     netns_name = lookup.netns_of(cluster, action.target)
     if action.kind == "exec":
-        result = commands.run_user(action.command, netns_name, timeout=30)
+        result = commands.run_user(action.command, netns_name, timeout=30, lab=lab)
         if result.returncode != 0:
             tail = (result.stderr or result.stdout).strip().splitlines()
             raise LabError(f"exit code {result.returncode}" + (f": {tail[-1]}" if tail else ""))
@@ -194,7 +194,7 @@ def _check(cluster, values, c):
 def _run_command(cluster, values, c):
     command = [checks.expand(w, values, c.where.child("run")) for w in c.command]
     wanted = checks.expand(c.expect, values, c.where.child("expect")) if c.expect else None
-    result = commands.run_user(command, lookup.netns_of(cluster, c.source), c.timeout)
+    result = commands.run_user(command, lookup.netns_of(cluster, c.source), c.timeout, cluster.lab)
     output = result.stdout + result.stderr
     expected = f"{wanted!r} in the output" if wanted else "exit code 0"
     if result.returncode != 0:
