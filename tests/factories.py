@@ -1,0 +1,642 @@
+"""Shared test factories, for every folder of the suite (tests/unit, tests/kernel, tests/labs).
+
+Test modules import from here (``from factories import ...``; tests/conftest.py at the top of tests/
+puts this folder on sys.path) and never from each other or from a conftest. Only what two or more
+modules share lives here; a helper that one module uses stays in that module.
+"""
+
+import dataclasses
+import ipaddress
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab.cluster.build import build_cluster
+from lab.cluster.model import ClusterState, Endpoint, Host, Node, Service, ServicePort
+from lab.proxy import nftables
+from lab.spec import scenario
+from lab.spec.scenario import KubeProxyConfig
+from lab.tools import doctor
+
+
+# paths ------------------------------------------------------------------------------------------
+
+TESTS = Path(__file__).resolve().parent
+ROOT = str(TESTS.parent)
+SCENARIOS = os.path.join(ROOT, "scenarios")
+TOPOLOGY = os.path.join(ROOT, "topologies", "three-node.yml")  # the seed's three nodes and client
+SEED_SCENARIO = os.path.join(SCENARIOS, "seed.yml")
+SEED_FILES = [os.path.join(SCENARIOS, "seed", f) for f in ("pod-nodeport.yml", "service.yml")]
+# golden files: the renderers' whole output for a few states (SVCLAB_UPDATE_GOLDEN=1 rewrites them)
+GOLDEN_DIR = TESTS / "golden"
+UPDATE_GOLDEN = os.environ.get("SVCLAB_UPDATE_GOLDEN") == "1"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+# skips ------------------------------------------------------------------------------------------
+
+def skip_unless_root(items, folder, reason):
+    """pytest_collection_modifyitems for a folder's conftest: skip the folder's items (only
+    those) with ``reason`` when not root. A skip marker, so no fixture (a lab's up) runs first."""
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason=reason)
+    folder = Path(folder).resolve()
+    for item in items:
+        if Path(item.path).resolve().is_relative_to(folder):
+            item.add_marker(skip)
+
+
+def needs_tools(*tools, why):
+    """Skip (with the reason) unless every one of ``tools`` is on PATH."""
+    missing = [t for t in tools if shutil.which(t) is None]
+    return pytest.mark.skipif(bool(missing), reason=f"{why}: needs {', '.join(tools)} "
+                              f"({', '.join(missing) or 'none'} not found)")
+
+
+# the command line and whole labs -----------------------------------------------------------------
+
+_counter = itertools.count()
+
+
+def unique_lab_name(tag="t"):
+    """A lab name no other test (or user lab) uses: tag, pid and a counter, at most 12 characters."""
+    return f"{tag}{os.getpid() % 100000}{next(_counter)}"[:12]
+
+
+def run_lab(*args, check=True, timeout=60, input=None):
+    """``python -m lab ARGS`` as a user would type it; returns the CompletedProcess."""
+    result = subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=timeout, input=input)
+    if check and result.returncode != 0:
+        raise AssertionError(f"lab {' '.join(args)} exited {result.returncode}\n"
+                             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+    return result
+
+
+def netns_list():
+    return set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
+
+
+class Lab:
+    """A lab brought up for a test module, and helpers to look inside it."""
+
+    def __init__(self, scenario, name):
+        self.scenario, self.name = scenario, name
+
+    def up(self):
+        return run_lab("up", self.scenario, "--name", self.name)
+
+    def down(self):
+        return run_lab("down", self.name)
+
+    def lab(self, *args, **kw):
+        return run_lab(*args, **kw)
+
+    def get(self, *args):
+        return run_lab("get", *args, "--lab", self.name).stdout
+
+    def exec(self, target, *cmd, check=True, timeout=30):
+        return run_lab("exec", target, "--lab", self.name, "--", *cmd, check=check, timeout=timeout)
+
+    def curl(self, target, url, timeout=3):
+        """The body curl prints, or None when curl fails (refused, timed out)."""
+        r = self.exec(target, "curl", "-s", "-m", str(timeout), url, check=False, timeout=timeout + 10)
+        return r.stdout if r.returncode == 0 else None
+
+    def netns(self, suffix):
+        return f"{self.name}-{suffix}"
+
+    def ip_netns_exec(self, suffix, *cmd):
+        return subprocess.run(["ip", "netns", "exec", self.netns(suffix), *cmd], capture_output=True, text=True,
+                              timeout=30)
+
+
+def lab_fixture(scenario_file, tag):
+    """A module-scoped fixture: ``scenarios/<scenario_file>`` up under a unique name, down after.
+    For tests/labs, whose conftest skips every test there when not root."""
+    @pytest.fixture(scope="module")
+    def fixture():
+        lab = Lab(os.path.join(SCENARIOS, scenario_file), unique_lab_name(tag))
+        lab.up()
+        try:
+            yield lab
+        finally:
+            run_lab("down", lab.name, check=False)
+    return fixture
+
+
+# the seed lab's facts (scenarios/seed.yml pins them) ------------------------------------------------
+
+SEED_CLIENT = "192.168.179.200"
+SEED_NODE_IPS = {"master": "192.168.179.99", "node1": "192.168.179.100", "node2": "192.168.179.101"}
+SEED_POD_MASTER, SEED_POD_NODE2 = "pod-nodeport-6cc49c7999-gdqbg", "pod-nodeport-6cc49c7999-5fjdh"
+SEED_PODS = {SEED_POD_MASTER: ("10.244.0.23", "master"), SEED_POD_NODE2: ("10.244.2.14", "node2")}
+SEED_CLUSTER_IP = "10.105.182.209"
+
+
+def scenario_state(name, lab=None):
+    """The cluster state lab.cluster builds from ``scenarios/<name>`` (under lab name ``lab`` if given)."""
+    return build_cluster(scenario.load(os.path.join(SCENARIOS, name), lab))
+
+
+# cluster states for the renderers: the seed's three-node topology, services and endpoints by hand --
+
+NODES = (("master", "192.168.179.99", "10.244.0.0/24"),
+         ("node1", "192.168.179.100", "10.244.1.0/24"),
+         ("node2", "192.168.179.101", "10.244.2.0/24"))
+
+
+def make_state(services, endpoints=None, profile="current", **kube_proxy):
+    """The seed's three-node topology, with these services and endpoints."""
+    nodes = tuple(Node(n, f"k8s-{n}", ipaddress.ip_address(ip), ipaddress.ip_network(cidr), f"k8s-{n}")
+                  for n, ip, cidr in NODES)
+    return ClusterState(
+        lab="k8s", lan_cidr=ipaddress.ip_network("192.168.179.0/24"), gateway=ipaddress.ip_address("192.168.179.1"),
+        nodes=nodes, hosts=(Host("client", ipaddress.ip_address("192.168.179.200"), "k8s-client"),),
+        service_cidr=ipaddress.ip_network("10.96.0.0/12"), cluster_cidr=ipaddress.ip_network("10.244.0.0/16"),
+        domain="cluster.local", kube_proxy=KubeProxyConfig(profile=profile, **kube_proxy), pods=(),
+        services=tuple(services), endpoints=dict(endpoints or {}))
+
+
+def port(number, target=None, name="", protocol="TCP", node_port=None):
+    return ServicePort(name, protocol, number, number if target is None else target, node_port)
+
+
+def service(name, cluster_ip, *ports, namespace="default", type=None, **fields):
+    if type is None:
+        type = "NodePort" if any(p.node_port for p in ports) else "ClusterIP"
+    return Service(namespace, name, type, tuple(ports), cluster_ip, **fields)
+
+
+def ep(address, node, **conditions):
+    ip, number = address.rsplit(":", 1)
+    return Endpoint(ipaddress.ip_address(ip), int(number), node, pod=None, **conditions)
+
+
+def eps(svc, *endpoints, port_name=""):
+    """One entry of ClusterState.endpoints."""
+    return (svc.namespace, svc.name, port_name), tuple(endpoints)
+
+
+def kubernetes_service():
+    svc = service("kubernetes", "10.96.0.1", port(443, 6443, name="https"))
+    return svc, eps(svc, ep("192.168.179.99:6443", "master"), port_name="https")
+
+
+def seed_state(profile):
+    """scenarios/seed.yml as lab.cluster builds it: the blog post's NodePort service on 3000/30090."""
+    api, api_eps = kubernetes_service()
+    svc = service("nodeport-svc", "10.105.182.209", port(3000, 8080, node_port=30090), selector=(("app", "myapp"),))
+    return make_state([api, svc], dict([api_eps, eps(svc, ep("10.244.0.23:8080", "master"),
+                                                     ep("10.244.2.14:8080", "node2"))]), profile)
+
+
+def features_state(profile):
+    """One service per feature the renderer handles."""
+    api, api_eps = kubernetes_service()
+    web = service("web", "10.96.10.10", port(80, 8080, name="http", node_port=30080))
+    local_np = service("local-np", "10.96.10.11", port(80, 8080, node_port=30081), external_traffic_policy="Local")
+    itp = service("itp-local", "10.96.10.12", port(80, 8080), internal_traffic_policy="Local")
+    sticky = service("sticky", "10.96.10.13", port(80, 8080), session_affinity="ClientIP", affinity_timeout=600)
+    empty = service("empty", "10.96.10.14", port(80, 8080, node_port=30082))
+    dns = service("kube-dns", "10.96.0.10", port(53, 53, name="dns", protocol="UDP"), port(53, 53, name="dns-tcp"),
+                  port(9153, 9153, name="metrics"), namespace="kube-system")
+    ext = service("ext-ip", "10.96.10.15", port(8080), external_ips=("192.168.179.250",))
+    headless = service("headless", "None", port(80, 8080))
+    external_name = service("ext-name", None, type="ExternalName", external_name="example.com")
+    # LoadBalancers (named to sort after local-np: tests read the first KUBE-NODEPORTS rules)
+    vip_cluster = service("vip-cluster", "10.96.10.20", port(80, 8080, node_port=30083), type="LoadBalancer",
+                          lb_ips=("192.168.179.240",))
+    vip_local = service("vip-local", "10.96.10.21", port(80, 8080, name="http", node_port=30084), type="LoadBalancer",
+                        lb_ips=("192.168.179.241",), external_traffic_policy="Local", health_check_node_port=30085)
+    vip_ranges = service("vip-ranges", "10.96.10.22", port(80, 8080, node_port=30086), type="LoadBalancer",
+                         lb_ips=("192.168.179.242",), lb_source_ranges=("203.0.113.0/25", " 192.168.179.0/24"))
+    vip_empty = service("vip-empty", "10.96.10.23", port(80, 8080, node_port=30087), type="LoadBalancer",
+                        lb_ips=("192.168.179.243",), external_traffic_policy="Local", health_check_node_port=30088)
+    coredns = (ep("10.244.0.2:53", "master"), ep("10.244.1.2:53", "node1"))
+    endpoints = dict([
+        api_eps,
+        eps(web, ep("10.244.1.10:8080", "node1"), ep("10.244.2.10:8080", "node2"), port_name="http"),
+        eps(local_np, ep("10.244.0.11:8080", "master"), ep("10.244.1.11:8080", "node1")),
+        eps(itp, ep("10.244.0.12:8080", "master"), ep("10.244.1.12:8080", "node1")),
+        eps(sticky, ep("10.244.1.13:8080", "node1"), ep("10.244.2.13:8080", "node2")),
+        eps(empty),
+        eps(dns, *coredns, port_name="dns"),
+        eps(dns, *coredns, port_name="dns-tcp"),
+        eps(dns, ep("10.244.0.2:9153", "master"), ep("10.244.1.2:9153", "node1"), port_name="metrics"),
+        eps(ext, ep("10.244.2.15:8080", "node2")),
+        eps(headless, ep("10.244.1.16:8080", "node1")),
+        eps(vip_cluster, ep("10.244.1.20:8080", "node1"), ep("10.244.2.20:8080", "node2")),
+        eps(vip_local, ep("10.244.1.21:8080", "node1"), port_name="http"),
+        eps(vip_ranges, ep("10.244.2.22:8080", "node2")),
+        eps(vip_empty),
+    ])
+    services = [api, web, local_np, itp, sticky, empty, dns, ext, headless, external_name,
+                vip_cluster, vip_local, vip_ranges, vip_empty]
+    return make_state(services, endpoints, profile)
+
+
+def example_a_state(profile="current"):
+    """Notes §2.5: default/nodeport-svc, unnamed 80->8080, nodePort 30090, two remote endpoints."""
+    svc = service("nodeport-svc", "10.96.143.17", port(80, 8080, node_port=30090))
+    return make_state([svc], dict([eps(svc, ep("10.244.1.5:8080", "node1"), ep("10.244.2.7:8080", "node2"))]),
+                      profile)
+
+
+def example_b_state():
+    """Notes §2.6: lb-local is a LoadBalancer (ingress 203.0.113.50, nodePort 31080, ETP=Local, HCNP 32000)."""
+    both = (ep("10.244.1.5:8080", "node1"), ep("10.244.2.7:8080", "node2"))
+    lb_local = service("lb-local", "10.96.200.10", port(80, 8080, name="http", node_port=31080), type="LoadBalancer",
+                       lb_ips=("203.0.113.50",), external_traffic_policy="Local", health_check_node_port=32000)
+    itp = service("itp-local", "10.96.200.11", port(80, 8080), internal_traffic_policy="Local")
+    sticky = service("sticky", "10.96.200.12", port(80, 8080), session_affinity="ClientIP", affinity_timeout=10800)
+    empty = service("empty", "10.96.200.13", port(80, 8080, node_port=31081))
+    endpoints = dict([eps(lb_local, *both, port_name="http"), eps(itp, *both), eps(sticky, *both), eps(empty)])
+    return make_state([lb_local, itp, sticky, empty], endpoints)
+
+
+def spread_state(n, profile="current"):
+    svc = service("spread", "10.96.20.20", port(80))
+    endpoints = [ep(f"10.244.{i % 3}.{100 + i}:80", NODES[i % 3][0]) for i in range(n)]
+    return make_state([svc], dict([eps(svc, *endpoints)]), profile)
+
+
+def lb_state(profile="current", lb_ips=("192.168.179.240",), ranges=(), etp="Cluster", endpoints=None, **fields):
+    svc = service("lb", "10.96.40.1", port(80, 8080, node_port=30400), type="LoadBalancer", lb_ips=lb_ips,
+                  lb_source_ranges=ranges, external_traffic_policy=etp, **fields)
+    if endpoints is None:
+        endpoints = (ep("10.244.1.40:8080", "node1"), ep("10.244.2.40:8080", "node2"))
+    return make_state([svc], dict([eps(svc, *endpoints)]), profile)
+
+
+def fixture_state():
+    """The fixture's services on a node "test-node" (192.168.0.2): pods in 10.0.0.0/8, ClusterIPs in 172.30.0.0/16."""
+    p80 = dict(name="p80")
+    svc1 = service("svc1", "172.30.0.41", port(80, **p80), namespace="ns1")
+    svc2 = service("svc2", "172.30.0.42", port(80, node_port=3001, **p80), namespace="ns2", type="LoadBalancer",
+                   external_traffic_policy="Local", lb_ips=("1.2.3.4",), external_ips=("192.168.99.22",),
+                   health_check_node_port=30000)
+    svc3 = service("svc3", "172.30.0.43", port(80, node_port=3003, **p80), namespace="ns3")
+    svc4 = service("svc4", "172.30.0.44", port(80, **p80), namespace="ns4", type="NodePort",
+                   external_ips=("192.168.99.33",))
+    svc5 = service("svc5", "172.30.0.45", port(80, node_port=3002, **p80), namespace="ns5", type="LoadBalancer",
+                   lb_ips=("5.6.7.8",), health_check_node_port=30000, lb_source_ranges=(" 203.0.113.0/25",),
+                   session_affinity="ClientIP", affinity_timeout=10800)
+    svc6 = service("svc6", "172.30.0.46", port(80, **p80), namespace="ns6")
+    endpoints = dict([
+        eps(svc1, ep("10.180.0.1:80", None), port_name="p80"),
+        eps(svc2, ep("10.180.0.2:80", None), port_name="p80"),  # not on this node: ignored for Local
+        eps(svc3, ep("10.180.0.3:80", None), port_name="p80"),
+        eps(svc4, ep("10.180.0.4:80", None), ep("10.180.0.5:80", "test-node"), port_name="p80"),
+        eps(svc5, ep("10.180.0.3:80", None), port_name="p80"),
+    ])
+    state = make_state([svc1, svc2, svc3, svc4, svc5, svc6], endpoints)
+    node = Node("test-node", "test-node", ipaddress.ip_address("192.168.0.2"), ipaddress.ip_network("10.0.1.0/24"),
+                "x-test-node")
+    return dataclasses.replace(state, nodes=(node,), service_cidr=ipaddress.ip_network("172.30.0.0/16"),
+                               cluster_cidr=ipaddress.ip_network("10.0.0.0/8"))
+
+
+# iptables restore and save text ------------------------------------------------------------------
+
+def parse_rules(text):
+    """Restore or save text as {table: {"chains": [...], "rules": {chain: ["-A chain ...", ...]}}}."""
+    tables, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("*"):
+            current = tables.setdefault(line[1:], {"chains": [], "rules": {}})
+        elif line.startswith(":"):
+            current["chains"].append(line[1:].split()[0])
+        elif line.startswith("-A "):
+            current["rules"].setdefault(line.split()[1], []).append(line)
+    return tables
+
+
+def all_rules(parsed, table):
+    return [r for chain_rules in parsed[table]["rules"].values() for r in chain_rules]
+
+
+def is_subsequence(wanted, lines):
+    it = iter(lines)
+    return all(any(w == line for line in it) for w in wanted)
+
+
+SERVICE_CHAIN_PREFIXES = ("KUBE-SVC-", "KUBE-SVL-", "KUBE-EXT-", "KUBE-FW-", "KUBE-SEP-", "KUBE-XLB-")
+
+
+def saved_probability(restore_text):
+    """What iptables-save prints: the kernel keeps lround(p * 2^31), printed as %.11f of it / 2^31."""
+    return f"{round(float(restore_text) * 2 ** 31) / 2 ** 31:.11f}"
+
+
+# the golden files of tests/golden/: {file: (state factory, node[, nodePortAddresses])}
+IPTABLES_GOLDENS = {
+    "seed-1.18-node1.rules": (lambda: seed_state("1.18"), "node1"),
+    "seed-current-node1.rules": (lambda: seed_state("current"), "node1"),
+    "features-1.18-node1.rules": (lambda: features_state("1.18"), "node1"),
+    "features-1.18-node2.rules": (lambda: features_state("1.18"), "node2"),
+    "features-current-node1.rules": (lambda: features_state("current"), "node1"),
+    "features-current-node2.rules": (lambda: features_state("current"), "node2"),
+}
+NFT_GOLDENS = {
+    "nft-seed-node1.nft": (lambda: seed_state("current"), "node1", nftables.PRIMARY),
+    "nft-features-node1.nft": (lambda: features_state("current"), "node1", nftables.PRIMARY),
+    "nft-features-node2.nft": (lambda: features_state("current"), "node2", nftables.PRIMARY),
+    "nft-features-all-master.nft": (lambda: features_state("current"), "master", nftables.ALL),
+}
+
+
+# nft: a small transaction in kube-proxy's vocabulary, what nft 1.0.6 lists for it, and rule forms
+# (lab.proxy.nftlist computes the listing; tests/kernel checks it against the real nft)
+
+NFT_SMALL = """\
+add table ip kube-proxy
+delete table ip kube-proxy
+add table ip kube-proxy { comment "rules for kube-proxy" ; }
+add set ip kube-proxy cluster-ips { type ipv4_addr ; comment "Active ClusterIPs" ; }
+add map ip kube-proxy service-ips { type ipv4_addr . inet_proto . inet_service : verdict ; comment "ClusterIPs" ; }
+add map ip kube-proxy no-endpoint-nodeports { type inet_proto . inet_service : verdict ; }
+add set ip kube-proxy affinity-a { type ipv4_addr ; flags dynamic,timeout ; timeout 10800s ; }
+add chain ip kube-proxy nat-prerouting { type nat hook prerouting priority -100 ; }
+add chain ip kube-proxy filter-output-pre-dnat { type filter hook output priority -110 ; }
+add chain ip kube-proxy filter-prerouting-pre-dnat { type filter hook prerouting priority -110 ; }
+add chain ip kube-proxy nat-postrouting { type nat hook postrouting priority 100 ; }
+add chain ip kube-proxy reject-chain { comment "helper" ; }
+add chain ip kube-proxy svc
+add chain ip kube-proxy ep-a
+add chain ip kube-proxy ep-b
+add rule ip kube-proxy nat-prerouting ip daddr . meta l4proto . th dport vmap @service-ips
+add rule ip kube-proxy nat-postrouting mark and 0x00004000 == 0 return
+add rule ip kube-proxy nat-postrouting mark set mark xor 0x00004000
+add rule ip kube-proxy nat-postrouting masquerade fully-random
+add rule ip kube-proxy filter-prerouting-pre-dnat ct state new jump ep-b
+add rule ip kube-proxy reject-chain reject
+add rule ip kube-proxy svc ip daddr { 10.96.0.0/12 } drop comment "unallocated"
+add rule ip kube-proxy svc ip saddr != { 203.0.113.0/25 , 192.168.179.0/24 , 192.168.179.242 } drop
+add rule ip kube-proxy svc ip saddr @affinity-a goto ep-a
+add rule ip kube-proxy svc numgen random mod 2 vmap { 0 : goto ep-a , 1 : goto ep-b }
+add rule ip kube-proxy ep-a mark set mark or 0x00004000
+add rule ip kube-proxy ep-a update @affinity-a { ip saddr }
+add rule ip kube-proxy ep-a meta l4proto tcp dnat to 10.244.1.5:8080
+add rule ip kube-proxy ep-b fib saddr type local drop comment "local"
+add element ip kube-proxy cluster-ips { 10.96.0.10 }
+add element ip kube-proxy cluster-ips { 10.96.0.1 }
+add element ip kube-proxy cluster-ips { 10.105.182.209 }
+add element ip kube-proxy cluster-ips { 10.96.0.10 }
+add element ip kube-proxy service-ips { 10.96.0.1 . tcp . 443 : goto svc }
+add element ip kube-proxy service-ips { 10.96.0.10 . udp . 53 : goto svc }
+add element ip kube-proxy service-ips { 10.96.0.10 . tcp . 53 : goto svc }
+add element ip kube-proxy service-ips { 10.105.182.209 . tcp . 3000 : goto svc }
+add element ip kube-proxy no-endpoint-nodeports { tcp . 30082 comment "default/empty" : goto reject-chain }
+"""
+
+
+NFT_SMALL_LISTED = """\
+table ip kube-proxy {
+\tcomment "rules for kube-proxy"
+\tset cluster-ips {
+\t\ttype ipv4_addr
+\t\tcomment "Active ClusterIPs"
+\t\telements = { 10.96.0.1, 10.96.0.10,
+\t\t\t     10.105.182.209 }
+\t}
+
+\tmap service-ips {
+\t\ttype ipv4_addr . inet_proto . inet_service : verdict
+\t\tcomment "ClusterIPs"
+\t\telements = { 10.96.0.10 . tcp . 53 : goto svc,
+\t\t\t     10.96.0.10 . udp . 53 : goto svc,
+\t\t\t     10.105.182.209 . tcp . 3000 : goto svc,
+\t\t\t     10.96.0.1 . tcp . 443 : goto svc }
+\t}
+
+\tmap no-endpoint-nodeports {
+\t\ttype inet_proto . inet_service : verdict
+\t\telements = { tcp . 30082 comment "default/empty" : goto reject-chain }
+\t}
+
+\tset affinity-a {
+\t\ttype ipv4_addr
+\t\tsize 65535
+\t\tflags dynamic,timeout
+\t\ttimeout 3h
+\t}
+
+\tchain nat-prerouting {
+\t\ttype nat hook prerouting priority dstnat; policy accept;
+\t\tip daddr . meta l4proto . th dport vmap @service-ips
+\t}
+
+\tchain filter-output-pre-dnat {
+\t\ttype filter hook output priority -110; policy accept;
+\t}
+
+\tchain filter-prerouting-pre-dnat {
+\t\ttype filter hook prerouting priority dstnat - 10; policy accept;
+\t\tct state new jump ep-b
+\t}
+
+\tchain nat-postrouting {
+\t\ttype nat hook postrouting priority srcnat; policy accept;
+\t\tmeta mark & 0x00004000 == 0x00000000 return
+\t\tmeta mark set meta mark ^ 0x00004000
+\t\tmasquerade fully-random
+\t}
+
+\tchain reject-chain {
+\t\tcomment "helper"
+\t\treject
+\t}
+
+\tchain svc {
+\t\tip daddr 10.96.0.0/12 drop comment "unallocated"
+\t\tip saddr != { 192.168.179.0/24, 203.0.113.0/25 } drop
+\t\tip saddr @affinity-a goto ep-a
+\t\tnumgen random mod 2 vmap { 0 : goto ep-a, 1 : goto ep-b }
+\t}
+
+\tchain ep-a {
+\t\tmeta mark set meta mark | 0x00004000
+\t\tupdate @affinity-a { ip saddr }
+\t\tmeta l4proto tcp dnat to 10.244.1.5:8080
+\t}
+
+\tchain ep-b {
+\t\tfib saddr type local drop comment "local"
+\t}
+}
+"""
+
+
+NFT_RULE_FORMS = [
+    ("ip saddr != { 10.0.0.0/25 , 10.0.0.128/25 } drop", "ip saddr != { 10.0.0.0/24 } drop"),  # merged, kept a set
+    ("ip saddr != { 9.0.0.0/8 , 10.0.0.0/8 , 1.1.1.1/32 } drop", "ip saddr != { 1.1.1.1, 9.0.0.0-10.255.255.255 } drop"),
+    ("ip saddr != { 1.1.1.2 , 1.1.1.1 } drop", "ip saddr != { 1.1.1.1, 1.1.1.2 } drop"),  # no prefix: not merged
+    ("ip saddr != { 5.5.5.5/32 } drop", "ip saddr != 5.5.5.5 drop"),
+    ("ip daddr { 10.96.0.0/12,172.30.0.0/16 } drop", "ip daddr { 10.96.0.0/12, 172.30.0.0/16 } drop"),
+    ("mark set mark or 0x20", "meta mark set meta mark | 0x00000020"),
+    ("ip daddr 10.105.182.209 tcp dport 3000 jump mark-for-masquerade",
+     "ip daddr 10.105.182.209 tcp dport 3000 jump mark-for-masquerade"),
+]
+
+
+# kube-proxy's service health server: one node (node1), ETP=Local LoadBalancers -------------------
+
+HEALTH_BODY = ('{\n\t"service": {\n\t\t"namespace": "default",\n\t\t"name": "lb-local"\n\t},\n'
+               '\t"localEndpoints": 1,\n\t"serviceProxyHealthy": true\n}')
+
+
+def health_lb(name, hcnp, ports=(("http", 80),), etp="Local", type="LoadBalancer", cluster_ip="10.96.50.1"):
+    return Service("default", name, type, tuple(ServicePort(n, "TCP", p, 8080, 31000 + p) for n, p in ports),
+                   cluster_ip, external_traffic_policy=etp, lb_ips=("192.168.179.240",), health_check_node_port=hcnp)
+
+
+def node1_state(services, endpoints, profile="current", netns="k8s-node1"):
+    node = Node("node1", "k8s-node1", ipaddress.ip_address("192.168.179.100"), ipaddress.ip_network("10.244.1.0/24"),
+                netns)
+    return ClusterState(
+        lab="k8s", lan_cidr=ipaddress.ip_network("192.168.179.0/24"), gateway=ipaddress.ip_address("192.168.179.1"),
+        nodes=(node,), hosts=(), service_cidr=ipaddress.ip_network("10.96.0.0/12"),
+        cluster_cidr=ipaddress.ip_network("10.244.0.0/16"), domain="cluster.local",
+        kube_proxy=KubeProxyConfig(profile=profile), pods=(), services=tuple(services), endpoints=dict(endpoints))
+
+
+def health_services(profile="current", netns="k8s-node1"):
+    """lb-local has a ready endpoint on node1 (200 there); lb-remote only one on node2 (503 on node1)."""
+    local, remote = health_lb("lb-local", 32000), health_lb("lb-remote", 32001, cluster_ip="10.96.50.2")
+    return node1_state([local, remote], {
+        ("default", "lb-local", "http"): (ep("10.244.1.5:8080", "node1"), ep("10.244.2.7:8080", "node2")),
+        ("default", "lb-remote", "http"): (ep("10.244.2.8:8080", "node2"),),
+    }, profile, netns)
+
+
+# lab doctor's facts: a host where every check passes -----------------------------------------------
+
+DOCTOR_FACTS = {
+    "euid": 0,
+    "python_executable": "/usr/bin/python3",
+    "python": {label: (True, f"{dist} 1.0") for label, _, dist, _ in doctor.PYTHON_PACKAGES},
+    "tools": {tool: f"/usr/sbin/{tool}" for tool, *_ in doctor.TOOLS},
+    "nginx_stream": True,
+    "iptables_version": "iptables v1.8.9 (nf_tables)",
+    "br_netfilter": True,
+    "nofile": 1048576,
+    "state_dir": ("/run/svclab", None),
+    "scratch": {"name": "svclab-doctor-1", "netns": None, "veth": None, "bridge": None, "iptables_missing": {},
+                "leftover": None},
+}
+
+
+def doctor_facts(**changes):
+    out = json.loads(json.dumps(DOCTOR_FACTS))  # a deep copy
+    for key, value in changes.items():
+        out[key] = value
+    return out
+
+
+def by_name(results):
+    return {r.name: r for r in results}
+
+
+# scenario input -----------------------------------------------------------------------------------
+
+WEB_SERVICE = textwrap.dedent("""\
+    apiVersion: v1
+    kind: Service
+    metadata: {name: web}
+    spec:
+      type: NodePort
+      selector: {app: web}
+      ports: [{port: 80, targetPort: http, nodePort: 30080}]
+    """)
+
+
+def scenario_file(tmp_path, body, manifests=None):
+    for name, text in (manifests or {}).items():
+        (tmp_path / name).write_text(text)
+    path = tmp_path / "scenario.yml"
+    path.write_text(textwrap.dedent(body).replace("TOPOLOGY", TOPOLOGY))
+    return str(path)
+
+
+def _read(path):
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def seed_files():
+    """{file name: document}: the seed scenario, pointing at its topology and manifests beside it."""
+    doc = _read(os.path.join(SCENARIOS, "seed.yml"))
+    doc["topology"] = "topology.yml"
+    doc["manifests"] = ["pod-nodeport.yml", "service.yml"]
+    return {
+        "scenario.yml": doc,
+        "topology.yml": _read(os.path.join(ROOT, "topologies", "three-node.yml")),
+        "pod-nodeport.yml": _read(os.path.join(SCENARIOS, "seed", "pod-nodeport.yml")),
+        "service.yml": _read(os.path.join(SCENARIOS, "seed", "service.yml")),
+    }
+
+
+def get_path(doc, path):
+    for key in path:
+        doc = doc[key]
+    return doc
+
+
+def write_files(files, directory):
+    for name, doc in files.items():
+        with open(os.path.join(directory, name), "w") as f:
+            yaml.safe_dump(doc, f, sort_keys=False, allow_unicode=True)
+    return os.path.join(directory, "scenario.yml")
+
+
+# kube-proxy configuration files -------------------------------------------------------------------
+
+# (detectLocalMode, its extra fields, what the KUBE-SVC masquerade rule then matches)
+DETECT_LOCAL_MODES = [
+    ("NodeCIDR", "", "! -s 10.244.2.0/24"),
+    ("BridgeInterface", "detectLocal: {bridgeInterface: cni0}", "! -i cni0"),
+    ("InterfaceNamePrefix", "detectLocal: {interfaceNamePrefix: veth}", "! -i veth+"),
+]
+
+
+def detect_local_config(tmp_path, mode, extra):
+    """A KubeProxyConfiguration for node2 with this detectLocalMode, written to tmp_path."""
+    config = tmp_path / "kp.yml"
+    config.write_text("apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n"
+                      f"hostnameOverride: node2\ndetectLocalMode: {mode}\n{extra}\n")
+    return config
+
+
+# classroom exercises ------------------------------------------------------------------------------
+
+def exercise_folders():
+    """(folders, names) of the classroom's exercises."""
+    from lab.classroom.exercise import catalog
+    folders = catalog.folders()
+    return folders, [os.path.basename(f) for f in folders]
+
+
+def exercise_copy(tmp_path):
+    """A copy of the first exercise to spoil, one field at a time."""
+    folder = tmp_path / "01-copy"
+    shutil.copytree(exercise_folders()[0][0], folder)
+    text = (folder / "scenario.yml").read_text().replace("../../topologies/", os.path.join(ROOT, "topologies/"))
+    (folder / "scenario.yml").write_text(text)
+    return folder
+
+
+def spoil(folder, old, new):
+    path = folder / "exercise.yml"
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new))

@@ -1,0 +1,33 @@
+"""How an engineer writes reachability tests with svclab's pytest plugin (the ``svclab`` fixture).
+
+Installing svclab (``pip install .``) registers the plugin; in this repository, tests/conftest.py
+names it. ``svclab(path)`` brings a scenario up once for the module, under a unique lab name, and
+takes it down afterwards.
+"""
+
+
+def test_nodeport_from_outside(svclab):
+    assert svclab("scenarios/seed.yml").curl("client", "http://192.168.179.101:30090").startswith("You've hit")
+
+
+def test_cluster_ip_only_inside(svclab):
+    lab = svclab("scenarios/seed.yml")  # the same lab: brought up once per module
+    assert lab.probe("client", "http://10.105.182.209:3000", timeout=1).kind == "timeout"
+    assert lab.curl("node2", "http://10.105.182.209:3000").startswith("You've hit pod-nodeport-")
+
+
+def test_names_resolve_in_pods(svclab):
+    lab = svclab("scenarios/seed.yml")
+    assert lab.resolve("pod-nodeport-6cc49c7999-gdqbg", "nodeport-svc") == ["10.105.182.209"]
+    assert lab.resolve("client", "nodeport-svc") == []
+
+
+def test_requests_spread_over_both_pods(svclab):
+    counts = svclab("scenarios/seed.yml").distribution("client", "http://192.168.179.100:30090", n=400)
+    assert set(counts) == {"pod-nodeport-6cc49c7999-gdqbg", "pod-nodeport-6cc49c7999-5fjdh"}
+    assert sum(counts.values()) == 400 and min(counts.values()) > 120
+
+
+def test_exec_runs_real_tools(svclab):
+    out = svclab("scenarios/seed.yml").exec("node1", "iptables-save", "-t", "nat").stdout
+    assert "KUBE-SVC-GFPAJ7EGCNM4QF4H" in out

@@ -1,0 +1,138 @@
+"""Scenario, topology and manifest input: what is accepted, and the one-line errors for the rest."""
+
+import os
+import textwrap
+
+import pytest
+
+from factories import SCENARIOS, WEB_SERVICE, run_lab, scenario_file
+from lab.cluster.build import build_cluster
+from lab.spec import scenario
+from lab.errors import InputError
+from lab.spec.manifests import BarePod, Deployment, ServiceSpec
+
+DEPLOYMENT = textwrap.dedent("""\
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: web}
+    spec:
+      replicas: 3
+      selector: {matchLabels: {app: web}}
+      template:
+        metadata: {labels: {app: web}}
+        spec:
+          containers:
+          - name: web
+            image: luksa/kubia
+            ports: [{containerPort: 8080, name: http}]
+    """)
+
+
+def load_error(tmp_path, body, manifests=None):
+    with pytest.raises(InputError) as err:
+        scenario.load(scenario_file(tmp_path, body, manifests))
+    return str(err.value)
+
+
+def test_seed_scenario_loads_the_seed_manifests():
+    s = scenario.load(os.path.join(SCENARIOS, "seed.yml"))
+    assert s.name == "k8s" and s.kube_proxy.profile == "1.18"
+    kinds = [type(o) for o in s.objects]
+    assert kinds == [Deployment, ServiceSpec]
+    dep, svc = s.objects
+    assert (dep.name, dep.namespace, dep.replicas) == ("pod-nodeport", "default", 2)
+    assert dep.template.containers[0].image == "luksa/kubia"
+    assert (svc.type, svc.ports[0].port, svc.ports[0].target_port, svc.ports[0].node_port) == (
+        "NodePort", 3000, 8080, 30090)
+    assert [n.name for n in s.topology.nodes] == ["master", "node1", "node2"]
+    assert str(s.topology.nodes[1].ip) == "192.168.179.100"
+
+
+def test_inline_and_multi_document_manifests(tmp_path):
+    path = scenario_file(tmp_path, """\
+        topology: TOPOLOGY
+        manifests:
+          - both.yml
+          - apiVersion: v1
+            kind: Pod
+            metadata: {name: solo, labels: {app: solo}}
+            spec: {containers: [{name: c, image: luksa/kubia}]}
+        """, {"both.yml": DEPLOYMENT + "---\n" + WEB_SERVICE})
+    s = scenario.load(path)
+    assert [type(o) for o in s.objects] == [Deployment, ServiceSpec, BarePod]
+    assert s.kube_proxy.profile == "current" and s.name == "k8s"
+
+
+@pytest.mark.parametrize("body, manifests, expected", [
+    ("topology: TOPOLOGY\nmanifests: []\nbogus: 1\n", None, "scenario.yml: bogus: unknown field"),
+    ("topology: TOPOLOGY\n", None, "scenario.yml: manifests: is required"),
+    ("topology: TOPOLOGY\nmanifests: [missing.yml]\n", None, "missing.yml: file not found"),
+    ("topology: TOPOLOGY\nmanifests: [bad.yml]\n", {"bad.yml": "a: [1, 2\n"}, "bad.yml: malformed YAML: line"),
+    ("topology: TOPOLOGY\nmanifests: [dup.yml]\n", {"dup.yml": "kind: Pod\nkind: Pod\n"}, "duplicate key 'kind'"),
+    ("name: Bad_Name\ntopology: TOPOLOGY\nmanifests: []\n", None, "name: 'Bad_Name' is not a valid lab name"),
+    ("topology: TOPOLOGY\ncluster: {serviceCIDR: 10.244.0.0/12}\nmanifests: []\n", None,
+     "cluster.serviceCIDR: '10.244.0.0/12' is not a network in CIDR form: 10.244.0.0/12 has host bits set"),
+    ("topology: TOPOLOGY\ncluster: {serviceCIDR: 10.240.0.0/12}\nmanifests: []\n", None,
+     "cluster.serviceCIDR: service CIDR 10.240.0.0/12 overlaps the cluster CIDR 10.244.0.0/16"),
+    ("topology: TOPOLOGY\ncluster: {clusterCIDR: 10.245.0.0/16}\nmanifests: []\n", None,
+     "node master's pod CIDR 10.244.0.0/24 is outside the cluster CIDR"),
+    ("topology: TOPOLOGY\nkubeProxy: {profile: '1.99'}\nmanifests: []\n", None,
+     "kubeProxy.profile: '1.99' is not allowed (use one of: 1.18, current)"),
+    ("topology: TOPOLOGY\nmanifests: [svc.yml]\n", {"svc.yml": WEB_SERVICE.replace("targetPort", "targetport")},
+     "svc.yml: spec.ports[0].targetport: unknown field"),
+    ("topology: TOPOLOGY\nmanifests: [svc.yml]\n", {"svc.yml": WEB_SERVICE.replace("port: 80,", "port: '80',")},
+     "spec.ports[0].port: expected an integer, got a string"),
+    ("topology: TOPOLOGY\nmanifests: [d.yml]\n", {"d.yml": DEPLOYMENT.replace("kind: Deployment", "kind: StatefulSet")},
+     "d.yml: (top level): StatefulSet (apps/v1) is not supported by svclab"),
+    ("topology: TOPOLOGY\nmanifests: [d.yml]\n", {"d.yml": DEPLOYMENT.replace("{app: web}}", "{app: other}}", 1)},
+     "d.yml: spec.selector: selector does not match the template's labels"),
+    ("topology: TOPOLOGY\nmanifests: [both.yml]\n", {"both.yml": WEB_SERVICE + "---\n" + WEB_SERVICE},
+     "Service default/web is defined twice"),
+    ("topology: {lan: {cidr: 192.168.9.0/24}, nodes: [{name: a, ip: 192.168.8.1, podCIDR: 10.244.0.0/24}]}\n"
+     "manifests: []\n", None, "scenario.yml: topology.nodes[0].ip: 192.168.8.1 is not a host address in the LAN"),
+    ("topology: {lan: {cidr: 192.168.9.0/24}, nodes: [{name: a, ip: 192.168.9.2, podCIDR: 10.244.0.0/24},"
+     " {name: b, ip: 192.168.9.3, podCIDR: 10.244.0.0/25}]}\nmanifests: []\n", None,
+     "topology.nodes[1].podCIDR: 10.244.0.0/25 overlaps a's pod CIDR 10.244.0.0/24"),
+    ("topology: {lan: {cidr: 192.168.9.0/24}, nodes: [{name: a, ip: 192.168.9.2, podCIDR: 10.244.0.0/24},"
+     " {name: a, ip: 192.168.9.3, podCIDR: 10.244.1.0/24}]}\nmanifests: []\n", None,
+     "topology.nodes[1].name: machine name 'a' is used twice"),
+])
+def test_bad_input_names_file_and_field(tmp_path, body, manifests, expected):
+    message = load_error(tmp_path, body, manifests)
+    assert expected in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("body, manifests, expected", [
+    ("topology: TOPOLOGY\nmanifests: [svc.yml]\n", {"svc.yml": WEB_SERVICE.replace("30080", "29999")},
+     "svc.yml: spec.ports[0].nodePort: 29999 is outside the node port range 30000-32767"),
+    ("topology: TOPOLOGY\nmanifests: [a.yml, b.yml]\n",
+     {"a.yml": WEB_SERVICE, "b.yml": WEB_SERVICE.replace("name: web}", "name: web2}")},
+     "spec.ports[0].nodePort: node port 30080 is already allocated to another service"),
+    ("topology: TOPOLOGY\nmanifests: [svc.yml]\n",
+     {"svc.yml": WEB_SERVICE.replace("type: NodePort", "type: NodePort\n  clusterIP: 10.200.0.1")},
+     "svc.yml: spec.clusterIP: 10.200.0.1 is not in the service CIDR 10.96.0.0/12"),
+    ("topology: TOPOLOGY\nmanifests: [d.yml]\npins: {pods: [{deployment: web, node: node9}]}\n",
+     {"d.yml": DEPLOYMENT}, "pins.pods[0].node: no node named 'node9'"),
+    ("topology: TOPOLOGY\nmanifests: [d.yml]\npins: {pods: [{deployment: web, ip: 10.244.1.1}]}\n",
+     {"d.yml": DEPLOYMENT}, "pins.pods[0].ip: 10.244.1.1 is the node's cni0 gateway"),
+])
+def test_bad_input_found_while_building_the_cluster(tmp_path, body, manifests, expected):
+    with pytest.raises(InputError) as err:
+        build_cluster(scenario.load(scenario_file(tmp_path, body, manifests)))
+    assert expected in str(err.value)
+
+
+def test_selector_matching_nothing_is_valid_with_a_warning(tmp_path):
+    path = scenario_file(tmp_path, "topology: TOPOLOGY\nmanifests: [svc.yml]\n", {"svc.yml": WEB_SERVICE})
+    state = build_cluster(scenario.load(path))
+    svc = state.service("default", "web")
+    assert state.endpoints_for(svc, svc.ports[0]) == ()
+    assert any("matches no pods" in w for w in state.warnings)
+
+
+def test_cli_usage_and_help():
+    r = run_lab("--help")
+    assert "up" in r.stdout and "down" in r.stdout and "exec" in r.stdout
+    r = run_lab("get", "widgets", "--lab", "nolab", check=False)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
