@@ -5,12 +5,17 @@
    5 -> 2, a pod is killed, and node2 goes down and comes back: per step, the time to converge
    (the command's own time: pods, endpoints, every node's kube-proxy rules, DNS), requests that
    failed while converging, and after it (must be 0) and answers from pods no longer live (0).
-2. Load: 1,000 concurrent clients' worth of connections through a NodePort (20 rounds of 1,000
+2. Changes under load: rounds of 1,000 new connections in flight at once, back to back, while the
+   lab scales 2 -> 5 and 5 -> 2 and a pod is deleted (none may fail: a pod is an endpoint only once
+   it listens, and a leaving one serves until no rule reaches it) and a pod is killed (its server
+   dies first, so connections fail until the control plane notices: honest failures).
+3. Load: 1,000 concurrent clients' worth of connections through a NodePort (20 rounds of 1,000
    connections in flight at once): requests/s, failures, latency percentiles.
 Run as root:  sudo python3 bench/bench_live.py
 """
 
 import os
+import platform
 import statistics
 import subprocess
 import sys
@@ -72,6 +77,47 @@ def rolling(name, tmp):
         print(f"{what:26}{seconds:9.2f}s{during:15}{after:8}{failures:8}{strays:7}")
 
 
+def changes_under_load(name, tmp, concurrency=1000):
+    import threading
+    text = open(os.path.join(ROOT, "scenarios", "seed", "pod-nodeport.yml")).read()
+    files = {}
+    for n in (5, 2):
+        files[n] = os.path.join(tmp, f"scale{n}.yml")
+        with open(files[n], "w") as f:
+            f.write(text.replace("replicas: 2", f"replicas: {n}"))
+    _, cluster = find_running(name)
+    client = lookup.netns_of(cluster, "client")
+    rounds, stop = [], threading.Event()  # (began, ended, requests, failures)
+
+    def load():
+        while not stop.is_set():
+            began = time.monotonic()
+            outcomes = probe.run(probe.many([(client, "192.168.179.100", 30090, "/", 5.0)] * concurrency,
+                                            concurrency))
+            rounds.append((began, time.monotonic(), len(outcomes), sum(not o.ok for o in outcomes)))
+
+    worker = threading.Thread(target=load, daemon=True)
+    worker.start()
+    time.sleep(1.0)
+    steps = [("scale 2 -> 5", lambda: ("apply", "-f", files[5])), ("scale 5 -> 2", lambda: ("apply", "-f", files[2])),
+             ("delete a pod", lambda: ("delete", "pod", sorted(live(name))[0])),
+             ("kill a pod (honest failures)", lambda: ("kill", "pod", sorted(live(name))[0]))]
+    marks = []
+    for what, args in steps:
+        command = args()
+        began = time.monotonic()
+        lab(*command, "--lab", name)
+        marks.append((what, began, time.monotonic()))
+        time.sleep(1.5)
+    stop.set()
+    worker.join()
+    print(f"\n{'change, ' + str(concurrency) + ' connections in flight':40}{'converged':>10}{'requests':>10}{'failed':>8}")
+    for what, began, converged in marks:
+        overlapping = [r for r in rounds if r[1] >= began and r[0] <= converged]
+        print(f"{what:40}{converged - began:9.2f}s{sum(r[2] for r in overlapping):10}"
+              f"{sum(r[3] for r in overlapping):8}")
+
+
 def load_test(name, rounds=20, concurrency=1000):
     _, cluster = find_running(name)
     client = lookup.netns_of(cluster, "client")
@@ -91,14 +137,21 @@ def load_test(name, rounds=20, concurrency=1000):
           f"p99 {q[98] * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms")
 
 
+def _cpu_model():
+    with open("/proc/cpuinfo") as f:
+        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("run as root: sudo python3 bench/bench_live.py")
     name = f"blive{os.getpid() % 1000}"
     lab("up", SEED, "--name", name)
     try:
+        print(f"{platform.processor() or platform.machine()}: {_cpu_model()}, Python {platform.python_version()}")
         with tempfile.TemporaryDirectory() as tmp:
             rolling(name, tmp)
+            changes_under_load(name, tmp)
         load_test(name)
     finally:
         lab("down", name)

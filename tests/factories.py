@@ -246,14 +246,14 @@ def features_state(profile):
 
 
 def example_a_state(profile="current"):
-    """Notes §2.5: default/nodeport-svc, unnamed 80->8080, nodePort 30090, two remote endpoints."""
+    """A real dump's default/nodeport-svc, unnamed 80->8080, nodePort 30090, two remote endpoints."""
     svc = service("nodeport-svc", "10.96.143.17", port(80, 8080, node_port=30090))
     return make_state([svc], dict([eps(svc, ep("10.244.1.5:8080", "node1"), ep("10.244.2.7:8080", "node2"))]),
                       profile)
 
 
 def example_b_state():
-    """Notes §2.6: lb-local is a LoadBalancer (ingress 203.0.113.50, nodePort 31080, ETP=Local, HCNP 32000)."""
+    """A real dump's lb-local is a LoadBalancer (ingress 203.0.113.50, nodePort 31080, ETP=Local, HCNP 32000)."""
     both = (ep("10.244.1.5:8080", "node1"), ep("10.244.2.7:8080", "node2"))
     lb_local = service("lb-local", "10.96.200.10", port(80, 8080, name="http", node_port=31080), type="LoadBalancer",
                        lb_ips=("203.0.113.50",), external_traffic_policy="Local", health_check_node_port=32000)

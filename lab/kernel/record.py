@@ -190,7 +190,16 @@ def labs():
         return []
     except PermissionError:
         raise LabError("needs root: run it with sudo") from None
-    return sorted(d for d in names if LAB_NAME.fullmatch(d) and os.path.isfile(os.path.join(ROOT, d, "state.json")))
+    found = []
+    for name in sorted(d for d in names if LAB_NAME.fullmatch(d)):
+        try:
+            os.stat(os.path.join(ROOT, name, "state.json"))
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # a lab's directory is root's alone: say so, never "no lab is up"
+            raise LabError("needs root: run it with sudo") from None
+        found.append(name)
+    return found
 
 
 def only_lab():

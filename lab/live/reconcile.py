@@ -22,6 +22,7 @@ from lab.live.progress import Progress
 from lab.net import netfilter, nginx, wiring
 
 DRAIN_SECONDS = 0.3
+CLOSE_SECONDS = 0.05
 
 
 def converge(lab_record, old: ClusterState, new: ClusterState, timeout=10.0):
@@ -50,11 +51,14 @@ def converge(lab_record, old: ClusterState, new: ClusterState, timeout=10.0):
         raise InternalError(f"the load balancer's controller of lab {lab_record.lab!r} is not running (see its log "
                             f"{lab_record.path(registry.LB_CONTROLLER.log_file(registry.LB_KEY))})")
     if changes.removed_pods:
-        _serve(lab_record, new, deadline)
+        # a short termination grace: what reached a leaving pod before the rules changed (its listen
+        # backlog included) is answered before the listener closes, and answered before the namespace goes
+        time.sleep(DRAIN_SECONDS)
+        _serve(lab_record, new, time.monotonic() + timeout)
+        time.sleep(CLOSE_SECONDS)
     _external_addresses(new, changes.removed_external_ips, "del")
     events.record_changes(lab_record, changes, new)
     if changes.removed_pods:
-        time.sleep(DRAIN_SECONDS)  # requests already inside a leaving pod finish (a short termination grace)
         netns.delete(changes.removed_netns)
         for name in changes.removed_netns:
             etcdirs.remove(name)

@@ -1,6 +1,6 @@
 """kube-proxy's iptables rules (lab.proxy.iptables) loaded into a scratch network namespace, against
 real ``iptables-save`` dumps of kube-proxy (Example A, Example B and the old-layout dump of the
-kube-proxy reference notes, copied verbatim below): what the kernel keeps of the rendered restore
+real kube-proxy dumps, copied verbatim below): what the kernel keeps of the rendered restore
 input is what the real kube-proxy left there. The pure renderer tests are tests/unit/test_proxy_render.py.
 """
 
@@ -34,7 +34,7 @@ def golden_profile(name):
     return options.PROFILES[name.split("-")[1]]
 
 
-# real kube-proxy output (notes §2.5, §2.6, §4.2), loaded into a network namespace -------------
+# real kube-proxy output, loaded into a network namespace ------------------------------------------
 
 EXAMPLE_A_SAVE = r"""
 *nat
@@ -100,7 +100,7 @@ COMMIT
 COMMIT
 """
 
-# Example B (notes §2.6), every line, verbatim; SEP chains other than sticky's are not in the notes
+# Example B, every line, verbatim (its SEP chains other than sticky's were not in the dump)
 EXAMPLE_B_NAT = r"""
 -A KUBE-EXT-36SRL3I7JZKMDG5Q -s 10.244.0.0/16 -m comment --comment "pod traffic for default/lb-local:http external destinations" -j KUBE-SVC-36SRL3I7JZKMDG5Q
 -A KUBE-EXT-36SRL3I7JZKMDG5Q -m comment --comment "masquerade LOCAL traffic for default/lb-local:http external destinations" -m addrtype --src-type LOCAL -j KUBE-MARK-MASQ
@@ -133,10 +133,10 @@ EXAMPLE_B_FILTER = r"""
 EXAMPLE_B_COMPLETE = ("KUBE-EXT-36SRL3I7JZKMDG5Q", "KUBE-SVC-36SRL3I7JZKMDG5Q", "KUBE-SVL-36SRL3I7JZKMDG5Q",
                       "KUBE-SVL-RTIYTA7OSJYUMIOF", "KUBE-SEP-4SZLZ5ZJ3VJ2LKIO")
 
-# §4.2 (the old layout's real iptables-save) with 1.18 naming: the trailing colon in port names
-# (so other chain hashes), kubelet's chains left out as in the notes. KUBE-FORWARD's two conntrack
-# rules carry no -s/-d clusterCIDR here: §4.2 was built from a pre-1.18.0 snapshot, and #87748
-# (in v1.18.0) dropped the CIDR (1.18 research §2; the renderer follows the research).
+# the old layout's real iptables-save, with 1.18 naming: the trailing colon in port names
+# (so other chain hashes), kubelet's chains left out as in the dump. KUBE-FORWARD's two conntrack
+# rules carry no -s/-d clusterCIDR here: the dump came from a pre-1.18.0 snapshot, and v1.18.0
+# dropped the CIDR (the renderer follows v1.18.0).
 OLD_LAYOUT_1_18_SAVE = r"""
 *nat
 :KUBE-MARK-MASQ - [0:0]
@@ -249,7 +249,7 @@ def test_example_b_matches_real_iptables_save(scratch_netns):
 
 @pytest.mark.netns
 def test_example_b_lb_local_lines_match_real_iptables_save(scratch_netns):
-    """All of lb-local's saved lines (but its SEP chains, which §2.6 leaves out) are Example B's, and no more:
+    """All of lb-local's saved lines (but its SEP chains, which the dump leaves out) are Example B's, and no more:
     the LB IP rule, the health check node port ACCEPT, EXT/SVC/SVL, the cluster IP and the NodePort."""
     saved = parse_rules(load(scratch_netns, "current", iptables.render(example_b_state(), "node1")))
     mentions = lambda line: "lb-local" in line or "36SRL3I7JZKMDG5Q" in line  # noqa: E731
@@ -285,7 +285,7 @@ def test_seed_lines_of_kube_proxy_1_18(scratch_netns):
 
 @pytest.mark.netns
 def test_saved_probabilities(scratch_netns):
-    """§7.5: ten endpoints give 1/10 ... 1/2 in restore text, kernel-rounded in iptables-save."""
+    """Ten endpoints give 1/10 ... 1/2 in restore text, kernel-rounded in iptables-save."""
     saved = parse_rules(load(scratch_netns, "current", iptables.render(spread_state(10), "master")))
     chain = names.service_chains("default/spread", "tcp")["SVC"]
     got = [r.split("--probability ")[1].split()[0] for r in saved["nat"]["rules"][chain] if "--probability" in r]
@@ -295,7 +295,7 @@ def test_saved_probabilities(scratch_netns):
 
 @pytest.mark.netns
 def test_saved_affinity_and_masquerade_plumbing(scratch_netns):
-    """§7.8, §7.11: the saved forms of the mark rules and of the recent matches."""
+    """The saved forms of the mark rules and of the recent matches."""
     saved = parse_rules(load(scratch_netns, "current", iptables.render(features_state("current"), "node1")))
     nat = saved["nat"]["rules"]
     assert nat["KUBE-MARK-MASQ"] == ["-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000"]

@@ -45,7 +45,10 @@ def test_pod_records_need_an_existing_namespace(zone):
 
 
 def test_zone_apex_and_schema_version(zone):
-    assert [t for t, _ in rrs(zone.resolve("cluster.local", "SOA"))] == ["SOA", "NS"]
+    soa = zone.resolve("cluster.local", "SOA")  # as CoreDNS: the SOA alone, the zone's NS beside it
+    assert [t for t, _ in rrs(soa)] == ["SOA"]
+    assert rrs(soa, "authority") == [("NS", "ns.dns.cluster.local.")]
+    assert rrs(soa, "additional") == [("A", "10.96.0.10")]
     assert rrs(zone.resolve("dns-version.cluster.local", "TXT")) == [("TXT", '"1.1.0"')]
     assert rrs(zone.resolve("ns.dns.cluster.local", "A")) == [("A", "10.96.0.10")]
 

@@ -1,4 +1,4 @@
-"""kube-proxy's service health server (lab.proxy.health) against pkg/proxy/healthcheck/service_health.go.
+"""kube-proxy's service health server (lab.proxy.health) against kube-proxy's own service health server.
 
 For every LoadBalancer with externalTrafficPolicy: Local, kube-proxy listens on the service's
 healthCheckNodePort and answers any GET with 200 while the node has a ready endpoint of the service,

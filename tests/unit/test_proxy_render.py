@@ -1,6 +1,6 @@
 """The kube-proxy iptables renderer (lab.proxy.iptables) against kube-proxy's real text.
 
-The facts come from the kube-proxy reference notes: chain-name hashes, probabilities, the
+The facts come from real kube-proxy dumps and its source: chain-name hashes, probabilities, the
 restore-input templates, and real ``iptables-save`` dumps (Example A, Example B, and the old-layout
 dump), whose lines tests/kernel/test_proxy_render_kernel.py loads into a scratch network namespace
 and compares with what ``iptables-save`` prints there.
@@ -53,7 +53,7 @@ def test_no_stray_golden_files():
     assert present <= set(IPTABLES_GOLDENS), f"golden files no test uses: {sorted(present - set(IPTABLES_GOLDENS))}"
 
 
-# §7.1-7.4: names ------------------------------------------------------------------------------
+# names ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("port_name, protocol, suffix", [
     ("default/nodeport-svc:", "tcp", "GFPAJ7EGCNM4QF4H"),  # <=1.18, unnamed port: the seed's chain
@@ -112,7 +112,7 @@ def test_comments_use_the_port_name_string(profile, name, svc_chain):
     assert other not in text
 
 
-# §7.5-7.6: probabilities and endpoint order ---------------------------------------------------
+# probabilities and endpoint order ---------------------------------------------------
 
 @pytest.mark.parametrize("n, text", [(2, "0.5000000000"), (3, "0.3333333333"), (4, "0.2500000000"),
                                      (5, "0.2000000000"), (10, "0.1000000000")])
@@ -152,15 +152,15 @@ def test_endpoints_are_ordered_by_address_string(profile):
     assert "--probability 0.5000000000" in next(r for r in svc_rules if r.endswith(first))
 
 
-# restore-form fidelity (notes §2.2, §2.3, §4.3 and the 1.18 research) ------------------------
+# restore-form fidelity ---------------------------------------------------------------------
 
 def test_example_a_restore_form():
-    """Example A written out from the §2.2/§2.3 templates, in kube-proxy's own restore form."""
+    """Example A written out from kube-proxy's templates, in kube-proxy's own restore form."""
     text = iptables.render(example_a_state(), "master")
     svc, ext = "KUBE-SVC-FDIGUWRAAKMFZSYO", "KUBE-EXT-FDIGUWRAAKMFZSYO"
     sep1, sep2 = "KUBE-SEP-UF55QKMQU654BGLR", "KUBE-SEP-WGFMOGF3NBKTMP4H"
     cip = '-m comment --comment "default/nodeport-svc cluster IP" -m tcp -p tcp -d 10.96.143.17 --dport 80'
-    # the real binary formats the mark with Go's %#08x (0x00004000); the notes' static lines come
+    # the real binary formats the mark with Go's %#08x (0x00004000); the reference dump's static lines come
     # from upstream's fake proxier, which hard-codes "0x4000"
     expected_nat = {
         "KUBE-POSTROUTING": [
@@ -209,7 +209,7 @@ def test_example_a_restore_form():
 
 
 def test_example_a_restore_form_1_18():
-    """The same service in kube-proxy 1.18's layout (1.18 research §2-§3; ToCIDR adds /32)."""
+    """The same service in kube-proxy 1.18's layout (ToCIDR adds /32)."""
     text = iptables.render(example_a_state("1.18"), "master")
     svc = "KUBE-SVC-GFPAJ7EGCNM4QF4H"
     sep1, sep2 = "KUBE-SEP-M764Y7U5HRCRB3CS", "KUBE-SEP-KDDFKGBNRT77SKWO"
@@ -315,7 +315,7 @@ def test_external_ip_1_18():
 
 
 def test_etp_local_with_local_endpoint_current():
-    """§7.10: pod -> masq LOCAL -> route LOCAL -> SVL; the SVL chain holds only the local endpoint."""
+    """Pod -> masq LOCAL -> route LOCAL -> SVL; the SVL chain holds only the local endpoint."""
     text = iptables.render(features_state("current"), "node1")
     c = names.service_chains("default/local-np", "tcp")
     n = "default/local-np"
@@ -360,7 +360,7 @@ def test_itp_local_jumps_straight_to_svl():
 
 @pytest.mark.parametrize("profile", ["current", "1.18"])
 def test_session_affinity(profile):
-    """§7.11: rcheck rules first, then the split; the DNAT rule records the client."""
+    """The rcheck rules first, then the split; the DNAT rule records the client."""
     text = iptables.render(features_state(profile), "node1")
     name = names.service_port_name("default", "sticky", "", profile == "1.18")
     c = names.service_chains(name, "tcp")
@@ -376,7 +376,7 @@ def test_session_affinity(profile):
 
 
 def test_1_18_etp_local_nodeport_and_xlb():
-    """1.18 research §3(d),(f): loopback masq, jump to XLB; XLB balances over local endpoints only."""
+    """v1.18: loopback masq, jump to XLB; XLB balances over local endpoints only."""
     text = iptables.render(features_state("1.18"), "node1")
     n = "default/local-np:"
     c = names.service_chains(n, "tcp")
@@ -433,7 +433,7 @@ def test_terminating_endpoints_are_a_fallback_only_in_current():
     assert '"default/term: has no endpoints"' in old
 
 
-# LoadBalancer ingress IPs (notes §2.3 steps 3, 5, 8; §4.3; 1.18 research §3(c)) ---------------
+# LoadBalancer ingress IPs --------------------------------------------------------------------
 
 
 def test_example_b_lb_local_restore_form():
@@ -585,7 +585,7 @@ _FW_1_18 = '-m comment --comment "default/lb: loadbalancer IP"'
      ["-s 192.168.179.0/24 -j {XLB}", "-s 192.168.179.240/32 -j {XLB}", "-j KUBE-MARK-DROP"]),
 ])
 def test_1_18_load_balancer_fw_chain(case, ranges, etp, tail):
-    """1.18 research §3(c): every LB IP goes through KUBE-FW, which ends in KUBE-MARK-DROP."""
+    """v1.18: every LB IP goes through KUBE-FW, which ends in KUBE-MARK-DROP."""
     text = iptables.render(lb_state("1.18", ranges=ranges, etp=etp), "node1")
     c = names.service_chains("default/lb:", "tcp")
     assert (f"-A KUBE-SERVICES {_FW_1_18} -m tcp -p tcp -d 192.168.179.240/32 --dport 80 -j {c['FW']}"
@@ -605,7 +605,7 @@ def test_1_18_fw_chain_is_written_again_for_each_lb_ip():
 
 
 def test_1_18_load_balancer_without_endpoints_rejects_in_kube_services():
-    """§4.3: the LB IP's REJECT sits in filter KUBE-SERVICES (not KUBE-EXTERNAL-SERVICES) in 1.18."""
+    """The LB IP's REJECT sits in filter KUBE-SERVICES (not KUBE-EXTERNAL-SERVICES) in 1.18."""
     text = iptables.render(lb_state("1.18", endpoints=()), "node1")
     assert rules(text, "filter", "KUBE-SERVICES")[-1] == (
         '-A KUBE-SERVICES -m comment --comment "default/lb: has no endpoints" -m tcp -p tcp -d 192.168.179.240/32 '

@@ -1,15 +1,13 @@
 """Golden tests from Kubernetes' own expectations: kube-proxy's overall-rules unit tests.
 
-Source (read through the project's mounted copy of kubernetes/kubernetes; the expected dumps
-are upstream's facts, copied verbatim, not svclab's output):
+The expected dumps are upstream's facts, copied verbatim, not svclab's output:
 
-- ``TestOverallIPTablesRules`` in ``pkg/proxy/iptables/proxier_test.go`` (a recent version, whose
-  ``NewFakeProxier`` has both nfacct counters, ``conntrack.NewFake()`` and ``localhostNodePorts``;
-  the mounted index does not record its commit), its expected ``iptables-restore`` input in
-  ``tests/upstream/overall-iptables.expected``;
-- ``TestOverallNFTablesRules`` in ``pkg/proxy/nftables/proxier_test.go`` (commit
-  81810de635aa13aa0a32992f6def3aa9d6025ebc: ``baseRules`` with ``cluster-ips-check`` and the
-  ``*-pre-dnat`` filter chains), its expected table in ``tests/upstream/overall-nftables.expected``.
+- ``TestOverallIPTablesRules`` of kube-proxy's iptables proxier tests (a recent version, whose fake
+  proxier has both nfacct counters, a fake conntrack and ``localhostNodePorts``): its expected
+  ``iptables-restore`` input is ``tests/upstream/overall-iptables.expected``;
+- ``TestOverallNFTablesRules`` of the nftables proxier tests (the version whose base rules have
+  ``cluster-ips-check`` and the ``*-pre-dnat`` filter chains): its expected table is
+  ``tests/upstream/overall-nftables.expected``.
 
 Both create the same six services (``tests/upstream/overall.yml``) on the node of upstream's
 ``NewFakeProxier`` (``tests/upstream/topology.yml``, ``tests/upstream/kube-proxy-*.yml``). This
