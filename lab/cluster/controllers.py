@@ -9,15 +9,20 @@ from lab.cluster.scheduler import pick_node
 
 
 def delete_pod(cluster, namespace, name, terminating=False):
-    """The state after a pod is deleted: a Deployment's ReplicaSet replaces it with a new pod
-    (new name, scheduled again, the next address of its node as host-local IPAM hands it out);
-    a bare pod is simply gone. With ``terminating``, the pod stays during its grace period,
-    serving but not ready (its endpoint says terminating). Endpoints follow."""
+    """The state after a pod is deleted: its controller replaces it (a ReplicaSet's with a new pod:
+    new name, scheduled again, the next address of its node as host-local IPAM hands it out; a
+    StatefulSet's under the same name, on the same node with the same address; a DaemonSet's with
+    a new name on the same node); a bare pod is simply gone. With ``terminating``, the pod stays
+    during its grace period, serving but not ready (its endpoint says terminating)."""
     pod = next((p for p in cluster.pods if p.namespace == namespace and p.name == name), None)
     if pod is None:
         raise KeyError(f"{namespace}/{name}")
     pods = [p for p in cluster.pods if p is not pod]
-    if pod.owner and not pod.terminating:
+    if pod.owner_kind == "StatefulSet" and not terminating:
+        pods.insert(cluster.pods.index(pod), dataclasses.replace(pod, incarnation=pod.incarnation + 1, ready=True,
+                                                                 terminating=False))
+        return with_pods(cluster, pods)
+    if pod.owner and not pod.terminating and pod.owner_kind != "StatefulSet":
         pods.append(new_replica(cluster, pod, pods, seed=pod.name))
     if terminating:
         pods.insert(cluster.pods.index(pod), dataclasses.replace(pod, terminating=True))
@@ -33,26 +38,30 @@ def with_pods(cluster, pods, services=None):
 
 
 def new_replica(cluster, template, others, seed):
-    """A new pod like ``template`` (same ReplicaSet): a fresh name, scheduled with spreading among
-    ``others``, and the next address its node's IPAM hands out."""
+    """A new pod like ``template`` (same ReplicaSet or DaemonSet): a fresh name; a ReplicaSet's is
+    scheduled with spreading among ``others``, a DaemonSet's stays on its node; the next address
+    its node's IPAM hands out."""
     taken = {p.name for p in cluster.pods} | {p.name for p in others}
     for attempt in itertools.count():
         name = f"{template.owner}-{naming.random_suffix(f'{template.owner}/{seed}/{attempt}')}"
         if name not in taken:
             break
-    ready_nodes = [n for n in cluster.nodes if n.ready] or list(cluster.nodes)
-    load = {n.name: 0 for n in ready_nodes}
-    owner_load = {}
-    for p in others:
-        if p.node in load:
-            load[p.node] += 1
-            owner_load[(p.owner, p.node)] = owner_load.get((p.owner, p.node), 0) + 1
-    node = cluster.node(pick_node(name, template.owner, load, owner_load))
+    if template.owner_kind == "DaemonSet":
+        node = cluster.node(template.node)
+    else:
+        ready_nodes = [n for n in cluster.nodes if n.ready] or list(cluster.nodes)
+        load = {n.name: 0 for n in ready_nodes}
+        owner_load = {}
+        for p in others:
+            if p.node in load:
+                load[p.node] += 1
+                owner_load[(p.owner, p.node)] = owner_load.get((p.owner, p.node), 0) + 1
+        node = cluster.node(pick_node(name, template.owner, load, owner_load))
     used = {p.ip for p in list(cluster.pods) + list(others) if p.node == node.name}
     ip = ipam.next_after(node.pod_cidr, used)
     netns = template.netns[: len(template.netns) - len(template.name)] + name
     return dataclasses.replace(template, name=name, node=node.name, ip=ip, netns=netns,
-                               host_veth=naming.host_veth_name(netns), ready=True)
+                               host_veth=naming.host_veth_name(netns), ready=True, terminating=False, incarnation=0)
 
 
 def set_node_ready(cluster, node_name, ready):
@@ -64,26 +73,41 @@ def set_node_ready(cluster, node_name, ready):
 
 def carry_over(old, fresh):
     """The running cluster moved towards ``fresh`` (the same scenario built again with changed
-    manifests) the way controllers move it: pods that still fit their ReplicaSet stay (names and
-    addresses kept), ReplicaSets scale up or down, a changed template replaces its pods; services
-    keep their ClusterIP, node ports and load-balancer address."""
+    manifests) the way controllers move it: pods that still fit their controller stay (names and
+    addresses kept): ReplicaSets scale up or down, a StatefulSet keeps its ordinals and adds or
+    drops the highest, a DaemonSet keeps its pod on each node; a changed template replaces its
+    pods; services keep their ClusterIP, node ports and load-balancer address."""
     old_by_owner, fresh_by_owner = {}, {}
     for p in old.pods:
-        old_by_owner.setdefault(p.owner or f"pod:{p.namespace}/{p.name}", []).append(p)
+        old_by_owner.setdefault(_owner_key(p), []).append(p)
     for p in fresh.pods:
-        fresh_by_owner.setdefault(p.owner or f"pod:{p.namespace}/{p.name}", []).append(p)
+        fresh_by_owner.setdefault(_owner_key(p), []).append(p)
     pods = []
     for owner, wanted in fresh_by_owner.items():
-        kept = sorted(old_by_owner.get(owner, []), key=lambda p: p.name)[:len(wanted)]
+        before = old_by_owner.get(owner, [])
+        kind = wanted[0].owner_kind
+        if kind in ("StatefulSet", "DaemonSet"):  # the same identity: ordinal name, or node
+            identity = (lambda p: p.name) if kind == "StatefulSet" else (lambda p: p.node)
+            kept = {identity(p): p for p in before}
+            for w in wanted:
+                pods.append(kept[identity(w)] if identity(w) in kept else _readdress(old, w, pods))
+            continue
+        kept = sorted(before, key=lambda p: p.name)[:len(wanted)]
         pods += kept
         for i in range(len(wanted) - len(kept)):
-            if owner.startswith("pod:"):
+            if owner[0] == "pod":
                 pods.append(_readdress(old, wanted[0], pods))
             else:
                 pods.append(new_replica(old, wanted[0], pods, seed=f"scale/{len(old.pods)}/{i}"))
     services = tuple(_keep_service(old.service(s.namespace, s.name), s) for s in fresh.services)
     cluster = dataclasses.replace(fresh, nodes=old.nodes)
     return with_pods(cluster, [dataclasses.replace(p, ready=cluster.node(p.node).ready) for p in pods], services)
+
+
+def _owner_key(pod):
+    if pod.owner:
+        return (pod.owner_kind or "ReplicaSet", pod.namespace, pod.owner)
+    return ("pod", pod.namespace, pod.name)
 
 
 def _readdress(old, pod, others):

@@ -79,6 +79,8 @@ class Pod:
     terminating: bool = False  # deleted, still serving during its grace period
     hostname: str = None  # spec.hostname as written (the pod's hostname is its name when None)
     subdomain: str = None  # spec.subdomain
+    owner_kind: str = None  # ReplicaSet (a Deployment's or one's own), StatefulSet or DaemonSet
+    incarnation: int = 0  # how many times its controller made it again under the same name
 
     @property
     def label_dict(self):

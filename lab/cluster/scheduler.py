@@ -2,11 +2,12 @@
 CNI's host-local IPAM would, with hashes standing in for their random choices."""
 
 import re
+from dataclasses import dataclass
 
 from lab.cluster import ipam, naming, workloads
 from lab.cluster.model import Container, Pod, PodPort
 from lab.errors import InputError
-from lab.spec.manifests import BarePod, Deployment
+from lab.spec.manifests import BarePod, DaemonSet, Deployment, ReplicaSetSpec, StatefulSet
 
 
 def place_pods(scenario, objects, nodes):
@@ -24,49 +25,112 @@ def place_pods(scenario, objects, nodes):
                 raise pin.where.child("ip").error(f"{exc} (on node {node})",
                                                   "pick a free address in that node's podCIDR") from None
 
-    planned = []  # (namespace, name, template, owner, hash, pin, source)
+    planned = []  # Planned pods, in the objects' order
     taken_names = set()
     for obj in objects:
-        if isinstance(obj, Deployment):
-            tmpl_hash = _pinned_hash(obj, pins) or naming.pod_template_hash(obj.template.raw)
-            owner = f"{obj.name}-{tmpl_hash}"
-            for i in range(obj.replicas):
-                pin = pins.get((obj.namespace, obj.name, i))
-                name = pin.name if pin and pin.name else _unique_pod_name(owner, i, taken_names)
-                planned.append((obj.namespace, name, obj.template, owner, tmpl_hash, pin, obj.source))
-                taken_names.add(name)
-        elif isinstance(obj, BarePod):
-            planned.append((obj.namespace, obj.name, obj.template, None, None, None, obj.source))
-            taken_names.add(obj.name)
+        for entry in _planned(obj, pins, taken_names, node_names):
+            planned.append(entry)
+            taken_names.add(entry.name)
     _check_pod_names(planned, scenario)
 
     load = {n: 0 for n in node_names}
     owner_load = {}
-    for _, _, _, owner, _, pin, _ in planned:
-        if pin and (pin.node or pin.ip):
-            node = pin.node or _node_of_ip(pin, nodes)
+    for entry in planned:
+        node = entry.fixed_node(nodes)
+        if node:
             load[node] += 1
-            owner_load[(owner, node)] = owner_load.get((owner, node), 0) + 1
+            owner_load[(entry.owner, node)] = owner_load.get((entry.owner, node), 0) + 1
     pods = []
-    for ns, name, tmpl, owner, tmpl_hash, pin, source in planned:
-        if pin and (pin.node or pin.ip):
-            node = pin.node or _node_of_ip(pin, nodes)
-        else:
+    for entry in planned:
+        tmpl, pin = entry.template, entry.pin
+        node = entry.fixed_node(nodes)
+        if node is None:
             if tmpl.node_name:
-                node = _node_by_hostname(tmpl.node_name, nodes, source)
+                node = _node_by_hostname(tmpl.node_name, nodes, entry.source)
             else:
-                node = pick_node(name, owner, load, owner_load)
+                node = pick_node(entry.name, entry.owner, load, owner_load)
             load[node] += 1
-            owner_load[(owner, node)] = owner_load.get((owner, node), 0) + 1
+            owner_load[(entry.owner, node)] = owner_load.get((entry.owner, node), 0) + 1
         ip = pin.ip if pin and pin.ip else _allocate_pod_ip(pools[node], node, scenario)
-        labels = tmpl.labels + ((("pod-template-hash", tmpl_hash),) if tmpl_hash else ())
-        containers = tuple(Container(c.name, c.image, tuple(PodPort(p.container_port, p.protocol, p.name)
-                                                             for p in c.ports)) for c in tmpl.containers)
-        netns = f"{scenario.name}-{name}" if ns == "default" else f"{scenario.name}-{ns}.{name}"
-        pods.append(Pod(ns, name, node, ip, tuple(sorted(labels)), containers, workloads.app_for(tmpl), netns,
-                        naming.host_veth_name(netns), owner, tmpl_hash, hostname=tmpl.hostname,
-                        subdomain=tmpl.subdomain))
+        pods.append(make_pod(scenario.name, entry, node, ip))
     return tuple(pods)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A pod a workload (or a bare Pod manifest) asks for, before it has a node and an address."""
+
+    namespace: str
+    name: str
+    template: object  # spec.manifests.PodTemplate
+    owner: str = None  # the controller's name: the ReplicaSet, StatefulSet or DaemonSet
+    owner_kind: str = None
+    template_hash: str = None
+    pin: object = None  # a scenario's PodPin
+    source: str = ""
+    node: str = None  # a DaemonSet's pod: its node
+    hostname: str = None  # a StatefulSet's pod: its name
+    subdomain: str = None  # ... and the governing Service
+
+    def fixed_node(self, nodes):
+        if self.node:
+            return self.node
+        if self.pin and (self.pin.node or self.pin.ip):
+            return self.pin.node or _node_of_ip(self.pin, nodes)
+        return None
+
+
+def _planned(obj, pins, taken_names, node_names):
+    """The pods ``obj`` asks for: a Deployment's (through its ReplicaSet), a ReplicaSet's, a
+    StatefulSet's (ordinal names), a DaemonSet's (one per node), or a bare Pod."""
+    taken = taken_names  # the caller's set: names are unique across every object
+
+    def fresh(owner, seed):
+        name = _unique_pod_name(owner, seed, taken)
+        taken.add(name)
+        return name
+
+    if isinstance(obj, Deployment):
+        tmpl_hash = _pinned_hash(obj, pins) or naming.pod_template_hash(obj.template.raw)
+        owner = f"{obj.name}-{tmpl_hash}"
+        out = []
+        for i in range(obj.replicas):
+            pin = pins.get((obj.namespace, obj.name, i))
+            name = pin.name if pin and pin.name else fresh(owner, i)
+            taken.add(name)
+            out.append(Planned(obj.namespace, name, obj.template, owner, "ReplicaSet", tmpl_hash, pin, obj.source))
+        return out
+    if isinstance(obj, ReplicaSetSpec):
+        return [Planned(obj.namespace, fresh(obj.name, i), obj.template, obj.name, "ReplicaSet", source=obj.source)
+                for i in range(obj.replicas)]
+    if isinstance(obj, StatefulSet):
+        return [Planned(obj.namespace, f"{obj.name}-{i}", obj.template, obj.name, "StatefulSet", source=obj.source,
+                        hostname=f"{obj.name}-{i}", subdomain=obj.service_name) for i in range(obj.replicas)]
+    if isinstance(obj, DaemonSet):
+        return [Planned(obj.namespace, fresh(obj.name, node), obj.template, obj.name, "DaemonSet", source=obj.source,
+                        node=node) for node in node_names]
+    if isinstance(obj, BarePod):
+        return [Planned(obj.namespace, obj.name, obj.template, source=obj.source)]
+    return []
+
+
+def make_pod(lab, entry, node, ip):
+    """The Pod a planned entry becomes on ``node`` with address ``ip``."""
+    tmpl = entry.template
+    labels = tmpl.labels + ((("pod-template-hash", entry.template_hash),) if entry.template_hash else ())
+    if entry.owner_kind == "StatefulSet":
+        labels += (("statefulset.kubernetes.io/pod-name", entry.name),)
+    containers = tuple(Container(c.name, c.image, tuple(PodPort(p.container_port, p.protocol, p.name)
+                                                         for p in c.ports)) for c in tmpl.containers)
+    netns = pod_netns(lab, entry.namespace, entry.name)
+    return Pod(entry.namespace, entry.name, node, ip, tuple(sorted(labels)), containers, workloads.app_for(tmpl),
+               netns, naming.host_veth_name(netns), entry.owner, entry.template_hash,
+               hostname=entry.hostname or tmpl.hostname, subdomain=entry.subdomain or tmpl.subdomain,
+               owner_kind=entry.owner_kind)
+
+
+def pod_netns(lab, namespace, name):
+    return f"{lab}-{name}" if namespace == "default" else f"{lab}-{namespace}.{name}"
 
 
 def _pinned_hash(deployment, pins):
@@ -145,7 +209,7 @@ def _check_pins(scenario, objects, node_names):
 
 def _check_pod_names(planned, scenario):
     seen = set()
-    for ns, name, *_ in planned:
+    for ns, name in ((p.namespace, p.name) for p in planned):
         if (ns, name) in seen:
             raise InputError(scenario.source, "pins.pods", f"pod name {ns}/{name} would be used twice",
                              "give each pinned pod its own name")

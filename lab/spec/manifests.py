@@ -48,8 +48,10 @@ SERVICE_SPEC_FIELDS = {
 SERVICE_PORT_FIELDS = {"name", "protocol", "appProtocol", "port", "targetPort", "nodePort"}
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
-SUPPORTED_KINDS = {("apps/v1", "Deployment"), ("v1", "Pod"), ("v1", "Service"),
-                   ("discovery.k8s.io/v1", "EndpointSlice"), ("v1", "Endpoints")}
+SUPPORTED_KINDS = {("apps/v1", "Deployment"), ("apps/v1", "ReplicaSet"), ("apps/v1", "StatefulSet"),
+                   ("apps/v1", "DaemonSet"), ("v1", "Pod"), ("v1", "Service"), ("v1", "Namespace"),
+                   ("v1", "ConfigMap"), ("discovery.k8s.io/v1", "EndpointSlice"), ("v1", "Endpoints")}
+WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 # fields svclab accepts and does not model: their types are still checked, as the apiserver's decoder does
@@ -150,6 +152,77 @@ class Deployment:
     selector: LabelSelector
     template: PodTemplate
     source: str
+    manifest: dict = field(default=None, compare=False, hash=False, repr=False)  # as written
+
+
+@dataclass(frozen=True)
+class ReplicaSetSpec:
+    """A ReplicaSet written by hand (a Deployment's own are the controller's)."""
+
+    kind: ClassVar[str] = "ReplicaSet"
+    namespace: str
+    name: str
+    replicas: int
+    selector: LabelSelector
+    template: PodTemplate
+    source: str
+    manifest: dict = field(default=None, compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True)
+class StatefulSet:
+    """Pods ``name-0 .. name-(N-1)``, each with ``hostname`` its name and ``subdomain`` the
+    governing (headless) Service, replaced under the same name."""
+
+    kind: ClassVar[str] = "StatefulSet"
+    namespace: str
+    name: str
+    replicas: int
+    selector: LabelSelector
+    template: PodTemplate
+    service_name: str
+    source: str
+    manifest: dict = field(default=None, compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True)
+class DaemonSet:
+    """One pod on every node."""
+
+    kind: ClassVar[str] = "DaemonSet"
+    namespace: str
+    name: str
+    selector: LabelSelector
+    template: PodTemplate
+    source: str
+    manifest: dict = field(default=None, compare=False, hash=False, repr=False)
+
+    @property
+    def replicas(self):
+        return None  # one per node
+
+
+@dataclass(frozen=True)
+class NamespaceSpec:
+    kind: ClassVar[str] = "Namespace"
+    name: str
+    source: str
+    manifest: dict = field(default=None, compare=False, hash=False, repr=False)
+
+    @property
+    def namespace(self):
+        return ""  # namespaces are not namespaced
+
+
+@dataclass(frozen=True)
+class ConfigMapSpec:
+    """Kept as written and served by the API; nothing in the lab reads it."""
+
+    kind: ClassVar[str] = "ConfigMap"
+    namespace: str
+    name: str
+    source: str
+    manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -159,6 +232,7 @@ class BarePod:
     name: str
     template: PodTemplate
     source: str
+    manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -190,6 +264,7 @@ class ServiceSpec:
     health_check_node_port: int = None
     lb_source_ranges: tuple = ()
     status_lb_ips: tuple = ()  # status.loadBalancer.ingress as written (used when no controller runs)
+    manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -215,6 +290,7 @@ class EndpointSliceSpec:
     endpoints: tuple  # SliceEndpoint
     source: str = ""
     legacy_kind: str = "EndpointSlice"
+    manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
 
 def parse_object(doc, default_namespace="default"):
@@ -225,8 +301,14 @@ def parse_object(doc, default_namespace="default"):
         supported = ", ".join(f"{k} ({a})" for a, k in sorted(SUPPORTED_KINDS))
         shown = [text if text.isprintable() else repr(text) for text in (kind, api)]  # keep the error one line
         raise doc.error(f"{shown[0]} ({shown[1]}) is not supported by svclab", f"supported: {supported}")
+    return dataclasses.replace(_typed(doc, kind, default_namespace), manifest=doc.value)
+
+
+def _typed(doc, kind, default_namespace):
     if kind in ("EndpointSlice", "Endpoints"):
         return _endpoints_object(doc, kind, default_namespace)
+    if kind in ("Namespace", "ConfigMap"):
+        return _plain_object(doc, kind, default_namespace)
     doc.mapping(allowed={"apiVersion", "kind", "metadata", "spec", "status"}, required=("metadata",))
     if doc.has("status"):
         doc.child("status").mapping()
@@ -241,17 +323,70 @@ def parse_object(doc, default_namespace="default"):
     if spec is None:
         raise doc.error("spec is required", f"a {kind} needs a spec")
     source = f"{doc.file}"
-    if kind == "Deployment":
-        return _deployment(namespace, name, spec, source)
+    if kind in WORKLOAD_KINDS:
+        return _workload(kind, namespace, name, spec, source)
     if kind == "Pod":
         labels = meta.child("labels").labels() if meta.has("labels") else {}
         return BarePod(namespace, name, _pod_template(labels, spec, raw=doc.value), source)
     return dataclasses.replace(_service(namespace, name, spec, source), status_lb_ips=status_ingress(doc))
 
 
-def _deployment(namespace, name, spec, source):
-    spec.mapping(allowed=DEPLOYMENT_SPEC_FIELDS, required=("selector", "template"))
-    _check_types(spec, "deployment")
+def _plain_object(doc, kind, default_namespace):
+    """A Namespace or ConfigMap: its metadata checked, its data kept as written."""
+    allowed = {"apiVersion", "kind", "metadata", "spec", "status"} if kind == "Namespace" else \
+        {"apiVersion", "kind", "metadata", "data", "binaryData", "immutable"}
+    doc.mapping(allowed=allowed, required=("metadata",))
+    meta = doc.child("metadata").mapping(allowed=METADATA_FIELDS, required=("name",))
+    name = meta.child("name").str(DNS_LABEL if kind == "Namespace" else DNS_SUBDOMAIN, f"{kind} name",
+                                  max_len=63 if kind == "Namespace" else 253)
+    if meta.has("labels"):
+        meta.child("labels").labels()
+    if kind == "Namespace":
+        if meta.has("namespace"):
+            raise meta.child("namespace").error("a Namespace is not in a namespace", "leave metadata.namespace out")
+        return NamespaceSpec(name, str(doc.file))
+    namespace = meta.child("namespace").str(DNS_LABEL, "namespace", max_len=63) \
+        if meta.has("namespace") else default_namespace
+    for key in ("data", "binaryData"):
+        if doc.has(key):
+            doc.child(key).string_map()
+    if doc.has("immutable"):
+        doc.child("immutable").bool()
+    return ConfigMapSpec(namespace, name, str(doc.file))
+
+
+WORKLOAD_SPEC_FIELDS = {
+    "ReplicaSet": {"replicas", "selector", "template", "minReadySeconds"},
+    "StatefulSet": {"replicas", "selector", "template", "serviceName", "podManagementPolicy", "updateStrategy",
+                    "revisionHistoryLimit", "minReadySeconds", "volumeClaimTemplates", "ordinals",
+                    "persistentVolumeClaimRetentionPolicy"},
+    "DaemonSet": {"selector", "template", "updateStrategy", "minReadySeconds", "revisionHistoryLimit"},
+}
+
+
+def _workload(kind, namespace, name, spec, source):
+    """A Deployment, ReplicaSet, StatefulSet or DaemonSet: a pod template behind a selector."""
+    spec.mapping(allowed=DEPLOYMENT_SPEC_FIELDS if kind == "Deployment" else WORKLOAD_SPEC_FIELDS[kind],
+                 required=("selector", "template"))
+    if kind == "Deployment":
+        _check_types(spec, "deployment")
+    replicas, selector, template = _replicas_and_template(spec)
+    if kind == "Deployment":
+        return Deployment(namespace, name, replicas, selector, template, source)
+    if kind == "ReplicaSet":
+        return ReplicaSetSpec(namespace, name, replicas, selector, template, source)
+    if kind == "DaemonSet":
+        if spec.has("replicas"):
+            raise spec.child("replicas").error("a DaemonSet runs one pod on every node", "leave replicas out")
+        return DaemonSet(namespace, name, selector, template, source)
+    service = spec.child("serviceName").str(DNS_LABEL, "service name", max_len=63) if spec.has("serviceName") \
+        else None
+    if service is None:
+        raise spec.error("spec.serviceName is required", "name the headless Service that governs the pods")
+    return StatefulSet(namespace, name, replicas, selector, template, service, source)
+
+
+def _replicas_and_template(spec):
     replicas = spec.child("replicas").int(0, 1000) if spec.has("replicas") else 1
     selector = _label_selector(spec.child("selector"))
     tmpl = spec.child("template").mapping(allowed={"metadata", "spec"}, required=("spec",))
@@ -267,7 +402,7 @@ def _deployment(namespace, name, spec, source):
         raise spec.child("selector").error("selector does not match the template's labels",
                                            "make spec.template.metadata.labels carry the selected labels")
     template = _pod_template(labels, tmpl.child("spec"), raw=tmpl.value)
-    return Deployment(namespace, name, replicas, selector, template, source)
+    return replicas, selector, template
 
 
 def _label_selector(f):
