@@ -86,6 +86,12 @@ def netns_list():
     return set(os.listdir("/run/netns")) if os.path.isdir("/run/netns") else set()
 
 
+def netns_of(prefix):
+    """The namespaces named ``prefix``-something: a lab's (lab names hold no '-'), or a tool's
+    scratch ones. Other labs come and go while a test runs, so tests look only at their own."""
+    return {n for n in netns_list() if n.startswith(f"{prefix}-")}
+
+
 class Lab:
     """A lab brought up for a test module, and helpers to look inside it."""
 

@@ -5,6 +5,7 @@ import json
 
 from lab.agents import groups, registry
 from lab.cluster import workloads
+from lab.cluster.resources import KUBE_VERSIONS
 from lab.kernel import processes
 
 
@@ -43,6 +44,19 @@ def start_pod_servers(record, cluster):
     return [start_pod_server(record, cluster, key, members, app)
             for key, members in groups.groups(n.name for n in cluster.nodes) for app in workloads.APPS
             if write_pod_spec(record, cluster, key, members, app)]
+
+
+def start_api_server(record, cluster):
+    """The API server, in the host's namespace (its loopback port), serving the master's address too."""
+    kind, master = registry.API_SERVER, cluster.nodes[0]
+    args = ["--key", registry.MASTER_KEY, "--dir", record.path(), "--master-netns", master.netns,
+            "--master-ip", str(master.ip), "--master-name", master.hostname,
+            "--service-ip", str(cluster.service_cidr.network_address + 1), "--domain", cluster.domain,
+            "--version", KUBE_VERSIONS[cluster.kube_proxy.profile]]
+    daemon = processes.spawn(kind.name, kind.module, args, None, record.path(kind.log_file(registry.MASTER_KEY)),
+                             cluster.lab, record.path("bin"))
+    record.add_pid(kind.record_key(registry.MASTER_KEY), daemon.pid)
+    return daemon
 
 
 def _spawn(record, cluster, kind, key, members, args):

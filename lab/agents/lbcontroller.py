@@ -15,8 +15,8 @@ import sys
 
 from lab.agents import registry
 from lab.agents.protocol import acknowledge, parse_args
-from lab.kernel.files import write_atomic
 from lab.cluster import codec
+from lab.kernel.files import write_atomic
 from lab.kernel.processes import report_ready
 from lab.net import nginx
 

@@ -38,11 +38,13 @@ KUBIA = AgentKind("kubia", "lab.agents.web", pod_app=True)
 ECHO = AgentKind("echo", "lab.agents.web", pod_app=True)
 COREDNS = AgentKind("coredns", "lab.agents.coredns", pod_app=True)
 LB_CONTROLLER = AgentKind("lb-controller", "lab.agents.lbcontroller")
+API_SERVER = AgentKind("kube-apiserver", "lab.api.daemon")  # in the root namespace: its loopback port
 NGINX = AgentKind("nginx", "")  # the real nginx, started by lab.agents.loadbalancer
 
 LB_KEY = "lb"  # the load balancer's agents: one of each per lab
+MASTER_KEY = "master"  # the API server: one per lab, serving on the master node's address
 POD_APPS = {kind.name: kind for kind in (KUBIA, ECHO, COREDNS)}
-KINDS = (KUBE_PROXY, KUBIA, ECHO, COREDNS, LB_CONTROLLER, NGINX)
+KINDS = (KUBE_PROXY, KUBIA, ECHO, COREDNS, LB_CONTROLLER, NGINX, API_SERVER)
 
 
 def kind_of(record_key):

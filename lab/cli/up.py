@@ -11,11 +11,13 @@ def add_arguments(p):
     p.add_argument("scenario", help="scenario file, e.g. scenarios/seed.yml")
     p.add_argument("--name", help="lab name (namespace prefix), overriding the scenario's")
     p.add_argument("--timings", action="store_true", help="print where the time went, phase by phase")
+    p.add_argument("--no-api-server", dest="api_server", action="store_false",
+                   help="no Kubernetes API server (kubectl cannot reach the lab; lab's own verbs still work)")
 
 
 def run(args):
     progress = Progress(sys.stdout)
-    cluster, seconds = up.up(args.scenario, args.name, progress=progress)
+    cluster, seconds = up.up(args.scenario, args.name, progress=progress, api_server=args.api_server)
     print(f"Lab {cluster.lab!r} is up in {seconds:.2f} s: {len(cluster.nodes)} nodes, {len(cluster.pods)} pods, "
           f"{len(cluster.services)} services.")
     if args.timings:
@@ -28,7 +30,8 @@ def run(args):
 
 def hints(cluster):
     command = f"sudo {prog()}"
-    lines = ["Try:", f"  {command} get pods -o wide", f"  {command} get svc"]
+    lines = ["Try:", f"  {command} get pods -o wide", f"  {command} get svc",
+             f"  sudo KUBECONFIG=$({command} kubeconfig --lab {cluster.lab}) kubectl get svc"]
     client = cluster.hosts[0].name if cluster.hosts else None
     node_port = next(((s, p) for s in cluster.services for p in s.ports if p.node_port), None)
     if node_port and client and len(cluster.nodes) > 1:

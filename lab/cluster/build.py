@@ -35,6 +35,11 @@ def build_cluster(scenario):
 
 
 
+def addon_objects(scenario):
+    """The objects every cluster has before the user's: cluster DNS (unless turned off)."""
+    return _addons(scenario)
+
+
 def _addons(scenario):
     if not scenario.cluster.dns:
         return []

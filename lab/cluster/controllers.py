@@ -124,7 +124,7 @@ def _keep_service(old, new):
     ports = []
     for p in new.ports:
         before = next((q for q in old.ports if (q.name, q.protocol) == (p.name, p.protocol)), None)
-        keep = before is not None and before.node_port and p.node_port
+        keep = before is not None and before.node_port and p.node_port and not p.node_port_asked
         ports.append(dataclasses.replace(p, node_port=before.node_port) if keep else p)
     lb_ips = old.lb_ips if old.lb_ips and new.type == "LoadBalancer" and not new.load_balancer_ip else new.lb_ips
     return dataclasses.replace(new, cluster_ip=old.cluster_ip if old.cluster_ip else new.cluster_ip,

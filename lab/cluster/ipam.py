@@ -84,11 +84,12 @@ class ClusterIPAllocator(_BandedAllocator):
     def reserve(self, ip):
         ip = ipaddress.ip_address(ip)
         if ip not in self.cidr or ip in (self.cidr.network_address, self.cidr.broadcast_address):
-            raise AllocationError(f"{ip} is not in the service CIDR {self.cidr}")
+            raise AllocationError(f'Invalid value: "{ip}": provided IP is not in the valid range. The range of valid '
+                                  f"IPs is {self.cidr}")
         try:
             self._take(int(ip) - int(self.first))
         except AllocationError:
-            raise AllocationError(f"{ip} is already allocated to another service") from None
+            raise AllocationError(f'Invalid value: "{ip}": provided IP is already allocated') from None
 
     def allocate(self, seed):
         try:
@@ -105,11 +106,12 @@ class NodePortAllocator(_BandedAllocator):
 
     def reserve(self, port):
         if not self.lo <= port <= self.hi:
-            raise AllocationError(f"{port} is outside the node port range {self.lo}-{self.hi}")
+            raise AllocationError(f"Invalid value: {port}: provided port is not in the valid range. The range of valid "
+                                  f"ports is {self.lo}-{self.hi}")
         try:
             self._take(port - self.lo)
         except AllocationError:
-            raise AllocationError(f"node port {port} is already allocated to another service") from None
+            raise AllocationError(f"Invalid value: {port}: provided port is already allocated") from None
 
     def allocate(self, seed):
         try:

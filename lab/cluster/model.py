@@ -121,6 +121,7 @@ class ServicePort:
     port: int
     target_port: object  # int or a named container port
     node_port: int = None
+    node_port_asked: bool = field(default=False, compare=False)  # the manifest named it (a change keeps it)
 
 
 @dataclass(frozen=True)

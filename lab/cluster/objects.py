@@ -4,14 +4,16 @@ minus what was deleted; and the cluster state they lead to from the running one.
 import dataclasses
 
 from lab.cluster import controllers
-from lab.cluster.build import build_cluster
+from lab.cluster.build import addon_objects, build_cluster
 from lab.spec import manifests
 from lab.spec.fields import Field
 
-RESOURCES = {"Deployment": "deployment.apps", "Service": "service", "Pod": "pod",
-             "EndpointSlice": "endpointslice.discovery.k8s.io"}
-PLURALS = {"Deployment": "deployments.apps", "Service": "services", "Pod": "pods",
-           "EndpointSlice": "endpointslices.discovery.k8s.io"}
+RESOURCES = {"Deployment": "deployment.apps", "ReplicaSet": "replicaset.apps", "StatefulSet": "statefulset.apps",
+             "DaemonSet": "daemonset.apps", "Service": "service", "Pod": "pod", "Namespace": "namespace",
+             "ConfigMap": "configmap", "EndpointSlice": "endpointslice.discovery.k8s.io"}
+PLURALS = {"Deployment": "deployments.apps", "ReplicaSet": "replicasets.apps", "StatefulSet": "statefulsets.apps",
+           "DaemonSet": "daemonsets.apps", "Service": "services", "Pod": "pods", "Namespace": "namespaces",
+           "ConfigMap": "configmaps", "EndpointSlice": "endpointslices.discovery.k8s.io"}
 
 
 def key(obj):
@@ -30,6 +32,11 @@ def current(scenario, applied, deleted):
     for obj in applied:
         by_key[key(obj)] = obj
     return [o for k, o in by_key.items() if k not in deleted]
+
+
+def with_addons(scenario, objects):
+    """``objects`` and the cluster's own (cluster DNS): everything the API shows as written."""
+    return addon_objects(scenario) + list(objects)
 
 
 def next_state(old, scenario, objects):

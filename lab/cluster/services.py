@@ -72,7 +72,8 @@ def allocate(scenario, objects):
             if node_port is None and s.type in ("NodePort", "LoadBalancer"):
                 node_port = _allocate(ports.allocate, f"{s.namespace}/{s.name}:{p.name}/{p.protocol}", s,
                                       f"spec.ports[{i}].nodePort")
-            svc_ports.append(ServicePort(p.name, p.protocol, p.port, p.target_port, node_port))
+            svc_ports.append(ServicePort(p.name, p.protocol, p.port, p.target_port, node_port,
+                                         node_port_asked=p.node_port is not None))
         hcnp = s.health_check_node_port
         if hcnp is None and s.type == "LoadBalancer" and s.external_traffic_policy == "Local":
             hcnp = _allocate(ports.allocate, f"{s.namespace}/{s.name}/healthcheck", s, "spec.healthCheckNodePort")

@@ -25,7 +25,8 @@ class Daemon:
 
 
 def spawn(argv0, module, args, netns_name, log_path, lab, bin_dir):
-    """Run ``python -m module`` as ``argv0`` (the name ps, netstat and ss show) in ``netns_name``.
+    """Run ``python -m module`` as ``argv0`` (the name ps, netstat and ss show) in ``netns_name``
+    (None: the host's namespace, for the API server's loopback socket).
 
     The name comes from a symlink to the Python interpreter called ``argv0`` in ``bin_dir``:
     netstat shows the basename of argv[0] and ss the executable's name, and an absolute
@@ -37,7 +38,7 @@ def spawn(argv0, module, args, netns_name, log_path, lab, bin_dir):
     try:
         # no preexec function: Python can vfork instead of copying this (large) process per daemon
         proc = subprocess.Popen(
-            netns.enter_argv(netns_name) + [executable, "-m", module, LAB_MARKER, lab,
+            (netns.enter_argv(netns_name) if netns_name else []) + [executable, "-m", module, LAB_MARKER, lab,
                                             "--ready-fd", str(ready_w)] + list(args),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
             pass_fds=(ready_w,), start_new_session=True, env=_child_env(), cwd="/")

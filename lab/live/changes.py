@@ -15,7 +15,7 @@ from lab.cluster import controllers, lookup, objects
 from lab.cluster.model import ClusterState
 from lab.errors import LabError
 from lab.kernel import commands, record
-from lab.live import events, reconcile
+from lab.live import events, publish, reconcile
 from lab.spec import scenario, sources, yamlfiles
 
 
@@ -36,6 +36,7 @@ class _Change:
     def __init__(self, lab, say):
         self.lab, self.say_to = lab, say
         self.lines, self.seconds = [], 0.0
+        self._scenario = None
 
     def __enter__(self):
         self._lock = record.locked()
@@ -56,19 +57,30 @@ class _Change:
         if self.say_to:
             self.say_to(line)
 
-    def converge(self, new, lines):
+    def converge(self, new, lines, objects=None):
+        """Move the lab to ``new`` (holding ``objects``, when they changed) and publish it."""
         self.seconds += reconcile.converge(self.record, self.cluster, new)
         self.cluster = new
+        publish.publish(self.record, new, objects if objects is not None else self.objects())
         for line in lines:
             self.say(line)
         self.say(converged_line(self.seconds))
+
+    def objects(self):
+        """Every object the lab holds now, as written (the cluster's own included)."""
+        spec = self.scenario()
+        return objects.with_addons(spec, objects.current(spec, objects.parse_all(self.record.applied),
+                                                         self.record.deleted))
 
     def result(self):
         return ChangeResult(self.cluster, tuple(self.lines), self.seconds)
 
     def scenario(self):
         """The scenario the lab came up from, read from the record's copy of its files."""
-        return scenario.load(self.record.scenario_path, self.record.lab, sources.Sources(self.record.sources()))
+        if self._scenario is None:
+            self._scenario = scenario.load(self.record.scenario_path, self.record.lab,
+                                           sources.Sources(self.record.sources()))
+        return self._scenario
 
 
 def apply_file(lab, path, say=None):
@@ -88,6 +100,7 @@ def apply_documents(lab, labelled, say=None):
         for obj in new_objects:
             wanted[objects.key(obj)] = obj
         new = objects.next_state(change.cluster, spec, list(wanted.values()))
+        holding = objects.with_addons(spec, list(wanted.values()))
         lines = []
         for obj in new_objects:
             k = objects.key(obj)
@@ -95,8 +108,8 @@ def apply_documents(lab, labelled, say=None):
                                                 for p in change.cluster.pods)  # deleted, now made again
             word = "created" if k not in before or gone else ("unchanged" if before[k] == obj else "configured")
             lines.append(f"{objects.RESOURCES[obj.kind]}/{obj.name} {word}")
-        change.converge(new, lines)
-        change.record.commit_objects(applied + list(labelled), deleted)
+        change.converge(new, lines, holding)
+        change.record.commit_objects(_latest(applied + list(labelled)), deleted)
         return change.result()
 
 
@@ -121,12 +134,17 @@ def delete(lab, kind, namespace, name, grace_period=0.0, say=None):
         spec = change.scenario()
         applied = change.record.applied
         current = objects.current(spec, objects.parse_all(applied), change.record.deleted)
-        match = [o for o in current if (o.kind, o.namespace, o.name) == (kind, namespace, name)]
+        if kind == "Namespace":  # the namespace and everything in it
+            match = [o for o in current if (o.kind == "Namespace" and o.name == name) or o.namespace == name]
+        else:
+            match = [o for o in current if (o.kind, o.namespace, o.name) == (kind, namespace, name)]
         if not match:
-            raise LabError(f'{objects.PLURALS[kind]} "{name}" not found in namespace {namespace}')
-        new = objects.next_state(change.cluster, spec, [o for o in current if o not in match])
-        change.converge(new, [f'{objects.RESOURCES[kind]} "{name}" deleted'])
-        change.record.commit_objects(applied, change.record.deleted | {(kind, namespace, name)})
+            where = "" if kind == "Namespace" else f" in namespace {namespace}"
+            raise LabError(f'{objects.PLURALS[kind]} "{name}" not found{where}')
+        remaining = [o for o in current if o not in match]
+        new = objects.next_state(change.cluster, spec, remaining)
+        change.converge(new, [f'{objects.RESOURCES[kind]} "{name}" deleted'], objects.with_addons(spec, remaining))
+        change.record.commit_objects(applied, change.record.deleted | {objects.key(o) for o in match})
         return change.result()
 
 
@@ -137,7 +155,8 @@ def kill_pod(lab, namespace, name, after=1.0, say=None):
         pod = lookup.pod(change.cluster, namespace, name)
         died = time.monotonic()
         reconcile.stop_serving(change.record, change.cluster, pod)
-        events.record(change.record, "Killing", f"pod/{pod.name}", "Container died (lab kill)", kind="Warning")
+        events.record(change.record, "Killing", f"pod/{pod.name}", "Container died (lab kill)", kind="Warning",
+                      namespace=pod.namespace)
         change.say(f"pod {pod.name}: server killed")
         time.sleep(max(0.0, after - (time.monotonic() - died)))
         new = controllers.delete_pod(change.cluster, namespace, name)
@@ -179,7 +198,17 @@ def set_link(lab, machine, up, say=None):
         events.record(change.record, "LinkUp" if up else "LinkDown", f"machine/{name}", f"LAN link {action}",
                       kind="Normal" if up else "Warning")
         change.say(f"{name}: LAN link {action}")
+        publish.publish(change.record, cluster, change.objects())  # its event
         return change.result()
+
+
+def _latest(applied):
+    """The applied manifests, the last of each object only (the record stays as small as the lab)."""
+    last = {}
+    for label, doc in applied:
+        obj = objects.parse_all([(label, doc)])[0]
+        last[objects.key(obj)] = (label, doc)
+    return list(last.values())
 
 
 def _replacements(old, new):

@@ -12,7 +12,7 @@ from lab.agents import launch, loadbalancer
 from lab.cluster import diff
 from lab.errors import LabError
 from lab.kernel import commands, etcdirs, netns, processes, uts
-from lab.live import events
+from lab.live import events, publish
 from lab.net import etcfiles, netfilter, nginx
 from lab.proxy import modes
 
@@ -25,6 +25,8 @@ class Context:
     progress: object  # lab.live.progress.Progress
     only: frozenset = None  # the namespaces to give files to (None: every one of the plan's)
     daemons: list = field(default_factory=list)  # started, not yet known to be serving
+    objects: tuple = ()  # the objects the cluster holds, as written (for the API's view of it)
+    api_server: bool = True  # up starts the lab's API server (kubectl); --no-api-server: not
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ def start_agents(ctx):
     namespaces, and Python takes a while to start."""
     ctx.daemons += launch.start_kube_proxies(ctx.record, ctx.cluster)
     ctx.daemons += launch.start_pod_servers(ctx.record, ctx.cluster)
+    if ctx.api_server:
+        ctx.daemons.append(launch.start_api_server(ctx.record, ctx.cluster))
 
 
 def build_links(ctx):
@@ -135,6 +139,7 @@ def start_load_balancer(ctx):
 
 def record_events(ctx):
     events.record_changes(ctx.record, diff.from_nothing(ctx.cluster), ctx.cluster)
+    publish.publish(ctx.record, ctx.cluster, ctx.objects)
     ctx.record.set_phase("up")
 
 

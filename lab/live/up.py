@@ -7,6 +7,7 @@ import sys
 import time
 
 from lab.agents import loadbalancer
+from lab.cluster import objects
 from lab.cluster.build import build_cluster
 from lab.errors import LabError
 from lab.kernel import netns, record
@@ -19,8 +20,9 @@ from lab.spec import scenario, sources
 REQUIRED_TOOLS = ("ip", "nsenter")
 
 
-def up(scenario_path, name=None, out=None, progress=None):
-    """Bring a lab up; returns (cluster state, seconds)."""
+def up(scenario_path, name=None, out=None, progress=None, api_server=True):
+    """Bring a lab up (with its API server unless ``api_server`` is false); returns (cluster
+    state, seconds)."""
     progress = progress or Progress(out or sys.stdout)
     started = time.monotonic()
     with progress.phase("read scenario"):
@@ -43,7 +45,9 @@ def up(scenario_path, name=None, out=None, progress=None):
         progress.say(f"Creating lab {cluster.lab!r} from {scenario_path}")
         lab_record = record.Record.create(cluster.lab, scenario_path, files.texts())
         try:
-            steps.run_all(steps.UP, steps.Context(lab_record, cluster, plan, progress))
+            steps.run_all(steps.UP, steps.Context(lab_record, cluster, plan, progress,
+                                                  objects=objects.with_addons(spec, spec.objects),
+                                                  api_server=api_server))
         except BaseException:
             down.teardown(lab_record)
             raise

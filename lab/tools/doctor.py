@@ -7,7 +7,6 @@ namespace happens in a scratch one (``svclab-doctor-<pid>``) that it always dele
 exit code: pure functions, tested without root.
 """
 
-import importlib
 import os
 import re
 import resource

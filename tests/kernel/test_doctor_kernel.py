@@ -5,7 +5,7 @@ import json
 import os
 import subprocess
 
-from factories import by_name, doctor_facts, netns_list, run_lab
+from factories import by_name, doctor_facts, netns_list, netns_of, run_lab
 from lab.tools import doctor
 
 
@@ -14,16 +14,15 @@ def _root_links():
 
 
 def test_doctor_on_this_host_passes_and_leaves_nothing_behind():
-    before_ns, before_links = netns_list(), [line.split("<")[0] for line in _root_links()]
+    before_links = [line.split("<")[0] for line in _root_links()]
     r = run_lab("doctor", check=False)
     assert r.returncode == 0, r.stdout + r.stderr
     lines = r.stdout.splitlines()
     assert lines[0].startswith("✓ root") and lines[-1].startswith("All required checks passed")
     assert not [line for line in lines if line.startswith("✗")]
     assert "Traceback" not in r.stderr
-    assert netns_list() == before_ns
     assert [line.split("<")[0] for line in _root_links()] == before_links
-    assert not any(n.startswith("svclab-doctor-") for n in netns_list())
+    assert not netns_of("svclab-doctor")
 
     j = run_lab("doctor", "--json", check=False)
     doc = json.loads(j.stdout)

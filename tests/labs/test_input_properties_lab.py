@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from factories import get_path, netns_list, run_lab, seed_files, unique_lab_name, write_files
+from factories import get_path, netns_of, run_lab, seed_files, unique_lab_name, write_files
 from lab.kernel import record
 
 SEED = seed_files()
@@ -38,7 +38,7 @@ def test_cli_rejects_with_exit_2_and_creates_nothing(case, tmp_path):
     else:
         get_path(files[file], path[:-1])[path[-1]] = value
     scenario_path = write_files(files, str(tmp_path))
-    before_ns, before_labs = netns_list(), set(record.labs())
+    before_labs = set(record.labs())
     try:
         r = run_lab("up", scenario_path, "--name", name, check=False)
     finally:
@@ -48,7 +48,7 @@ def test_cli_rejects_with_exit_2_and_creates_nothing(case, tmp_path):
     assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
     assert "Traceback" not in r.stderr
     assert str(tmp_path) in r.stderr or "command line: --name" in r.stderr
-    assert netns_list() == before_ns
+    assert not netns_of(name)
     assert set(record.labs()) == before_labs and not os.path.exists(os.path.join(record.ROOT, name))
     assert not _processes_with(f"--lab {name}")
     assert not os.path.exists("/tmp/svclab-pwned")

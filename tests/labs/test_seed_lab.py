@@ -183,8 +183,8 @@ def test_get_unknown_name_fails_cleanly(seed_lab):
 def test_status_lists_the_lab(seed_lab):
     out = seed_lab.lab("status").stdout
     row = next(line for line in out.splitlines() if line.split()[0] == seed_lab.name)
-    # namespaces: 3 nodes, lan, client, lb, 4 pods; daemons: kube-proxy x3, kubia x2, coredns x2
-    assert row.split()[1:4] == ["up", "10/10", "7/7"]
+    # namespaces: 3 nodes, lan, client, lb, 4 pods; daemons: kube-proxy x3, kubia x2, coredns x2, the API server
+    assert row.split()[1:4] == ["up", "10/10", "8/8"]
 
 
 def test_exec_targets(seed_lab):

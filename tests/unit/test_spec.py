@@ -105,13 +105,13 @@ def test_bad_input_names_file_and_field(tmp_path, body, manifests, expected):
 
 @pytest.mark.parametrize("body, manifests, expected", [
     ("topology: TOPOLOGY\nmanifests: [svc.yml]\n", {"svc.yml": WEB_SERVICE.replace("30080", "29999")},
-     "svc.yml: spec.ports[0].nodePort: 29999 is outside the node port range 30000-32767"),
+     "svc.yml: spec.ports[0].nodePort: Invalid value: 29999: provided port is not in the valid range. The range of valid ports is 30000-32767"),
     ("topology: TOPOLOGY\nmanifests: [a.yml, b.yml]\n",
      {"a.yml": WEB_SERVICE, "b.yml": WEB_SERVICE.replace("name: web}", "name: web2}")},
-     "spec.ports[0].nodePort: node port 30080 is already allocated to another service"),
+     "spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated"),
     ("topology: TOPOLOGY\nmanifests: [svc.yml]\n",
      {"svc.yml": WEB_SERVICE.replace("type: NodePort", "type: NodePort\n  clusterIP: 10.200.0.1")},
-     "svc.yml: spec.clusterIP: 10.200.0.1 is not in the service CIDR 10.96.0.0/12"),
+     "svc.yml: spec.clusterIP: Invalid value: \"10.200.0.1\": provided IP is not in the valid range. The range of valid IPs is 10.96.0.0/12"),
     ("topology: TOPOLOGY\nmanifests: [d.yml]\npins: {pods: [{deployment: web, node: node9}]}\n",
      {"d.yml": DEPLOYMENT}, "pins.pods[0].node: no node named 'node9'"),
     ("topology: TOPOLOGY\nmanifests: [d.yml]\npins: {pods: [{deployment: web, ip: 10.244.1.1}]}\n",

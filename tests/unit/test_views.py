@@ -1,11 +1,14 @@
-"""kubectl's formatting: ages, table layout, the PORT(S) and EXTERNAL-IP columns."""
+"""kubectl's formatting: ages, table layout; the API's Table columns for the seed's services, and
+the Endpoints object the control plane shows."""
 
 import os
 
 from factories import SCENARIOS
+from lab.api import tables
+from lab.cluster import objects, resources
 from lab.cluster.build import build_cluster
 from lab.spec import scenario
-from lab.cli import views
+from lab.tables import human_age, table
 
 
 def test_human_age_like_kubectl():
@@ -13,27 +16,39 @@ def test_human_age_like_kubectl():
              179 * 60: "179m", 3 * 3600: "3h", 3 * 3600 + 60: "3h1m", 8 * 3600: "8h", 47 * 3600: "47h",
              48 * 3600: "2d", 50 * 3600: "2d2h", 40 * 86400: "40d", 3 * 365 * 86400: "3y0d"}
     for seconds, text in cases.items():
-        assert views.human_age(seconds) == text, seconds
+        assert human_age(seconds) == text, seconds
 
 
 def test_table_pads_columns_by_three():
-    out = views.table(["NAME", "TYPE"], [["kubernetes", "ClusterIP"], ["a", "NodePort"]])
+    out = table(["NAME", "TYPE"], [["kubernetes", "ClusterIP"], ["a", "NodePort"]])
     assert out.splitlines() == ["NAME         TYPE", "kubernetes   ClusterIP", "a            NodePort"]
 
 
+def _seed_objects():
+    spec = scenario.load(os.path.join(SCENARIOS, "seed.yml"))
+    rendered = resources.render(build_cluster(spec), objects.with_addons(spec, spec.objects))
+    for obj in rendered.values():
+        obj.pop("_written", None)
+        obj["metadata"]["creationTimestamp"] = "2020-01-01T00:00:00Z"
+    return rendered
+
+
 def test_service_columns():
-    state = build_cluster(scenario.load(os.path.join(SCENARIOS, "seed.yml")))
-    kube, svc = state.service("default", "kubernetes"), state.service("default", "nodeport-svc")
-    assert views.ports_column(kube) == "443/TCP" and views.ports_column(svc) == "3000:30090/TCP"
-    assert views.external_ip_column(svc) == "<none>"
-    headers, rows = views.service_rows([kube, svc], 27 * 60)
+    rendered = _seed_objects()
+    svcs = [rendered["v1/Service/default/kubernetes"], rendered["v1/Service/default/nodeport-svc"]]
+    now = tables.parse_time("2020-01-01T00:27:00Z")
+    headers, rows = tables.text("services", svcs, now)
+    assert headers == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]
+    assert rows[0] == ["kubernetes", "ClusterIP", "10.96.0.1", "<none>", "443/TCP", "27m"]
     assert rows[1] == ["nodeport-svc", "NodePort", "10.105.182.209", "<none>", "3000:30090/TCP", "27m"]
 
 
 def test_endpoints_object_groups_addresses_by_ports():
-    state = build_cluster(scenario.load(os.path.join(SCENARIOS, "seed.yml")))
-    obj = views.endpoints_object(state, state.service("default", "nodeport-svc"), 0)
-    assert obj["subsets"] == [{
+    ep = _seed_objects()["v1/Endpoints/default/nodeport-svc"]
+    for address in ep["subsets"][0]["addresses"]:
+        address["targetRef"].pop("_key", None)
+        address["targetRef"].pop("uid", None)
+    assert ep["subsets"] == [{
         "addresses": [
             {"ip": "10.244.0.23", "nodeName": "k8s-master",
              "targetRef": {"kind": "Pod", "name": "pod-nodeport-6cc49c7999-gdqbg", "namespace": "default"}},

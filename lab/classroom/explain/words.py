@@ -405,7 +405,7 @@ def _masq_paragraph(rs_kind, mark, node):
     mode = modes.MODES[rs_kind]
     mark_chain, post = mode.mark_chain[1], mode.masquerade_chain[1]
     return [f"# {mark_chain} only sets mark {mark} on the packet. In nat POSTROUTING, {post} lets unmarked",
-            f"# packets go, clears the mark and MASQUERADEs the rest: their source becomes the address of the",
+            "# packets go, clears the mark and MASQUERADEs the rest: their source becomes the address of the",
             f"# interface they leave {node.name} by ({node.ip} on eth0, {node.pod_gateway} on cni0). The pod then sees",
             "# the node, not the client, and its answer comes back through this node, which undoes the NAT."]
 

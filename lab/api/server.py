@@ -1,0 +1,556 @@
+"""The HTTP side of a lab's API: routing, authentication, reads from the published store (lists,
+gets, Tables, watches), and writes handed to lab.api.writes. One thread per connection.
+
+Reads never touch the lab: they come from the store ``objects.json`` (lab.live.publish), reloaded
+when it changes. A watch follows the store's history from the resourceVersion asked for.
+"""
+
+import http.server
+import json
+import os
+import select
+import socket
+import ssl
+import threading
+import time
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from lab.api import kinds, selectors, status, tables, writes
+from lab.kernel.record import Record
+from lab.live import publish
+
+MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's limit for a request body
+PUBLIC_PATHS = ("/version", "/version/", "/healthz", "/livez", "/readyz")
+HEADER_TIMEOUT = 10.0  # a client must finish its request line and headers within this (slowloris)
+
+
+class Api:
+    """What every connection shares: the lab, its store (reloaded when republished), the version."""
+
+    def __init__(self, lab, version, server_address):
+        self.lab, self.version, self.server_address = lab, version, server_address
+        self.record = Record(lab, {})
+        self.changed = threading.Condition()
+        self.store, self.mtime = publish.Store(), None
+        self.write_lock = threading.Lock()
+        self.reload()
+
+    def reload(self):
+        """Read the store again if it changed on disk; wake the watches."""
+        try:
+            mtime = os.stat(self.record.path(publish.STORE)).st_mtime_ns
+        except FileNotFoundError:
+            return
+        if mtime == self.mtime:
+            return
+        store = publish.load(self.record)
+        with self.changed:
+            self.store, self.mtime = store, mtime
+            self.changed.notify_all()
+
+    def follow(self, interval=0.5):
+        """A thread that notices a republished store even without a signal."""
+        def loop():
+            while True:
+                time.sleep(interval)
+                try:
+                    self.reload()
+                except OSError:
+                    pass
+        threading.Thread(target=loop, name="store-follower", daemon=True).start()
+
+
+def _parts(path):
+    return [unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
+
+
+class Route:
+    """A resource request: the resource, its namespace, name and subresource (any may be None)."""
+
+    def __init__(self, resource, namespace=None, name=None, sub=None):
+        self.resource, self.namespace, self.name, self.sub = resource, namespace, name, sub
+
+
+def route(parts):
+    """A Route for the path parts of a resource URL, or None when the path names no resource."""
+    if parts[:2] == ["api", "v1"]:
+        group, version, rest = "", "v1", parts[2:]
+    elif len(parts) >= 3 and parts[0] == "apis":
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    namespace = None
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        namespace, rest = rest[1], rest[2:]
+    elif len(rest) >= 1 and rest[0] == "namespaces" and group == "":
+        resource = kinds.find("", "v1", "namespaces")
+        return Route(resource, None, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None)
+    if not rest or len(rest) > 3:
+        return None
+    resource = kinds.find(group, version, rest[0])
+    if resource is None:
+        return None
+    return Route(resource, namespace, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "svclab-apiserver"
+    sys_version = ""
+    api = None  # set on the class by serve()
+
+    def setup(self):
+        conn = self.request
+        conn.settimeout(HEADER_TIMEOUT)
+        if isinstance(conn, ssl.SSLSocket):
+            try:
+                conn.do_handshake()
+            except (ssl.SSLError, OSError):
+                self.handshake_failed = True
+        super().setup()
+
+    def handle(self):
+        if getattr(self, "handshake_failed", False):
+            return
+        try:
+            super().handle()
+        except (ConnectionError, ssl.SSLError, socket.timeout, OSError):
+            pass
+
+    def log_message(self, fmt, *args):  # the daemon's log stays small: errors only
+        pass
+
+    # plumbing ------------------------------------------------------------------------------
+    def _send(self, code, body, content_type="application/json", headers=()):
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("Cache-Control", "no-cache, private")
+        for k, v in headers:
+            self.send_header(k, v)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _error(self, exc):
+        self._send(exc.code, exc.status())
+
+    def _authenticated(self):
+        conn = self.connection
+        if not isinstance(conn, ssl.SSLSocket):
+            return True
+        try:
+            return bool(conn.getpeercert())
+        except (ValueError, ssl.SSLError):
+            return False
+
+    def _body(self):
+        length = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            raise status.bad_request("chunked request bodies are not supported: send Content-Length")
+        try:
+            n = int(length or 0)
+        except ValueError:
+            raise status.bad_request(f"invalid Content-Length {length!r}") from None
+        if n < 0:
+            raise status.bad_request(f"invalid Content-Length {length!r}")
+        if n > MAX_BODY:
+            raise status.too_large(MAX_BODY)
+        self.connection.settimeout(HEADER_TIMEOUT)
+        data = self.rfile.read(n)
+        if len(data) != n:
+            raise status.bad_request("the request body ended early")
+        return data
+
+    def _dispatch(self):
+        try:
+            self.connection.settimeout(None if self.command == "GET" else HEADER_TIMEOUT)
+            url = urlsplit(self.path)
+            self.query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+            if url.path not in PUBLIC_PATHS and not self._authenticated():
+                raise status.unauthorized()
+            self._route(url.path)
+        except status.ApiError as exc:
+            self._error(exc)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout):
+            self.close_connection = True
+        except Exception as exc:  # a bug: the client gets a 500 Status, the server goes on
+            self.log_error("internal error on %s %s: %r", self.command, self.path, exc)
+            try:
+                self._error(status.internal(f"{type(exc).__name__}: {exc}"))
+            except OSError:
+                self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
+
+    def do_OPTIONS(self):
+        self._error(status.method_not_allowed())
+
+    # routing -------------------------------------------------------------------------------
+    def _route(self, path):
+        parts = _parts(path)
+        api = self.api
+        if self.command not in ("GET", "HEAD") and not parts[:1] in (["api"], ["apis"]):
+            raise status.method_not_allowed()
+        if parts in (["version"],):
+            return self._send(200, kinds.version_info(api.version))
+        if parts in (["healthz"], ["livez"], ["readyz"]):
+            return self._send(200, b"ok", "text/plain; charset=utf-8")
+        if parts == ["api"]:
+            return self._get_only(lambda: kinds.api_versions(api.server_address))
+        if parts == ["apis"]:
+            return self._get_only(kinds.api_group_list)
+        if parts == ["api", "v1"]:
+            return self._get_only(lambda: kinds.resource_list("", "v1"))
+        if len(parts) == 2 and parts[0] == "apis" and parts[1] in kinds.GROUPS and parts[1]:
+            return self._get_only(lambda: kinds.api_group(parts[1]))
+        if len(parts) == 3 and parts[0] == "apis" and kinds.GROUPS.get(parts[1]) == parts[2] and parts[1]:
+            return self._get_only(lambda: kinds.resource_list(parts[1], parts[2]))
+        if parts == ["openapi", "v2"]:
+            return self._get_only(lambda: b"", "application/octet-stream")
+        r = route(parts)
+        if r is None:
+            raise status.no_such_path()
+        if r.resource.namespaced is False and r.namespace is not None:
+            raise status.no_such_path()
+        if r.sub is not None:
+            return self._subresource(r)
+        if self.command in ("GET", "HEAD"):
+            return self._watch(r) if self.query.get("watch") in ("true", "1") else self._read(r)
+        if self.command == "POST":
+            return self._create(r)
+        if self.command in ("PUT", "PATCH"):
+            return self._update(r)
+        if self.command == "DELETE":
+            return self._delete(r)
+        raise status.method_not_allowed()
+
+    def _get_only(self, make, content_type="application/json"):
+        if self.command not in ("GET", "HEAD"):
+            raise status.method_not_allowed()
+        body = make()
+        return self._send(200, body, content_type)
+
+    # reads ---------------------------------------------------------------------------------
+    def _wants_table(self):
+        return "as=Table" in self.headers.get("Accept", "")
+
+    def _matching(self, r, store):
+        return selectors.select(store.objects, r.resource, r.namespace, self.query.get("labelSelector"),
+                                self.query.get("fieldSelector"))
+
+    def _find(self, r, store):
+        namespace = r.namespace if r.resource.namespaced else ""
+        obj = store.objects.get(f"{r.resource.api_version}/{r.resource.kind}/{namespace or ''}/{r.name}")
+        if obj is None:
+            raise status.not_found(r.resource, r.name)
+        return obj
+
+    def _read(self, r):
+        self.api.reload()
+        store = self.api.store
+        if r.name is not None:
+            obj = self._find(r, store)
+            if self._wants_table():
+                return self._send(200, tables.table(r.resource.plural, [obj], store.resource_version, time.time()))
+            return self._send(200, obj)
+        items = self._matching(r, store)
+        if self._wants_table():
+            return self._send(200, tables.table(r.resource.plural, items, store.resource_version, time.time()))
+        return self._send(200, {"kind": f"{r.resource.kind}List", "apiVersion": r.resource.api_version,
+                                "metadata": {"resourceVersion": str(store.resource_version)}, "items": items})
+
+    def _watch(self, r):
+        """Chunked ``WatchEvent`` lines: ADDED for what exists (without a resourceVersion), then
+        every change after the resourceVersion the list gave."""
+        api = self.api
+        api.reload()
+        if r.name is not None:
+            self.query["fieldSelector"] = ",".join(x for x in (self.query.get("fieldSelector"),
+                                                               f"metadata.name={r.name}") if x)
+        label_match = selectors.labels(self.query.get("labelSelector"))
+        field_match = selectors.fields(self.query.get("fieldSelector"))
+        table = self._wants_table()
+        try:
+            deadline = time.monotonic() + min(float(self.query.get("timeoutSeconds") or 1800), 3600)
+        except ValueError:
+            raise status.bad_request(f"invalid timeoutSeconds {self.query.get('timeoutSeconds')!r}") from None
+        with api.changed:
+            store = api.store
+        since = self.query.get("resourceVersion")
+        pending = []
+        if since in (None, "", "0"):
+            pending = [("ADDED", o) for o in self._matching(r, store)]
+            last = store.resource_version
+        else:
+            try:
+                last = int(since)
+            except ValueError:
+                raise status.bad_request(f"invalid resourceVersion {since!r}") from None
+            oldest = store.history[0][0] if store.history else store.resource_version + 1
+            if store.history and last < oldest - 1 and last < store.resource_version:
+                pending = [("ERROR", status.gone(last, oldest).status())]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.send_header("Cache-Control", "no-cache, private")
+        self.end_headers()
+        prefix = f"{r.resource.api_version}/{r.resource.kind}/"
+        first_table = [True]
+
+        def wanted(obj):
+            key = f"{obj.get('apiVersion')}/{obj.get('kind')}/{obj['metadata'].get('namespace', '')}/" \
+                  f"{obj['metadata'].get('name')}"
+            meta = obj["metadata"]
+            return (key.startswith(prefix) and (r.namespace is None or meta.get("namespace") == r.namespace)
+                    and label_match(meta.get("labels")) and field_match(obj))
+
+        def send(kind, obj):
+            if table and kind != "ERROR":
+                obj = tables.table(r.resource.plural, [obj], obj["metadata"].get("resourceVersion", ""), time.time(),
+                                   with_columns=first_table[0])
+                first_table[0] = False
+            data = (json.dumps({"type": kind, "object": obj}) + "\n").encode()
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+        try:
+            for kind, obj in pending:
+                send(kind, obj)
+            if pending and pending[0][0] == "ERROR":
+                return self._end_chunks()
+            while time.monotonic() < deadline:
+                with api.changed:
+                    current = api.store
+                    if current.resource_version <= last:
+                        api.changed.wait(timeout=min(1.0, max(0.01, deadline - time.monotonic())))
+                        current = api.store
+                for rv, kind, obj in current.history:
+                    if rv > last and wanted(obj):
+                        send(kind, obj)
+                last = max(last, current.resource_version)
+                if self._peer_closed():
+                    self.close_connection = True
+                    return
+            self._end_chunks()
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, OSError):
+            self.close_connection = True
+
+    def _end_chunks(self):
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _peer_closed(self):
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            if not readable:
+                return False
+            return self.connection.recv(1) == b""
+        except (OSError, ValueError, ssl.SSLError):
+            return True
+
+    # writes --------------------------------------------------------------------------------
+    def _load(self, r):
+        return writes.decode(self._body(), self.headers.get("Content-Type"), r.resource)
+
+    def _written(self, obj):
+        """The object as the lab now shows it (after the change has been published)."""
+        self.api.reload()
+        meta = obj["metadata"]
+        key = f"{obj['apiVersion']}/{obj['kind']}/{meta.get('namespace', '') if meta.get('namespace') else ''}/" \
+              f"{meta['name']}"
+        return self.api.store.objects.get(key, obj)
+
+    def _writable(self, r):
+        verb = "create" if self.command == "POST" else "update"
+        if verb not in r.resource.verbs:
+            raise status.method_not_allowed()
+        if r.resource.namespaced and r.namespace is None and self.command == "POST":
+            raise status.no_such_path()
+
+    def _create(self, r):
+        self._writable(r)
+        if r.name is not None:
+            raise status.method_not_allowed()
+        obj = writes.check_kind(self._load(r), r.resource, r.namespace)
+        with self.api.write_lock:  # the names taken and the write that takes one: one step
+            self.api.reload()
+            names = {o["metadata"]["name"] for o in self._matching(Route(r.resource, r.namespace), self.api.store)}
+            writes.generate_name(obj, names)
+            if obj["metadata"]["name"] in names:
+                raise status.already_exists(r.resource, obj["metadata"]["name"])
+            if self.query.get("dryRun"):
+                return self._send(201, obj)
+            writes.apply(self.api.lab, r.resource, writes.as_manifest(obj))
+        self._send(201, self._written(obj))
+
+    def _update(self, r):
+        self._writable(r)
+        if r.name is None:
+            raise status.method_not_allowed()
+        body = self._load(r)
+        with self.api.write_lock:  # read, change and write the object as one step: no lost updates
+            self.api.reload()
+            try:
+                live = self._find(r, self.api.store)
+            except status.ApiError:
+                live = None
+            obj = self._changed(r, live, body)
+            if self.query.get("dryRun"):
+                return self._send(200, obj)
+            manifest = obj if live is None else \
+                writes.keep_written(writes.drop_type_dependent(live, obj), live, self._written_manifest(r, live))
+            writes.apply(self.api.lab, r.resource, writes.as_manifest(manifest))
+        self._send(200 if live is not None else 201, self._written(obj))
+
+    def _changed(self, r, live, body):
+        """The object a PUT (the body) or a PATCH (the live object patched) asks for."""
+        ctype = self.headers.get("Content-Type", "")
+        if self.command == "PUT":
+            if live is None:
+                raise status.not_found(r.resource, r.name)
+            obj = writes.check_kind(body, r.resource, r.namespace, r.name)
+            given = obj["metadata"].get("resourceVersion")
+            if given and given != live["metadata"]["resourceVersion"]:
+                raise status.conflict(r.resource, r.name)
+            return obj
+        if live is not None:
+            return writes.check_kind(writes.apply_patch(live, body, ctype), r.resource, r.namespace, r.name)
+        if not ctype.startswith("application/apply-patch"):
+            raise status.not_found(r.resource, r.name)
+        return writes.check_kind(body, r.resource, r.namespace, r.name)  # server-side apply creates
+
+    def _written_manifest(self, r, live):
+        """The manifest as the user last wrote it (through files, ``lab apply`` or this API): a
+        change keeps what it leaves alone of that, and drops what the control plane filled in."""
+        if live is None:
+            return {}
+        entry = self.api.store.meta.get(self._key(r, live)) or {}
+        return entry.get("written") or writes.as_manifest(live)
+
+    def _delete(self, r):
+        if "delete" not in r.resource.verbs or r.name is None:
+            raise status.method_not_allowed()
+        self.api.reload()
+        live = self._find(r, self.api.store)
+        grace = None
+        body = self._body()
+        if body:
+            try:
+                options = json.loads(body)
+                grace = options.get("gracePeriodSeconds") if isinstance(options, dict) else None
+            except ValueError:
+                raise status.bad_request("the body of a delete is DeleteOptions, JSON") from None
+        if "gracePeriodSeconds" in self.query:
+            try:
+                grace = int(self.query["gracePeriodSeconds"])
+            except ValueError:
+                raise status.bad_request("invalid gracePeriodSeconds") from None
+        if grace is not None and not (isinstance(grace, int) and 0 <= grace <= 3600):
+            raise status.bad_request("gracePeriodSeconds must be 0 to 3600")
+        if self.query.get("dryRun"):
+            return self._send(200, live)
+        with self.api.write_lock:
+            if r.resource.kind == "Pod" and grace:
+                threading.Thread(target=self._delete_pod_later, args=(r, grace), daemon=True).start()
+                time.sleep(0.05)
+                self.api.reload()
+                return self._send(200, self.api.store.objects.get(self._key(r, live), live))
+            writes.delete(self.api.lab, r.resource, r.namespace, r.name)
+        if r.resource.kind == "Pod":
+            return self._send(200, live)
+        details = {"name": r.name, "kind": r.resource.plural, "uid": live["metadata"].get("uid")}
+        if r.resource.group:
+            details["group"] = r.resource.group
+        return self._send(200, status.success(details))
+
+    def _key(self, r, live):
+        meta = live["metadata"]
+        return f"{r.resource.api_version}/{r.resource.kind}/{meta.get('namespace', '')}/{meta['name']}"
+
+    def _delete_pod_later(self, r, grace):
+        try:
+            writes.delete(self.api.lab, r.resource, r.namespace, r.name, grace)
+        except status.ApiError:
+            pass
+
+    # subresources --------------------------------------------------------------------------
+    def _subresource(self, r):
+        if r.sub == "status" and self.command in ("GET", "HEAD"):
+            return self._read(Route(r.resource, r.namespace, r.name))
+        if r.sub == "scale" and any(s[0] == "scale" for s in r.resource.subresources):
+            return self._scale(r)
+        if r.sub in ("exec", "attach", "portforward", "log", "proxy"):
+            from lab.api import streams  # exec, logs and port-forward: their own module
+            return streams.handle(self, r)
+        raise status.no_such_path()
+
+    def _scale(self, r):
+        if self.command in ("GET", "HEAD"):
+            self.api.reload()
+            return self._send(200, _scale_of(self._find(Route(r.resource, r.namespace, r.name), self.api.store)))
+        if self.command not in ("PUT", "PATCH"):
+            raise status.method_not_allowed()
+        body = self._load(r)
+        with self.api.write_lock:
+            self.api.reload()
+            live = self._find(Route(r.resource, r.namespace, r.name), self.api.store)
+            new = writes.apply_patch(_scale_of(live), body, self.headers.get("Content-Type", "")) \
+                if self.command == "PATCH" else body
+            replicas = (new.get("spec") or {}).get("replicas") if isinstance(new, dict) else None
+            if not isinstance(replicas, int) or isinstance(replicas, bool) or not 0 <= replicas <= 1000:
+                raise status.invalid("Scale", r.name, [("spec.replicas", f"Invalid value: {replicas!r}: must be "
+                                                        "greater than or equal to 0")], "autoscaling")
+            manifest = writes.as_manifest(self._written_manifest(r, live))
+            manifest.setdefault("spec", {})["replicas"] = replicas
+            writes.apply(self.api.lab, r.resource, manifest)
+        self.api.reload()
+        self._send(200, _scale_of(self._find(Route(r.resource, r.namespace, r.name), self.api.store)))
+
+
+def _scale_of(obj):
+    meta = obj["metadata"]
+    selector = obj.get("spec", {}).get("selector", {}).get("matchLabels", {})
+    return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+                         if k in meta},
+            "spec": {"replicas": obj.get("spec", {}).get("replicas", 0)},
+            "status": {"replicas": obj.get("status", {}).get("replicas", 0),
+                       "selector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))}}
+
+
+class TLSServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+    def __init__(self, sock, context):
+        self.context = context
+        super().__init__(sock.getsockname()[:2], Handler, bind_and_activate=False)
+        self.socket.close()
+        self.socket = sock
+
+    def get_request(self):
+        conn, addr = self.socket.accept()
+        if self.context is not None:
+            conn = self.context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        return conn, addr
+
+
+def tls_context(pki_paths):
+    from lab.api import pki
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*pki_paths[pki.SERVER])
+    context.load_verify_locations(pki_paths[pki.CA][0])
+    context.verify_mode = ssl.CERT_OPTIONAL
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def serve(api, sockets, context):
+    """Serve every socket of ``sockets`` (listening already) from threads of their own."""
+    Handler.api = api
+    servers = [TLSServer(sock, context) for sock in sockets]
+    for srv in servers:
+        threading.Thread(target=srv.serve_forever, name=f"api-{srv.server_address}", daemon=True).start()
+    return servers

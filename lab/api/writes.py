@@ -1,0 +1,197 @@
+"""API writes as live changes: a created, replaced or patched object becomes a manifest applied
+to the lab through lab.live.changes (the very code ``lab apply`` runs), a deleted one a change
+that deletes it; bad input becomes kube-apiserver's Status (400, 404, 409, 415, 422)."""
+
+import copy
+import json
+import re
+
+import yaml
+
+from lab.api import patch as patches
+from lab.api import status
+from lab.cluster import resources
+from lab.errors import InputError, LabError
+from lab.live import changes
+
+SYSTEM_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink",
+                 "deletionTimestamp", "deletionGracePeriodSeconds")
+PATCH_TYPES = {"application/json-patch+json": "json", "application/merge-patch+json": "merge",
+               "application/strategic-merge-patch+json": "strategic", "application/apply-patch+yaml": "apply",
+               "application/apply-patch+cbor": None}
+
+
+def decode(body, content_type, resource):
+    """A request body as JSON data (or YAML, as the apiserver also takes it); 400 when it is not."""
+    media = (content_type or "application/json").split(";")[0].strip().lower()
+    try:
+        text = body.decode("utf-8")
+        if media in ("application/yaml", "application/apply-patch+yaml"):
+            return yaml.safe_load(text)
+        return json.loads(text)
+    except (UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+        problem = " ".join(str(exc).split())[:300]
+        raise status.bad_request(f"couldn't get version/kind; json parse error: {problem}") from None
+
+
+def check_kind(obj, resource, namespace, name=None):
+    """The body names the kind the URL does, in the URL's namespace (and name)."""
+    if not isinstance(obj, dict):
+        raise status.bad_request("the object provided is not a JSON object")
+    api, kind = obj.get("apiVersion"), obj.get("kind")
+    if (api, kind) != (resource.api_version, resource.kind):
+        raise status.bad_request(f"the API version in the data ({api}) does not match the expected API version "
+                                 f"({resource.api_version})" if api != resource.api_version else
+                                 f"{kind} in version \"{resource.version}\" cannot be handled as a {resource.kind}: "
+                                 "the kind does not match")
+    meta = obj.setdefault("metadata", {})
+    if not isinstance(meta, dict):
+        raise status.bad_request(f"{resource.kind} in version \"{resource.version}\" cannot be handled as a "
+                                 f"{resource.kind}: metadata is not an object")
+    if resource.namespaced:
+        given = meta.get("namespace")
+        if given not in (None, namespace):
+            raise status.bad_request("the namespace of the provided object does not match the namespace sent on the "
+                                     "request")
+        meta["namespace"] = namespace
+    if name is not None and meta.get("name") not in (None, name):
+        raise status.bad_request(f"the name of the object ({meta.get('name')}) does not match the name on the URL "
+                                 f"({name})")
+    if name is not None:
+        meta["name"] = name
+    return obj
+
+
+def generate_name(obj, taken):
+    meta = obj["metadata"]
+    if not meta.get("name") and meta.get("generateName"):
+        for i in range(100):
+            candidate = f"{meta['generateName']}{resources._suffix(meta['generateName'] + str(len(taken)) + str(i))}"
+            if candidate not in taken:
+                meta["name"] = candidate
+                break
+    if not meta.get("name"):
+        raise status.invalid(obj.get("kind", "Object"), "", [("metadata.name", "Required value: name or "
+                                                              "generateName is required")])
+
+
+def as_manifest(obj):
+    """What the lab keeps of an object written through the API: no status, no system metadata."""
+    out = copy.deepcopy(obj)
+    out.pop("status", None)
+    meta = out.get("metadata") or {}
+    for key in SYSTEM_FIELDS:
+        meta.pop(key, None)
+    if meta.get("annotations") == {}:
+        meta.pop("annotations")
+    return out
+
+
+def keep_written(patched, live, written):
+    """``patched`` (the live object, changed) without the fields the control plane set that the
+    change left alone and the user never wrote: what the user's manifest becomes."""
+    if isinstance(patched, dict) and isinstance(live, dict):
+        written = written if isinstance(written, dict) else {}
+        out = {}
+        for k, v in patched.items():
+            if k in written:
+                out[k] = keep_written(v, live.get(k), written[k])
+            elif k in live and v == live[k]:
+                continue  # the server's, untouched
+            else:
+                out[k] = v
+        return out
+    if isinstance(patched, list) and patched == live and isinstance(written, list):
+        return written
+    return patched
+
+
+def drop_type_dependent(live, new):
+    """A Service whose type changes loses the fields only its old type used, when the change left
+    them as they were (kube-apiserver does the same, so that ``type: ClusterIP`` alone is a valid
+    patch of a NodePort Service)."""
+    if new.get("kind") != "Service" or not isinstance(new.get("spec"), dict):
+        return new
+    old_spec, spec = live.get("spec") or {}, new["spec"]
+    old_type, new_type = old_spec.get("type", "ClusterIP"), spec.get("type", "ClusterIP")
+    if old_type == new_type:
+        return new
+
+    def unchanged(field):
+        return field in spec and spec.get(field) == old_spec.get(field)
+
+    if new_type not in ("NodePort", "LoadBalancer"):
+        ports, old_ports = spec.get("ports") or [], old_spec.get("ports") or []
+        if [p.get("nodePort") for p in ports if isinstance(p, dict)] == \
+                [p.get("nodePort") for p in old_ports if isinstance(p, dict)]:
+            for port in ports:
+                if isinstance(port, dict):
+                    port.pop("nodePort", None)
+        for field in ("healthCheckNodePort", "externalTrafficPolicy"):
+            if unchanged(field):
+                spec.pop(field)
+    if new_type != "LoadBalancer":
+        for field in ("allocateLoadBalancerNodePorts", "loadBalancerClass"):
+            if unchanged(field):
+                spec.pop(field)
+    if new_type == "ExternalName":
+        for field in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy", "internalTrafficPolicy"):
+            if unchanged(field):
+                spec.pop(field)
+    return new
+
+
+def apply_patch(live, body, content_type):
+    kind = PATCH_TYPES.get((content_type or "").split(";")[0].strip().lower())
+    if kind is None:
+        raise status.unsupported_patch()
+    try:
+        if kind == "json":
+            return patches.json_patch(live, body)
+        if kind == "merge":
+            return patches.merge_patch(live, body)
+        return patches.strategic_merge_patch(live, body)  # apply (server-side): approximated as a merge
+    except patches.PatchError as exc:
+        raise status.ApiError(422, "Invalid", f"the patch could not be applied: {exc}") from None
+
+
+def invalid_from(exc, resource, name):
+    """kube-apiserver's 422 for svclab's InputError (field and problem), with ``kind "name"``."""
+    field = exc.field if exc.field and not exc.field.startswith("(") else ""
+    message = exc.problem if exc.problem.startswith(("Invalid value", "Required value", "Unsupported value",
+                                                     "Duplicate value")) else f"Invalid value: {exc.problem}"
+    if exc.problem == "unknown field":
+        raise status.bad_request(f'{resource.kind} in version "{resource.version}" cannot be handled as a '
+                                 f'{resource.kind}: strict decoding error: unknown field "{field}"')
+    if exc.problem == "is required":
+        message = "Required value"
+    return status.invalid(resource.kind, name, [(field, message)], resource.group)
+
+
+def label(resource, obj):
+    meta = obj.get("metadata", {})
+    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{resource.kind} {where}{meta.get('name', '')}"
+
+
+def apply(lab, resource, obj):
+    """Apply ``obj`` (a manifest) to the lab: the same change ``lab apply`` makes."""
+    name = obj.get("metadata", {}).get("name", "")
+    try:
+        return changes.apply_documents(lab, [(label(resource, obj), obj)])
+    except InputError as exc:
+        raise invalid_from(exc, resource, name) from None
+    except LabError as exc:
+        raise status.ApiError(422, "Invalid", str(exc)) from None
+
+
+def delete(lab, resource, namespace, name, grace=None):
+    """Delete an object as ``lab delete`` does (a pod with ``grace`` seconds as terminating)."""
+    kind = "EndpointSlice" if resource.kind in ("Endpoints", "EndpointSlice") else resource.kind
+    try:
+        return changes.delete(lab, kind, namespace if resource.namespaced else "", name,
+                              grace_period=grace or 0.0)
+    except LabError as exc:
+        if re.search(r"not found", str(exc)):
+            raise status.not_found(resource, name) from None
+        raise status.ApiError(422, "Invalid", str(exc)) from None
