@@ -9,13 +9,14 @@ from lab.spec import manifests
 from lab.spec.fields import Field
 
 RESOURCES = {"Deployment": "deployment.apps", "Service": "service", "Pod": "pod",
-             "EndpointSlice": "endpointslice.discovery.k8s.io"}
+             "EndpointSlice": "endpointslice.discovery.k8s.io", "Endpoints": "endpoints"}
 PLURALS = {"Deployment": "deployments.apps", "Service": "services", "Pod": "pods",
            "EndpointSlice": "endpointslices.discovery.k8s.io"}
 
 
 def key(obj):
-    return (obj.kind, obj.namespace, obj.name)
+    """(kind, namespace, name): a v1 Endpoints object (read as an EndpointSlice) is its own kind."""
+    return (getattr(obj, "legacy_kind", obj.kind), obj.namespace, obj.name)
 
 
 def parse_all(labelled):

@@ -94,7 +94,7 @@ def apply_documents(lab, labelled, say=None):
             gone = obj.kind == "Pod" and not any((p.namespace, p.name) == (obj.namespace, obj.name)
                                                 for p in change.cluster.pods)  # deleted, now made again
             word = "created" if k not in before or gone else ("unchanged" if before[k] == obj else "configured")
-            lines.append(f"{objects.RESOURCES[obj.kind]}/{obj.name} {word}")
+            lines.append(f"{objects.RESOURCES[k[0]]}/{obj.name} {word}")
         change.converge(new, lines)
         change.record.commit_objects(applied + list(labelled), deleted)
         return change.result()
