@@ -574,6 +574,44 @@ def scenario_file(tmp_path, body, manifests=None):
     return str(path)
 
 
+# pods with spec.hostname and spec.subdomain, and the services they name (tests/unit's DNS records and
+# /etc files, tests/labs/test_pod_hostnames_lab.py): alpha-pod is alpha.sub (the headless service sub
+# selects it); subonly has a subdomain and no hostname (Kubernetes gives its endpoint no hostname);
+# plain has neither; gamma-pod names sub from another namespace (no such service there); beta-pod
+# names a subdomain no service has; lonely is the only endpoint of a normal (ClusterIP) service;
+# phoenix is a bare pod to delete and apply again
+
+def _bare_pod(name, labels, node, namespace=None, **spec):
+    meta = {"name": name, "labels": labels, **({"namespace": namespace} if namespace else {})}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta,
+            "spec": {**spec, "nodeName": node,
+                     "containers": [{"name": "web", "image": "luksa/kubia", "ports": [{"containerPort": 8080}]}]}}
+
+
+HOSTNAME_PODS = [
+    _bare_pod("alpha-pod", {"app": "sub"}, "node1", hostname="alpha", subdomain="sub"),
+    _bare_pod("subonly", {"app": "sub"}, "node2", subdomain="sub"),
+    _bare_pod("plain", {"app": "sub"}, "node1"),
+    _bare_pod("gamma-pod", {"app": "sub"}, "master", namespace="team", hostname="gamma", subdomain="sub"),
+    _bare_pod("beta-pod", {"app": "beta"}, "master", hostname="beta", subdomain="nosuch"),
+    _bare_pod("lonely", {"app": "lonely"}, "node2"),
+]
+HOSTNAME_SERVICES = [
+    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "sub"},
+     "spec": {"clusterIP": "None", "selector": {"app": "sub"}, "ports": [{"name": "http", "port": 8080}]}},
+    {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "lonely"},
+     "spec": {"selector": {"app": "lonely"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+]
+PHOENIX_POD = _bare_pod("phoenix", {"app": "phoenix"}, "node2")
+
+
+def hostname_scenario(tmp_path):
+    """The hostname scenario in ``tmp_path`` (scenario.yml, pods.yml, phoenix.yml); its path."""
+    return scenario_file(tmp_path, "name: hn\ntopology: TOPOLOGY\nmanifests: [pods.yml, phoenix.yml]\n", {
+        "pods.yml": yaml.safe_dump_all(HOSTNAME_PODS + HOSTNAME_SERVICES, sort_keys=False),
+        "phoenix.yml": yaml.safe_dump(PHOENIX_POD, sort_keys=False)})
+
+
 def _read(path):
     with open(path) as f:
         return yaml.safe_load(f)

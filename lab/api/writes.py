@@ -187,9 +187,8 @@ def apply(lab, resource, obj):
 
 def delete(lab, resource, namespace, name, grace=None):
     """Delete an object as ``lab delete`` does (a pod with ``grace`` seconds as terminating)."""
-    kind = "EndpointSlice" if resource.kind in ("Endpoints", "EndpointSlice") else resource.kind
     try:
-        return changes.delete(lab, kind, namespace if resource.namespaced else "", name,
+        return changes.delete(lab, resource.kind, namespace if resource.namespaced else "", name,
                               grace_period=grace or 0.0)
     except LabError as exc:
         if re.search(r"not found", str(exc)):

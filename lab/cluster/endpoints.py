@@ -55,8 +55,9 @@ def compute(services, pods, nodes, slices=()):
                     else pod.port_named(port.target_port, port.protocol)
                 if target is not None:
                     # the EndpointSlice controller: ready = Ready and not terminating, serving = Ready
-                    # ... and the endpoint's hostname when the pod names this service as its subdomain
-                    hostname = pod.host_name if pod.subdomain == svc.name else None
+                    # ... and the endpoint's hostname when the pod has a spec.hostname and names this
+                    # service as its subdomain (ShouldSetHostname: a subdomain alone gives none)
+                    hostname = pod.hostname if pod.hostname and pod.subdomain == svc.name else None
                     eps.append(Endpoint(pod.ip, target, pod.node, pod.name, ready=pod.ready and not pod.terminating,
                                         serving=pod.ready, terminating=pod.terminating, hostname=hostname))
             eps.sort(key=lambda e: e.address)  # kube-proxy orders endpoints by the "IP:port" string

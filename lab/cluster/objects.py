@@ -10,14 +10,16 @@ from lab.spec.fields import Field
 
 RESOURCES = {"Deployment": "deployment.apps", "ReplicaSet": "replicaset.apps", "StatefulSet": "statefulset.apps",
              "DaemonSet": "daemonset.apps", "Service": "service", "Pod": "pod", "Namespace": "namespace",
-             "ConfigMap": "configmap", "EndpointSlice": "endpointslice.discovery.k8s.io"}
+             "ConfigMap": "configmap", "EndpointSlice": "endpointslice.discovery.k8s.io", "Endpoints": "endpoints"}
 PLURALS = {"Deployment": "deployments.apps", "ReplicaSet": "replicasets.apps", "StatefulSet": "statefulsets.apps",
            "DaemonSet": "daemonsets.apps", "Service": "services", "Pod": "pods", "Namespace": "namespaces",
-           "ConfigMap": "configmaps", "EndpointSlice": "endpointslices.discovery.k8s.io"}
+           "ConfigMap": "configmaps", "EndpointSlice": "endpointslices.discovery.k8s.io",
+           "Endpoints": "endpoints"}
 
 
 def key(obj):
-    return (obj.kind, obj.namespace, obj.name)
+    """(kind, namespace, name): a v1 Endpoints object (read as an EndpointSlice) is its own kind."""
+    return (getattr(obj, "legacy_kind", obj.kind), obj.namespace, obj.name)
 
 
 def parse_all(labelled):

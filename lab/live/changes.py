@@ -107,7 +107,7 @@ def apply_documents(lab, labelled, say=None):
             gone = obj.kind == "Pod" and not any((p.namespace, p.name) == (obj.namespace, obj.name)
                                                 for p in change.cluster.pods)  # deleted, now made again
             word = "created" if k not in before or gone else ("unchanged" if before[k] == obj else "configured")
-            lines.append(f"{objects.RESOURCES[obj.kind]}/{obj.name} {word}")
+            lines.append(f"{objects.RESOURCES[k[0]]}/{obj.name} {word}")
         change.converge(new, lines, holding)
         change.record.commit_objects(_latest(applied + list(labelled)), deleted)
         return change.result()
@@ -137,7 +137,7 @@ def delete(lab, kind, namespace, name, grace_period=0.0, say=None):
         if kind == "Namespace":  # the namespace and everything in it
             match = [o for o in current if (o.kind == "Namespace" and o.name == name) or o.namespace == name]
         else:
-            match = [o for o in current if (o.kind, o.namespace, o.name) == (kind, namespace, name)]
+            match = [o for o in current if objects.key(o) == (kind, namespace, name)]
         if not match:
             where = "" if kind == "Namespace" else f" in namespace {namespace}"
             raise LabError(f'{objects.PLURALS[kind]} "{name}" not found{where}')

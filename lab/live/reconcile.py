@@ -43,7 +43,8 @@ def converge(lab_record, old: ClusterState, new: ClusterState, timeout=10.0):
         _serve(lab_record, dataclasses.replace(new, pods=new.pods + changes.removed_pods), deadline)
     _external_addresses(new, changes.added_external_ips, "add")
     controller = _apply_control_plane(lab_record, new, deadline)
-    if nginx.needs_nginx(new) and not nginx.needs_nginx(old):  # the load balancer's first use: plumbing too
+    # the load balancer's first use (never started in this lab, not merely unused since): plumbing too
+    if nginx.needs_nginx(new) and registry.LB_CONTROLLER.record_key(registry.LB_KEY) not in lab_record.pids:
         steps.load_rules([(n.netns, netfilter.lb_return_rules(new)) for n in new.nodes]
                          + [(new.lb.netns, netfilter.lb_rules())])
         loadbalancer.start(lab_record, new)

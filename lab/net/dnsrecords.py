@@ -6,7 +6,7 @@ kubeadm's Corefile settings (``pods insecure``, ``ttl 30``):
 - ``<svc>.<ns>.svc.<zone>``: A = the ClusterIP; for a headless service, the ready endpoint
   IPs; CNAME for ExternalName services.
 - ``<a-b-c-d>.<svc>.<ns>.svc.<zone>``: A for each ready endpoint of a service; an endpoint with a
-  hostname (a pod whose ``subdomain`` names a headless service, with its ``hostname`` or name) is
+  hostname (a pod with a ``hostname`` whose ``subdomain`` names the service) is
   ``<hostname>.<svc>.<ns>.svc.<zone>`` instead, and SRV targets and PTRs use that name.
 - ``_<port>._<proto>.<svc>.<ns>.svc.<zone>``: SRV for each named port (the bare service name
   answers SRV for every port).

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from factories import DETECT_LOCAL_MODES, ROOT, SCENARIOS, SEED_FILES, detect_local_config, needs_tools, run_lab
+from factories import (DETECT_LOCAL_MODES, ROOT, SCENARIOS, SEED_FILES, TESTS, detect_local_config, needs_tools,
+                       run_lab)
 from lab.cluster.build import build_cluster
 from lab.spec import scenario
 from lab.proxy import iptables, options, saveform
@@ -49,3 +50,16 @@ def test_detect_local_modes_save_form(tmp_path, scratch_netns, mode, extra):
     out = run_lab("render", "iptables", *SEED_FILES, "--config", str(config)).stdout
     restore = run_lab("render", "iptables", *SEED_FILES, "--config", str(config), "--form", "restore").stdout
     assert real_save(scratch_netns, (iptables.render_bootstrap(options.PROFILES["current"]), restore)) == out
+
+
+@pytest.mark.parametrize("profile", ["current", "1.18"])
+def test_no_local_detector_save_form(tmp_path, scratch_netns, profile):
+    """clusterCIDR "" (no local-traffic detector, tests/unit's test_an_empty_cluster_cidr_detects_no_local_traffic):
+    the rules kube-proxy would restore load, and read back as the save form says, with no cluster CIDR in them."""
+    config = detect_local_config(tmp_path, "ClusterCIDR", 'clusterCIDR: ""')
+    manifests = os.path.join(TESTS, "render", "local-traffic.yml")
+    args = ("render", "iptables", manifests, "--config", str(config), "--profile", profile)
+    out, restore = run_lab(*args).stdout, run_lab(*args, "--form", "restore").stdout
+    saved = real_save(scratch_netns, (iptables.render_bootstrap(options.PROFILES[profile]), restore))
+    assert saved == out
+    assert "10.244.0.0/16" not in saved and "KUBE-SVC-" in saved

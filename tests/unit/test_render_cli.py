@@ -3,10 +3,12 @@ computes without a kernel is checked against the real iptables-save in
 tests/kernel/test_render_cli_kernel.py."""
 
 import os
+import re
 
 import pytest
 
 from factories import DETECT_LOCAL_MODES, SEED_FILES, TESTS, detect_local_config, run_lab
+from lab.proxy import names
 
 HERE = os.path.join(TESTS, "render")
 
@@ -61,3 +63,82 @@ def test_detect_local_modes(tmp_path, mode, extra, masq):
     out = render("iptables", *SEED_FILES, "--config", str(config))
     assert any(line.startswith("-A KUBE-SVC-FDIGUWRAAKMFZSYO") and masq in line and line.endswith("KUBE-MARK-MASQ")
                for line in out.splitlines()), out
+
+
+# ports with no name -----------------------------------------------------------------------------
+
+UNNAMED = os.path.join(HERE, "unnamed-ports.yml")
+
+
+@pytest.mark.parametrize("profile, string", [("current", "default/{}"), ("1.18", "default/{}:")])
+def test_unnamed_ports_render_under_the_service_port_string(profile, string):
+    out = render("iptables", UNNAMED, "--profile", profile, "--node", "node1")
+    for service, port, endpoint in (("noname", 80, "10.244.2.2:8080"), ("emptyname", 81, "10.244.1.7:8080")):
+        name = string.format(service)
+        chain = "KUBE-SVC-" + names.port_proto_hash(name, "tcp")
+        assert re.search(rf'^-A KUBE-SERVICES -d [\d.]+/32 -p tcp -m comment --comment "{name} cluster IP" '
+                         rf"-m tcp --dport {port} -j {chain}$", out, re.M), (profile, service)
+        sep = names.endpoint_chain(name, "tcp", endpoint)
+        assert (f'-A {sep} -p tcp -m comment --comment "{name}" -m tcp -j DNAT --to-destination {endpoint}'
+                in out), (profile, service)
+    if profile == "current":
+        assert '"default/noname:' not in out and '"default/emptyname:' not in out
+
+
+# kube-proxy's local-traffic detector: clusterCIDR "" gives none ---------------------------------
+
+LOCAL = os.path.join(HERE, "local-traffic.yml")
+POD_TRAFFIC = {"current": "pod traffic for default/local-np external destinations",
+               "1.18": "Redirect pods trying to reach external loadbalancer VIP to clusterIP"}
+
+
+def masquerade_if_not_local(out):
+    return [line for line in out.splitlines() if " ! -s " in line and line.endswith("-j KUBE-MARK-MASQ")]
+
+
+def pod_short_circuit(out, profile):
+    return [line for line in out.splitlines() if POD_TRAFFIC[profile] in line]
+
+
+@pytest.mark.parametrize("profile", ["current", "1.18"])
+def test_an_empty_cluster_cidr_detects_no_local_traffic(tmp_path, profile):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "absent").mkdir()
+    empty = render("iptables", LOCAL, "--profile", profile,
+                   "--config", str(detect_local_config(tmp_path / "empty", "ClusterCIDR", 'clusterCIDR: ""')))
+    absent = render("iptables", LOCAL, "--profile", profile,
+                    "--config", str(detect_local_config(tmp_path / "absent", "ClusterCIDR", "")))
+    # without the field: the lab's cluster CIDR, once per ClusterIP port and in the ETP=Local chain
+    masq = masquerade_if_not_local(absent)
+    assert len(masq) == 2 and all(" ! -s 10.244.0.0/16 " in line for line in masq), masq
+    short = pod_short_circuit(absent, profile)
+    assert len(short) == 1 and " -s 10.244.0.0/16 " in short[0], short
+    chain = ("KUBE-EXT-" if profile == "current" else "KUBE-XLB-") + names.port_proto_hash(
+        "default/local-np" + ("" if profile == "current" else ":"), "tcp")
+    assert short[0].startswith(f"-A {chain} ")
+    # "": no detector, so neither rule, and nothing else changes
+    assert masquerade_if_not_local(empty) == [] and pod_short_circuit(empty, profile) == []
+    assert "10.244.0.0/16" not in empty
+    assert [line for line in absent.splitlines() if line not in masq + short] == empty.splitlines()
+
+
+def test_an_empty_cluster_cidr_in_nftables_mode(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "absent").mkdir()
+    empty = render("nftables", LOCAL, "--config",
+                   str(detect_local_config(tmp_path / "empty", "ClusterCIDR", 'clusterCIDR: ""')))
+    absent = render("nftables", LOCAL, "--config", str(detect_local_config(tmp_path / "absent", "ClusterCIDR", "")))
+    masq = [line for line in absent.splitlines() if "ip saddr != 10.244.0.0/16 jump mark-for-masquerade" in line]
+    short = [line for line in absent.splitlines() if "ip saddr 10.244.0.0/16 goto" in line]
+    assert len(masq) == 2 and len(short) == 1 and "short-circuit pod traffic" in short[0]
+    assert "10.244.0.0/16" not in empty and "ip saddr !=" not in empty
+    assert [line for line in absent.splitlines() if line not in masq + short] == empty.splitlines()
+
+
+def test_a_cluster_cidr_in_the_file_is_the_detector(tmp_path):
+    config = detect_local_config(tmp_path, "ClusterCIDR", "clusterCIDR: 10.244.0.0/16,fd00:10:244::/56")
+    out = render("iptables", LOCAL, "--config", str(config))
+    assert len(masquerade_if_not_local(out)) == 2  # the IPv4 one of the two
+    config = detect_local_config(tmp_path, "ClusterCIDR", "clusterCIDR: fd00:10:244::/56")
+    r = run_lab("render", "iptables", LOCAL, "--config", str(config), check=False)
+    assert r.returncode == 2 and "clusterCIDR: 'fd00:10:244::/56' has no IPv4 CIDR" in r.stderr

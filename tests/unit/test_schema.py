@@ -128,6 +128,7 @@ BOTH_REJECT = [
     ("masqueradeBit a boolean", ("kubeProxy", "masqueradeBit"), True),
     ("masqueradeAll a string", ("kubeProxy", "masqueradeAll"), "true"),
     ("manifests a string", ("manifests",), "seed/service.yml"),
+    ("a port name not a string", SVC + ("spec", "ports", 0, "name"), 80),
     ("manifest a number", ("manifests", 0), 5),
     ("manifest an empty path", ("manifests", 0), ""),
     ("kind ConfigMap", DEP + ("kind",), "ConfigMap"),
@@ -232,6 +233,15 @@ BOTH_ACCEPT = [
     ("integer timeout", ("checks", 0), dict(CHECK, timeout=1)),
     ("pool as a CIDR", ("topology", "loadBalancer", "pool"), "192.168.179.240/29"),
     ("node name of 15 characters", ("topology", "hosts", 0, "name"), "c" * 15),
+    ("a single port named ''", SVC + ("spec", "ports", 0, "name"), ""),
+    ("a pod's hostname", DEP + ("spec", "template", "spec", "hostname"), "web"),
+    ("a pod's subdomain", DEP + ("spec", "template", "spec", "subdomain"), "nodeport-svc"),
+    ("an EndpointSlice port named ''", ("manifests",), seed_inline()["manifests"] + [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "db"},
+         "spec": {"ports": [{"name": "", "port": 5432}]}},
+        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+         "metadata": {"name": "db-1", "labels": {"kubernetes.io/service-name": "db"}}, "addressType": "IPv4",
+         "ports": [{"name": "", "port": 5432}], "endpoints": [{"addresses": ["10.244.1.5"], "hostname": "db-0"}]}]),
 ]
 
 

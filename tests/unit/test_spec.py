@@ -4,12 +4,14 @@ import os
 import textwrap
 
 import pytest
+import yaml
 
 from factories import SCENARIOS, WEB_SERVICE, run_lab, scenario_file
 from lab.cluster.build import build_cluster
 from lab.spec import scenario
 from lab.errors import InputError
-from lab.spec.manifests import BarePod, Deployment, ServiceSpec
+from lab.spec.fields import DNS_LABEL, Field
+from lab.spec.manifests import BarePod, Deployment, ServiceSpec, parse_object
 
 DEPLOYMENT = textwrap.dedent("""\
     apiVersion: apps/v1
@@ -136,3 +138,82 @@ def test_cli_usage_and_help():
     assert "up" in r.stdout and "down" in r.stdout and "exec" in r.stdout
     r = run_lab("get", "widgets", "--lab", "nolab", check=False)
     assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+# strings, and ports with no name ------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, empty, problem", [
+    ("", False, "expected a non-empty string, got an empty string"),
+    (None, False, "expected a non-empty string, got empty"),
+    (80, False, "expected a non-empty string, got an integer"),
+    (True, False, "expected a non-empty string, got true or false"),
+    (["http"], False, "expected a non-empty string, got a list"),
+    ({"a": 1}, False, "expected a non-empty string, got a mapping"),
+    (80, True, "expected a string, got an integer"),
+    (None, True, "expected a string, got empty"),
+    ("Web_1", True, "'Web_1' is not a valid port name (use lower-case letters, digits and '-')"),
+])
+def test_a_string_field_says_what_it_got(value, empty, problem):
+    with pytest.raises(InputError) as err:
+        Field(value, "svc.yml", "spec.ports[0].name").str(DNS_LABEL, "port name", empty=empty)
+    assert str(err.value) == f"svc.yml: spec.ports[0].name: {problem}"
+
+
+def test_a_string_field_that_may_be_empty():
+    assert Field("", "f", "x").str(DNS_LABEL, "port name", empty=True) == ""
+    assert Field("http", "f", "x").str(DNS_LABEL, "port name", empty=True) == "http"
+    assert Field("http", "f", "x").str() == "http"
+
+
+def parse(text):
+    return [parse_object(Field(doc, "m.yml")) for doc in yaml.safe_load_all(textwrap.dedent(text))]
+
+
+def test_ports_with_no_name():
+    objects = parse("""\
+        apiVersion: v1
+        kind: Service
+        metadata: {name: a}
+        spec: {selector: {app: a}, ports: [{port: 80, targetPort: 8080}]}
+        ---
+        apiVersion: v1
+        kind: Service
+        metadata: {name: b}
+        spec: {ports: [{name: "", port: 81}]}
+        ---
+        apiVersion: discovery.k8s.io/v1
+        kind: EndpointSlice
+        metadata: {name: b-1, labels: {kubernetes.io/service-name: b}}
+        addressType: IPv4
+        ports: [{name: "", port: 8080}]
+        endpoints: [{addresses: [10.244.1.7]}]
+        ---
+        apiVersion: v1
+        kind: Endpoints
+        metadata: {name: c}
+        subsets: [{addresses: [{ip: 10.244.1.8}], ports: [{name: "", port: 8080}]}]
+        """)
+    a, b, b_slice, c = objects
+    assert [p.name for p in a.ports] == [""] and [p.name for p in b.ports] == [""]
+    assert b_slice.ports == (("", 8080, "TCP"),) and c.ports == (("", 8080, "TCP"),)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("kind: Service\nmetadata: {name: a}\nspec: {ports: [{name: '', port: 80}, {name: x, port: 81}]}",
+     "m.yml: spec.ports[0]: every port of a multi-port service needs a name"),
+    ("kind: Service\nmetadata: {name: a}\nspec: {ports: [{name: 8080, port: 80}]}",
+     "m.yml: spec.ports[0].name: expected a string, got an integer"),
+    ("kind: Service\nmetadata: {name: a}\nspec: {ports: [{name: null, port: 80}, {name: x, port: 81}]}",
+     "m.yml: spec.ports[0]: every port of a multi-port service needs a name"),
+    ("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: a-1, labels: "
+     "{kubernetes.io/service-name: a}}\naddressType: IPv4\nports: [{name: 7, port: 8080}]\nendpoints: []",
+     "m.yml: ports[0].name: expected a string, got an integer"),
+    ("kind: Pod\nmetadata: {name: p}\nspec: {subdomain: Sub_1, containers: [{name: c, image: i}]}",
+     "m.yml: spec.subdomain: 'Sub_1' is not a valid subdomain"),
+])
+def test_bad_port_names_and_hostnames(text, problem):
+    if "apiVersion" not in text:
+        text = "apiVersion: v1\n" + text
+    with pytest.raises(InputError) as err:
+        parse(text)
+    assert str(err.value).startswith(problem), str(err.value)

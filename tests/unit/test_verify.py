@@ -52,6 +52,36 @@ def test_local_policy_expectations():
     assert via_lb.outcome == "reached" and abs(sum(via_lb.shares.values()) - 1) < 1e-9
 
 
+def test_local_policy_from_pods_and_nodes_to_another_nodes_node_port():
+    """A pod's packets to another node's NodePort leave masqueraded to its node's address (flannel):
+    there they are external traffic, dropped where the node has no pod of an ETP=Local service. To its
+    own node's NodePort, a pod (and the node) are short-circuited to every endpoint."""
+    st = build_cluster(scenario.load(os.path.join(SCENARIOS, "loadbalancer.yml")))
+    svc = st.service("default", "echo-local")
+    port = svc.ports[0].node_port
+    echo = [p for p in st.pods if p.app == "echo"]
+    with_pods = {p.node for p in echo}
+    (empty,) = [n for n in st.nodes if n.name not in with_pods]
+    everyone = {p.name: 0.5 for p in echo}
+    for pod in echo:
+        e = expect.expect(st, pod.netns, str(empty.ip), port)
+        assert e.outcome == "unreachable" and "no local endpoint" in e.what, pod.name
+        own = expect.expect(st, pod.netns, str(st.node(pod.node).ip), port)
+        assert own.outcome == "reached" and own.shares == everyone, pod.name
+        other = next(n for n in with_pods if n != pod.node)  # a node with its own pod: that pod only
+        local = [p.name for p in echo if p.node == other]
+        assert expect.expect(st, pod.netns, str(st.node(other).ip), port).shares == {local[0]: 1.0}
+    dns_pod = next(p for p in st.pods if p.node == empty.name)  # a pod on the node without one: its own node
+    assert expect.expect(st, dns_pod.netns, str(empty.ip), port).shares == everyone
+    for node in st.nodes:  # a node to another's: external too
+        if node.name != empty.name:
+            assert expect.expect(st, node.netns, str(empty.ip), port).outcome == "unreachable", node.name
+    assert expect.expect(st, empty.netns, str(empty.ip), port).shares == everyone
+    cluster_policy = st.service("default", "echo-cluster")
+    e = expect.expect(st, echo[0].netns, str(empty.ip), cluster_policy.ports[0].node_port)
+    assert e.outcome == "reached" and e.shares == everyone
+
+
 def judged(counts, shares, failures=None, affinity=False):
     e = expect.Expectation("reached", shares, "test", affinity)
     requests = sum(counts.values()) + sum((failures or {}).values())
