@@ -7,11 +7,13 @@ holds there; the master's socket is opened inside the master's namespace (a sock
 namespace it was made in).
 """
 
+import importlib
 import json
 import os
 import signal
 import socket
 import sys
+import threading
 
 from lab.agents.protocol import parse_args
 from lab.kernel.netns import listen_in
@@ -57,6 +59,7 @@ def main():
     signal.signal(signal.SIGHUP, lambda *_: api.reload())
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     report_ready(args.ready_fd)
+    threading.Thread(target=importlib.import_module, args=("lab.live.changes",), daemon=True).start()  # for writes
     while True:
         signal.pause()
 

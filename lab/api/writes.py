@@ -12,7 +12,6 @@ from lab.api import patch as patches
 from lab.api import status
 from lab.cluster import resources
 from lab.errors import InputError, LabError
-from lab.live import changes
 
 SYSTEM_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink",
                  "deletionTimestamp", "deletionGracePeriodSeconds")
@@ -174,11 +173,19 @@ def label(resource, obj):
     return f"{resource.kind} {where}{meta.get('name', '')}"
 
 
+def _changes():
+    """lab.live.changes, the code that moves the lab: imported at the first write, so that the API
+    server (and with it ``lab up``) does not pay for it at start-up. The daemon warms it up once it
+    serves."""
+    from lab.live import changes
+    return changes
+
+
 def apply(lab, resource, obj):
     """Apply ``obj`` (a manifest) to the lab: the same change ``lab apply`` makes."""
     name = obj.get("metadata", {}).get("name", "")
     try:
-        return changes.apply_documents(lab, [(label(resource, obj), obj)])
+        return _changes().apply_documents(lab, [(label(resource, obj), obj)])
     except InputError as exc:
         raise invalid_from(exc, resource, name) from None
     except LabError as exc:
@@ -188,7 +195,7 @@ def apply(lab, resource, obj):
 def delete(lab, resource, namespace, name, grace=None):
     """Delete an object as ``lab delete`` does (a pod with ``grace`` seconds as terminating)."""
     try:
-        return changes.delete(lab, resource.kind, namespace if resource.namespaced else "", name,
+        return _changes().delete(lab, resource.kind, namespace if resource.namespaced else "", name,
                               grace_period=grace or 0.0)
     except LabError as exc:
         if re.search(r"not found", str(exc)):

@@ -158,11 +158,12 @@ def _node(cluster, node, host):
     if role:
         labels[f"node-role.kubernetes.io/{role}"] = ""
     ready = "True" if node.ready else "Unknown"
-    conditions = [{"type": t, "status": "False", "reason": r, "message": m} for t, r, m in (
+    conditions = [{"type": t, "status": "False", "lastHeartbeatTime": None, "lastTransitionTime": None, "reason": r,
+                   "message": m} for t, r, m in (
         ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
         ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
         ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"))]
-    conditions.append({"type": "Ready", "status": ready,
+    conditions.append({"type": "Ready", "status": ready, "lastHeartbeatTime": None, "lastTransitionTime": None,
                        "reason": "KubeletReady" if node.ready else "NodeStatusUnknown",
                        "message": "kubelet is posting ready status" if node.ready else
                        "Kubelet stopped posting node status."})
@@ -516,11 +517,8 @@ def _pod(cluster, pod, templates, manifests):
 # events ---------------------------------------------------------------------------------------
 
 KINDS_OF_OBJECTS = {"pod": ("v1", "Pod"), "service": ("v1", "Service"), "node": ("v1", "Node"),
-                    "deployment": ("apps/v1", "Deployment")}
-SOURCES = {"Scheduled": "default-scheduler", "Started": "kubelet", "Killing": "kubelet", "Created": "kubelet",
-           "IPAllocated": "svclab-lb-controller", "NodeReady": "node-controller", "NodeNotReady": "node-controller",
-           "Deleted": "svclab", "NodeLinkUp": "svclab", "NodeLinkDown": "svclab", "LinkUp": "svclab",
-           "LinkDown": "svclab"}
+                    "deployment": ("apps/v1", "Deployment"), "replicaset": ("apps/v1", "ReplicaSet"),
+                    "statefulset": ("apps/v1", "StatefulSet"), "daemonset": ("apps/v1", "DaemonSet")}
 
 
 def _event(cluster, event, index):
@@ -532,16 +530,17 @@ def _event(cluster, event, index):
     involved = {"apiVersion": api, "kind": kind, "name": name}
     if namespace:
         involved["namespace"] = namespace
-    if kind in ("Pod", "Service", "Node", "Deployment"):
+    if kind_word in KINDS_OF_OBJECTS:
         involved["_key"] = key(api, kind, namespace, name)
     event_ns = namespace or "default"
+    source = event.get("source", "svclab")
     stamp = f"{int(event['time'] * 1e6):x}"
     when = event["time"]
     return {"apiVersion": "v1", "kind": "Event",
             "metadata": {"name": f"{name}.{stamp}{index:x}", "namespace": event_ns},
             "involvedObject": involved, "reason": event["reason"], "message": event["message"],
-            "type": event["type"], "count": 1, "source": {"component": SOURCES.get(event["reason"], "svclab")},
-            "reportingComponent": SOURCES.get(event["reason"], "svclab"), "reportingInstance": "",
+            "type": event["type"], "count": 1, "source": {"component": source},
+            "reportingComponent": source, "reportingInstance": "",
             "_time": when}
 
 

@@ -156,7 +156,7 @@ def kill_pod(lab, namespace, name, after=1.0, say=None):
         died = time.monotonic()
         reconcile.stop_serving(change.record, change.cluster, pod)
         events.record(change.record, "Killing", f"pod/{pod.name}", "Container died (lab kill)", kind="Warning",
-                      namespace=pod.namespace)
+                      namespace=pod.namespace, source="kubelet")
         change.say(f"pod {pod.name}: server killed")
         time.sleep(max(0.0, after - (time.monotonic() - died)))
         new = controllers.delete_pod(change.cluster, namespace, name)
@@ -179,7 +179,7 @@ def set_node(lab, node_name, up, grace=5.0, say=None):
         new = controllers.set_node_ready(change.cluster, node.name, up)
         events.record(change.record, "NodeReady" if up else "NodeNotReady", f"node/{node.hostname}",
                       f"Node {node.hostname} status is now: {'NodeReady' if up else 'NodeNotReady'}",
-                      kind="Normal" if up else "Warning")
+                      kind="Normal" if up else "Warning", source="node-controller")
         change.converge(new, [f"node {node.hostname} is {'Ready' if up else 'NotReady'}; its pods are "
                               f"{'ready' if up else 'not ready'}"])
         return change.result()

@@ -148,7 +148,7 @@ def _resolve(value, uids, created):
             if uid:
                 value["uid"] = uid
         for k, v in value.items():
-            if v is None and k in ("startTime", "lastTransitionTime", "startedAt"):
+            if v is None and k in ("startTime", "lastTransitionTime", "lastHeartbeatTime", "startedAt"):
                 value[k] = created
             else:
                 _resolve(v, uids, created)
