@@ -17,6 +17,13 @@ from lab.agents.protocol import parse_args
 MAX_HEADER = 16384
 
 
+def log_line(pod_name, text, now=None):
+    """A line of the app's log, for one pod: ``<RFC 3339 time> <pod>: <text>`` (``kubectl logs``
+    shows the text, and the time with ``--timestamps``)."""
+    now = time.time() if now is None else now
+    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(now))}.{int(now % 1 * 1e9):09d}Z {pod_name}: {text}"
+
+
 def body_for(app, pod_name, peer):
     text = f"You've hit {pod_name}\n"
     if app == "echo":
@@ -57,7 +64,8 @@ async def serve_client(app, pod_name, reader, writer):
             if length:
                 await reader.readexactly(length)
             keep = wants_keep_alive(head[:-4])
-            print(f"{pod_name}: Received request from {peer[0] if peer else '?'}", flush=True)
+            # as luksa/kubia logs it (node.js on a dual-stack socket sees IPv4 clients as ::ffff:a.b.c.d)
+            print(log_line(pod_name, f"Received request from ::ffff:{peer[0] if peer else '?'}"), flush=True)
             writer.write(response(body_for(app, pod_name, peer), keep))
             await writer.drain()
             if not keep:
@@ -80,6 +88,7 @@ def _content_length(head):
 
 def server_for(app):
     async def serve(pod_name, protocol, sock):
+        print(log_line(pod_name, "Kubia server starting..."), flush=True)
         return await asyncio.start_server(lambda r, w: serve_client(app, pod_name, r, w), sock=sock,
                                           backlog=4096, limit=MAX_HEADER)
     return serve
