@@ -129,6 +129,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache, private")
         for k, v in headers:
             self.send_header(k, v)
+        if self.close_connection:
+            self.send_header("Connection", "close")
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(data)
@@ -159,11 +161,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise status.too_large(MAX_BODY)
         self.connection.settimeout(HEADER_TIMEOUT)
         data = self.rfile.read(n)
+        self.body_read = True
         if len(data) != n:
             raise status.bad_request("the request body ended early")
         return data
 
     def _dispatch(self):
+        self.body_read = False
         try:
             self.connection.settimeout(None if self.command == "GET" else HEADER_TIMEOUT)
             url = urlsplit(self.path)
@@ -172,6 +176,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise status.unauthorized()
             self._route(url.path)
         except status.ApiError as exc:
+            if not self.body_read and (self.headers.get("Content-Length", "0") not in ("", "0")
+                                       or self.headers.get("Transfer-Encoding")):
+                self.close_connection = True  # its unread body must not be taken for the next request
             self._error(exc)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout):
             self.close_connection = True
