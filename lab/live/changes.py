@@ -16,7 +16,7 @@ from lab.cluster.model import ClusterState
 from lab.errors import LabError
 from lab.kernel import commands, record
 from lab.live import events, publish, reconcile
-from lab.spec import scenario, sources, yamlfiles
+from lab.spec import lastapplied, scenario, sources, yamlfiles
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,8 @@ class _Change:
 
 def apply_file(lab, path, say=None):
     """``lab apply -f FILE``: new objects are created, changed ones configured."""
-    return apply_documents(lab, yamlfiles.labelled_documents(path), say)
+    return apply_documents(lab, [(label, lastapplied.annotate_all(doc))
+                                 for label, doc in yamlfiles.labelled_documents(path)], say)
 
 
 def apply_documents(lab, labelled, say=None):

@@ -151,7 +151,7 @@ class Deployment:
     replicas: int
     selector: LabelSelector
     template: PodTemplate
-    source: str
+    source: str = field(compare=False)  # the file it came from: not part of what the object is
     manifest: dict = field(default=None, compare=False, hash=False, repr=False)  # as written
 
 
@@ -165,7 +165,7 @@ class ReplicaSetSpec:
     replicas: int
     selector: LabelSelector
     template: PodTemplate
-    source: str
+    source: str = field(compare=False)  # the file it came from: not part of what the object is
     manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
 
@@ -181,7 +181,7 @@ class StatefulSet:
     selector: LabelSelector
     template: PodTemplate
     service_name: str
-    source: str
+    source: str = field(compare=False)  # the file it came from: not part of what the object is
     manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
 
@@ -194,7 +194,7 @@ class DaemonSet:
     name: str
     selector: LabelSelector
     template: PodTemplate
-    source: str
+    source: str = field(compare=False)  # the file it came from: not part of what the object is
     manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
     @property
@@ -206,7 +206,7 @@ class DaemonSet:
 class NamespaceSpec:
     kind: ClassVar[str] = "Namespace"
     name: str
-    source: str
+    source: str = field(compare=False)  # the file it came from: not part of what the object is
     manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
     @property
@@ -221,7 +221,7 @@ class ConfigMapSpec:
     kind: ClassVar[str] = "ConfigMap"
     namespace: str
     name: str
-    source: str
+    source: str = field(compare=False)  # the file it came from: not part of what the object is
     manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
 
@@ -231,7 +231,7 @@ class BarePod:
     namespace: str
     name: str
     template: PodTemplate
-    source: str
+    source: str = field(compare=False)  # the file it came from: not part of what the object is
     manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
 
@@ -259,7 +259,7 @@ class ServiceSpec:
     external_traffic_policy: str = "Cluster"
     internal_traffic_policy: str = "Cluster"
     external_name: str = None
-    source: str = ""
+    source: str = field(default="", compare=False)
     load_balancer_ip: str = None
     health_check_node_port: int = None
     lb_source_ranges: tuple = ()
@@ -288,7 +288,7 @@ class EndpointSliceSpec:
     service: str
     ports: tuple  # (name, port, protocol)
     endpoints: tuple  # SliceEndpoint
-    source: str = ""
+    source: str = field(default="", compare=False)
     legacy_kind: str = "EndpointSlice"
     manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from lab.errors import InputError
-from lab.spec import manifests, topology
+from lab.spec import lastapplied, manifests, topology
 from lab.spec.checks import parse as parse_checks
 from lab.spec.fields import DNS_LABEL, DNS_SUBDOMAIN, Field
 from lab.spec.kubeproxy_config import KubeProxyConfig
@@ -239,9 +239,9 @@ def _objects(f, base, files):
             path = _path(item, base)
             with referenced_from(item):
                 for label, doc in files.labelled_documents(path):
-                    objects.extend(_expand(Field(doc, label, "")))
+                    objects.extend(_expand(Field(lastapplied.annotate_all(doc), label, "")))
         else:
-            objects.extend(_expand(item))
+            objects.extend(_expand(Field(lastapplied.annotate_all(item.value), item.file, item.path)))
     _check_unique(objects, f)
     return objects
 
