@@ -2,6 +2,7 @@
 whatever runs in the lab's namespaces, so a crash between the two leaves nothing behind)."""
 
 import json
+import os
 
 from lab.agents import groups, registry
 from lab.cluster import workloads
@@ -47,14 +48,21 @@ def start_pod_servers(record, cluster):
 
 
 def start_api_server(record, cluster):
-    """The API server, in the host's namespace (its loopback port), serving the master's address too."""
+    """The API server, in the master's namespace (so that ``ip netns pids`` finds it, like every
+    agent, even if ``up`` dies before recording it), with the host's namespace at hand for its
+    loopback socket and its work (live changes run from the host's namespace)."""
     kind, master = registry.API_SERVER, cluster.nodes[0]
-    args = ["--key", registry.MASTER_KEY, "--dir", record.path(), "--master-netns", master.netns,
-            "--master-ip", str(master.ip), "--master-name", master.hostname,
-            "--service-ip", str(cluster.service_cidr.network_address + 1), "--domain", cluster.domain,
-            "--version", KUBE_VERSIONS[cluster.kube_proxy.profile]]
-    daemon = processes.spawn(kind.name, kind.module, args, None, record.path(kind.log_file(registry.MASTER_KEY)),
-                             cluster.lab, record.path("bin"))
+    host = os.open("/proc/self/ns/net", os.O_RDONLY)
+    try:
+        args = ["--key", registry.MASTER_KEY, "--dir", record.path(), "--host-netns-fd", str(host),
+                "--master-ip", str(master.ip), "--master-name", master.hostname,
+                "--service-ip", str(cluster.service_cidr.network_address + 1), "--domain", cluster.domain,
+                "--version", KUBE_VERSIONS[cluster.kube_proxy.profile]]
+        daemon = processes.spawn(kind.name, kind.module, args, master.netns,
+                                 record.path(kind.log_file(registry.MASTER_KEY)), cluster.lab, record.path("bin"),
+                                 pass_fds=(host,))
+    finally:
+        os.close(host)
     record.add_pid(kind.record_key(registry.MASTER_KEY), daemon.pid)
     return daemon
 

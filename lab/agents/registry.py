@@ -38,7 +38,7 @@ KUBIA = AgentKind("kubia", "lab.agents.web", pod_app=True)
 ECHO = AgentKind("echo", "lab.agents.web", pod_app=True)
 COREDNS = AgentKind("coredns", "lab.agents.coredns", pod_app=True)
 LB_CONTROLLER = AgentKind("lb-controller", "lab.agents.lbcontroller")
-API_SERVER = AgentKind("kube-apiserver", "lab.api.daemon")  # in the root namespace: its loopback port
+API_SERVER = AgentKind("kube-apiserver", "lab.api.daemon")  # in the master's namespace; a loopback port of the host
 NGINX = AgentKind("nginx", "")  # the real nginx, started by lab.agents.loadbalancer
 
 LB_KEY = "lb"  # the load balancer's agents: one of each per lab

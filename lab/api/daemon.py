@@ -2,9 +2,10 @@
 files, listens on the master node's address, port 6443, inside the lab and on a free port of
 the host's loopback address, and serves until the lab goes down. SIGHUP: the store changed.
 
-Runs in the host's network namespace: its loopback listening socket is the one thing a lab
-holds there; the master's socket is opened inside the master's namespace (a socket keeps the
-namespace it was made in).
+It runs in the master's namespace, like every agent, so that ``ip netns pids`` finds it; its
+loopback socket is made in the host's namespace (an open handle to it comes from ``up``), the
+one thing a lab holds there, and its serving threads work from there: a write is a live change,
+which runs from the host's namespace like ``lab apply``.
 """
 
 import importlib
@@ -16,23 +17,28 @@ import sys
 import threading
 
 from lab.agents.protocol import parse_args
-from lab.kernel.netns import listen_in
+from lab.kernel.netns import entered_path
 from lab.kernel.processes import report_ready
 
 API_PORT = 6443
 
 
-def _loopback_socket(port=0):
+def _listening(address, port):
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
+    sock.bind((address, port))
     sock.listen(128)
     return sock
 
 
+def _loopback_socket():
+    return _listening("127.0.0.1", 0)
+
+
 def main():
     args = parse_args("the lab's Kubernetes API server", [
-        ("--dir", {"required": True}), ("--master-netns", {"required": True}), ("--master-ip", {"required": True}),
+        ("--dir", {"required": True}), ("--host-netns-fd", {"required": True, "type": int}),
+        ("--master-ip", {"required": True}),
         ("--master-name", {"required": True}), ("--service-ip", {"required": True}),
         ("--domain", {"required": True}), ("--version", {"required": True})])
     try:
@@ -40,18 +46,18 @@ def main():
         names = ["kubernetes", "kubernetes.default", "kubernetes.default.svc", f"kubernetes.default.svc.{args.domain}",
                  args.master_name, "localhost"]
         paths = pki.make(args.dir, names, ["127.0.0.1", args.master_ip, args.service_ip])
-        loopback = _loopback_socket()
+        host = f"/proc/self/fd/{args.host_netns_fd}"
+        with entered_path(host):  # a socket keeps the namespace it was made in
+            loopback = _loopback_socket()
         port = loopback.getsockname()[1]
-        inside = listen_in(args.master_netns, API_PORT, address=args.master_ip)
-        inside.setblocking(True)
-        loopback.setblocking(True)
+        inside = _listening(args.master_ip, API_PORT)
         pki.write_kubeconfig(os.path.join(args.dir, "admin.conf"), pki.kubeconfig(paths, f"https://127.0.0.1:{port}"))
         pki.write_kubeconfig(os.path.join(args.dir, "admin-lab.conf"),
                              pki.kubeconfig(paths, f"https://{args.master_ip}:{API_PORT}"))
         with open(os.path.join(args.dir, "api.json"), "w") as f:
             json.dump({"port": port, "address": f"{args.master_ip}:{API_PORT}"}, f)
         api = server.Api(args.lab, args.version, f"{args.master_ip}:{API_PORT}")
-        server.serve(api, [inside, loopback], server.tls_context(paths))
+        server.serve(api, [inside, loopback], server.tls_context(paths), thread_netns=host)
         api.follow()
     except (OSError, ImportError, ValueError) as exc:
         report_ready(args.ready_fd, f"cannot serve the API: {exc}")

@@ -16,6 +16,7 @@ import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from lab.api import kinds, selectors, status, tables, writes
+from lab.kernel import netns
 from lab.kernel.record import Record
 from lab.live import publish
 
@@ -33,20 +34,23 @@ class Api:
         self.changed = threading.Condition()
         self.store, self.mtime = publish.Store(), None
         self.write_lock = threading.Lock()
+        self.reload_lock = threading.Lock()
         self.reload()
 
     def reload(self):
-        """Read the store again if it changed on disk; wake the watches."""
-        try:
-            mtime = os.stat(self.record.path(publish.STORE)).st_mtime_ns
-        except FileNotFoundError:
-            return
-        if mtime == self.mtime:
-            return
-        store = publish.load(self.record)
-        with self.changed:
-            self.store, self.mtime = store, mtime
-            self.changed.notify_all()
+        """Read the store again if it changed on disk (one reader at a time); wake the watches."""
+        with self.reload_lock:
+            try:
+                info = os.stat(self.record.path(publish.STORE))
+            except FileNotFoundError:
+                return
+            mtime = (info.st_ino, info.st_mtime_ns)  # each publication is a new file: two in one tick differ
+            if mtime == self.mtime:
+                return
+            store = publish.load(self.record)
+            with self.changed:
+                self.store, self.mtime = store, mtime
+                self.changed.notify_all()
 
     def follow(self, interval=0.5):
         """A thread that notices a republished store even without a signal."""
@@ -554,10 +558,18 @@ def tls_context(pki_paths):
     return context
 
 
-def serve(api, sockets, context):
-    """Serve every socket of ``sockets`` (listening already) from threads of their own."""
+def serve(api, sockets, context, thread_netns=None):
+    """Serve every socket of ``sockets`` (listening already) from threads of their own, which
+    (with the threads they start for each connection) work in the namespace file ``thread_netns``."""
     Handler.api = api
     servers = [TLSServer(sock, context) for sock in sockets]
+
+    def run(srv):
+        if thread_netns:
+            fd = os.open(thread_netns, os.O_RDONLY)
+            netns.setns_fd(fd)  # this thread only: the process stays in its own namespace
+            os.close(fd)
+        srv.serve_forever()
     for srv in servers:
-        threading.Thread(target=srv.serve_forever, name=f"api-{srv.server_address}", daemon=True).start()
+        threading.Thread(target=run, args=(srv,), name=f"api-{srv.server_address}", daemon=True).start()
     return servers

@@ -17,6 +17,15 @@ SYSTEM_KEYS = ("uid", "resourceVersion", "creationTimestamp", "generation", "man
                "deletionTimestamp", "deletionGracePeriodSeconds")
 
 
+def _copy(value):
+    """A copy of manifest data (dicts, lists, scalars): copy.deepcopy, without its cost."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
 def key(api_version, kind, namespace, name):
     return f"{api_version}/{kind}/{namespace or ''}/{name}"
 
@@ -82,7 +91,7 @@ def render(cluster, objects, events=(), host=None):
         written_key = manifest and key(manifest.get("apiVersion"), manifest.get("kind"),
                                        getattr(obj, "namespace", ""), obj.name)
         if written_key in out:
-            out[written_key]["_written"] = copy.deepcopy(manifest)
+            out[written_key]["_written"] = manifest  # only read from here on
     return out
 
 
@@ -95,7 +104,7 @@ def _meta(name, namespace=None, manifest=None, **more):
         meta["namespace"] = namespace
     for field in ("labels", "annotations", "finalizers", "generateName"):
         if written.get(field):
-            meta[field] = copy.deepcopy(written[field])
+            meta[field] = _copy(written[field])
     for field, value in more.items():
         if value:
             meta[field] = value
@@ -104,7 +113,7 @@ def _meta(name, namespace=None, manifest=None, **more):
 
 def _as_written(obj, api_version, kind):
     """An object the control plane keeps as it was written (its system fields set by the store)."""
-    out = copy.deepcopy(obj.manifest) if isinstance(obj.manifest, dict) else {}
+    out = _copy(obj.manifest) if isinstance(obj.manifest, dict) else {}
     out["apiVersion"], out["kind"] = api_version, kind
     meta = out.setdefault("metadata", {})
     for k in SYSTEM_KEYS:
@@ -360,10 +369,10 @@ def _deployment_replicasets(obj, cluster, pods_by_owner):
     for owner in sorted({p.owner for p in pods}) or []:
         mine = [p for p in pods if p.owner == owner]
         template_hash = mine[0].template_hash
-        template = copy.deepcopy((obj.manifest or {}).get("spec", {}).get("template", {}))
+        template = _copy((obj.manifest or {}).get("spec", {}).get("template", {}))
         template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = template_hash
         _template_defaults(template)
-        selector = copy.deepcopy((obj.manifest or {}).get("spec", {}).get("selector", {}))
+        selector = _copy((obj.manifest or {}).get("spec", {}).get("selector", {}))
         selector.setdefault("matchLabels", {})["pod-template-hash"] = template_hash
         labels = dict(template["metadata"]["labels"])
         meta = {"name": owner, "namespace": obj.namespace, "labels": labels,
@@ -469,7 +478,7 @@ def _pod(cluster, pod, templates, manifests):
         written = templates.get(("Deployment", pod.namespace, pod.owner.rsplit("-", 1)[0]), {})
     else:
         written = templates.get((pod.owner_kind, pod.namespace, pod.owner), {})
-    spec = copy.deepcopy(written.get("spec", {}))
+    spec = _copy(written.get("spec", {}))
     _pod_spec_defaults(spec)
     spec["nodeName"] = node.hostname
     spec.setdefault("enableServiceLinks", True)
@@ -488,7 +497,7 @@ def _pod(cluster, pod, templates, manifests):
     meta = {"name": pod.name, "namespace": pod.namespace, "labels": dict(pod.labels)}
     annotations = (written.get("metadata") or {}).get("annotations")
     if annotations:
-        meta["annotations"] = copy.deepcopy(annotations)
+        meta["annotations"] = _copy(annotations)
     if pod.owner:
         owner_api = "apps/v1"
         meta["generateName"] = pod.owner + "-"

@@ -33,11 +33,16 @@ def setns_fd(fd):
         raise OSError(err, f"setns: {os.strerror(err)}")
 
 
-@contextlib.contextmanager
 def entered(name):
     """Run the body in namespace ``name`` (this thread only), then come back."""
+    return entered_path(path(name))
+
+
+@contextlib.contextmanager
+def entered_path(ns_path):
+    """Run the body in the namespace file ``ns_path`` (``/proc/self/fd/N`` for an open one)."""
     home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(path(name), os.O_RDONLY)
+    target = os.open(ns_path, os.O_RDONLY)
     try:
         setns_fd(target)
         try:

@@ -24,9 +24,9 @@ class Daemon:
         return self.proc.pid
 
 
-def spawn(argv0, module, args, netns_name, log_path, lab, bin_dir):
+def spawn(argv0, module, args, netns_name, log_path, lab, bin_dir, pass_fds=()):
     """Run ``python -m module`` as ``argv0`` (the name ps, netstat and ss show) in ``netns_name``
-    (None: the host's namespace, for the API server's loopback socket).
+    (None: the host's namespace), with ``pass_fds`` open in it too.
 
     The name comes from a symlink to the Python interpreter called ``argv0`` in ``bin_dir``:
     netstat shows the basename of argv[0] and ss the executable's name, and an absolute
@@ -41,7 +41,7 @@ def spawn(argv0, module, args, netns_name, log_path, lab, bin_dir):
             (netns.enter_argv(netns_name) if netns_name else []) + [executable, "-m", module, LAB_MARKER, lab,
                                             "--ready-fd", str(ready_w)] + list(args),
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            pass_fds=(ready_w,), start_new_session=True, env=_child_env(), cwd="/")
+            pass_fds=(ready_w, *pass_fds), start_new_session=True, env=_child_env(), cwd="/")
     finally:
         os.close(ready_w)
         log.close()

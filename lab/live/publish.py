@@ -58,7 +58,8 @@ def load(lab_record):
 
 
 def _digest(obj):
-    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+    # render writes every object's keys in one order, so the text is the same for the same object
+    return hashlib.sha1(json.dumps(obj, separators=(",", ":"), default=str).encode()).hexdigest()
 
 
 def update(store, rendered, now):
@@ -68,7 +69,7 @@ def update(store, rendered, now):
     meta, objects, changes = {}, {}, []
     rv = store.resource_version
     for key in sorted(rendered):
-        obj = copy.deepcopy(rendered[key])
+        obj = rendered[key]  # render's own: finished in place
         incarnation = obj.pop("_incarnation", 0)
         terminating = obj.pop("_terminating", False)
         made = obj.pop("_time", None)
@@ -110,7 +111,8 @@ def update(store, rendered, now):
         if kind:
             changes.append((meta[key]["rv"], kind, obj))
     changes.sort(key=lambda c: c[0])
-    history = (store.history + changes)[-HISTORY:]
+    # the first publication (lab up) is what a watch's initial list gives: no history to replay
+    history = (store.history + changes)[-HISTORY:] if old_meta else []
     return Store({"resourceVersion": rv, "objects": objects, "meta": meta, "history": history}), changes
 
 
@@ -140,6 +142,10 @@ def _finish(obj, meta, uids):
         obj["eventTime"] = None
 
 
+OPEN_TIMES = ("startTime", "lastTransitionTime", "lastHeartbeatTime", "startedAt")
+NO_REFERENCES = ("spec", "labels", "annotations", "data", "binaryData")  # what the renderer copies as written
+
+
 def _resolve(value, uids, created):
     if isinstance(value, dict):
         ref_key = value.pop("_key", None)
@@ -148,9 +154,9 @@ def _resolve(value, uids, created):
             if uid:
                 value["uid"] = uid
         for k, v in value.items():
-            if v is None and k in ("startTime", "lastTransitionTime", "lastHeartbeatTime", "startedAt"):
+            if v is None and k in OPEN_TIMES:
                 value[k] = created
-            else:
+            elif k not in NO_REFERENCES and isinstance(v, (dict, list)):
                 _resolve(v, uids, created)
     elif isinstance(value, list):
         for v in value:
