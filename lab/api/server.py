@@ -15,7 +15,7 @@ import threading
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from lab.api import kinds, selectors, status, tables, writes
+from lab.api import kinds, openapi, selectors, status, tables, writes
 from lab.kernel.record import Record
 from lab.live import publish
 
@@ -209,6 +209,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._get_only(lambda: kinds.resource_list(parts[1], parts[2]))
         if parts == ["openapi", "v2"]:
             return self._get_only(lambda: b"", "application/octet-stream")
+        if parts[:2] == ["openapi", "v3"]:
+            return self._get_only(lambda: openapi.v3(api.version, "/".join(parts[2:])))
         r = route(parts)
         if r is None:
             raise status.no_such_path()
