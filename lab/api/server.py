@@ -534,6 +534,9 @@ class TLSServer(http.server.ThreadingHTTPServer):
 
     def get_request(self):
         conn, addr = self.socket.accept()
+        # headers and body go out as two writes: with Nagle on, a small body waits for the
+        # client's delayed ACK of the headers, 40 ms on every short answer
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.context is not None:
             conn = self.context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
         return conn, addr
