@@ -15,7 +15,7 @@ import threading
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from lab.api import kinds, selectors, status, tables, writes
+from lab.api import kinds, openapi, selectors, status, tables, writes
 from lab.kernel import netns
 from lab.kernel.record import Record
 from lab.live import publish
@@ -220,6 +220,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._get_only(lambda: kinds.resource_list(parts[1], parts[2]))
         if parts == ["openapi", "v2"]:
             return self._get_only(lambda: b"", "application/octet-stream")
+        if parts[:2] == ["openapi", "v3"]:
+            return self._get_only(lambda: openapi.v3(api.version, "/".join(parts[2:])))
         r = route(parts)
         if r is None:
             raise status.no_such_path()
@@ -543,6 +545,9 @@ class TLSServer(http.server.ThreadingHTTPServer):
 
     def get_request(self):
         conn, addr = self.socket.accept()
+        # headers and body go out as two writes: with Nagle on, a small body waits for the
+        # client's delayed ACK of the headers, 40 ms on every short answer
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if self.context is not None:
             conn = self.context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
         return conn, addr
