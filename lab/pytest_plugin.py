@@ -7,7 +7,12 @@ Installing svclab registers it (entry point ``pytest11``)::
         assert lab.curl("client", "http://192.168.179.101:30090").startswith("You've hit")
 
 ``svclab(path)`` brings the scenario's lab up once per test module, under a unique lab name,
-and takes it down after the module. Needs root.
+and takes it down after the module (``svclab(path, api_server=False)``: without its API server).
+Needs root. ``lab.kubeconfig`` and ``lab.api_client()`` reach the lab's Kubernetes API::
+
+    def test_two_pods(svclab):
+        core = kubernetes.client.CoreV1Api(svclab("scenarios/seed.yml").api_client())
+        assert len(core.list_namespaced_pod("default", label_selector="app=myapp").items) == 2
 """
 
 import os
@@ -15,6 +20,7 @@ import subprocess
 
 import pytest
 
+from lab.api import client
 from lab.cluster import lookup
 from lab.errors import LabError
 from lab.kernel import commands
@@ -32,6 +38,7 @@ class LabHandle:
 
     def __init__(self, name, scenario_path):
         self.name, self.scenario = name, scenario_path
+        self._api_clients = []
 
     @property
     def cluster(self):
@@ -62,10 +69,36 @@ class LabHandle:
         cluster = self.cluster
         return dict(dist.measure(cluster, lookup.netns_of(cluster, source), source, url, n).counts)
 
+    @property
+    def kubeconfig(self):
+        """The path of the lab's admin kubeconfig (``https://127.0.0.1:<port>``, the admin's client
+        certificate): for kubectl, or any client library."""
+        return _or_fail(lambda: client.kubeconfig_path(find_running(self.name)[0]))
+
+    def api_client(self):
+        """A ``kubernetes.client.ApiClient`` (the official Python client) for the lab's API,
+        closed when the lab goes down."""
+        api = _or_fail(client.api_client, self.kubeconfig)
+        self._api_clients.append(api)
+        return api
+
+    def close(self):
+        for api in self._api_clients:
+            api.close()
+
     def exec(self, target, *cmd, check=True):
         """Run a command inside a node, host or pod (``ip netns exec``); the CompletedProcess."""
         return subprocess.run(commands.user_argv(self._netns(target), cmd, self.name), capture_output=True,
                               text=True, check=check, timeout=60)
+
+
+def _or_fail(call, *args):
+    """``call(*args)``; when it raises a LabError, the test fails with its one line, no traceback."""
+    try:
+        return call(*args)
+    except LabError as exc:
+        problem = str(exc)
+    pytest.fail(problem, pytrace=False)
 
 
 def _find(path, request):
@@ -80,19 +113,24 @@ def _find(path, request):
 
 @pytest.fixture(scope="module")
 def svclab(request):
-    """A factory: ``svclab("scenarios/seed.yml")`` -> a LabHandle, up for the rest of the module."""
+    """A factory: ``svclab("scenarios/seed.yml")`` -> a LabHandle, up for the rest of the module
+    (``api_server=False``: a lab without its API server, as ``lab up --no-api-server``)."""
     if os.geteuid() != 0:
         pytest.skip("svclab builds network namespaces: run the tests as root")
     labs = {}
 
-    def factory(path):
-        full = _find(path, request)
-        if full not in labs:
+    def factory(path, api_server=True):
+        key = (_find(path, request), api_server)
+        if key not in labs:
             name = f"pt{os.getpid() % 100000}{len(labs)}"
-            up.up(full, name, out=open(os.devnull, "w"))
-            labs[full] = LabHandle(name, full)
-        return labs[full]
+            with open(os.devnull, "w") as quiet:
+                up.up(key[0], name, out=quiet, api_server=api_server)
+            labs[key] = LabHandle(name, key[0])
+        return labs[key]
 
     yield factory
     for handle in labs.values():
-        down.down(handle.name)
+        try:
+            handle.close()
+        finally:
+            down.down(handle.name)

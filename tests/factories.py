@@ -118,6 +118,16 @@ class Lab:
         r = self.exec(target, "curl", "-s", "-m", str(timeout), url, check=False, timeout=timeout + 10)
         return r.stdout if r.returncode == 0 else None
 
+    @property
+    def kubeconfig(self):
+        """The admin kubeconfig's path, as ``lab kubeconfig`` prints it."""
+        return run_lab("kubeconfig", "--lab", self.name).stdout.strip()
+
+    def api_client(self):
+        """A ``kubernetes.client.ApiClient`` (the official Python client) for the lab's API."""
+        from lab.api import client
+        return client.api_client(self.kubeconfig)
+
     def netns(self, suffix):
         return f"{self.name}-{suffix}"
 

@@ -19,6 +19,7 @@ class Resource:
     short: tuple = ()
     categories: tuple = ()
     subresources: tuple = ()  # (name, kind, group, version, verbs)
+    returns_deleted: bool = False  # DELETE answers with the object deleted (else a Success Status)
 
     @property
     def api_version(self):
@@ -34,12 +35,12 @@ _SCALE = ("scale", "Scale", "autoscaling", "v1", ("get", "patch", "update"))
 _STATUS = ("status", None, None, None, ("get", "patch", "update"))
 
 RESOURCES = (
-    Resource("", "v1", "pods", "pod", "Pod", short=("po",), categories=("all",),
+    Resource("", "v1", "pods", "pod", "Pod", short=("po",), categories=("all",), returns_deleted=True,
              subresources=(("exec", "PodExecOptions", None, None, ("create", "get")),
                            ("log", "Pod", None, None, ("get",)),
                            ("portforward", "PodPortForwardOptions", None, None, ("create", "get")), _STATUS)),
     Resource("", "v1", "services", "service", "Service", short=("svc",), categories=("all",),
-             subresources=(_STATUS,)),
+             subresources=(_STATUS,), returns_deleted=True),
     Resource("", "v1", "endpoints", "endpoints", "Endpoints", short=("ep",)),
     Resource("", "v1", "nodes", "node", "Node", namespaced=False, verbs=tuple(READ_VERBS), short=("no",),
              subresources=(_STATUS,)),

@@ -64,6 +64,13 @@ class Api:
         threading.Thread(target=loop, name="store-follower", daemon=True).start()
 
 
+def query_bool(value):
+    """A boolean query parameter as kube-apiserver reads one: absent, ``0`` and ``false`` (any
+    case) are false, anything else (``true``, ``True`` as the Python client sends it, ``1``, an
+    empty value) is true."""
+    return value is not None and value != "0" and value.lower() != "false"
+
+
 def _parts(path):
     return [unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
 
@@ -230,7 +237,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if r.sub is not None:
             return self._subresource(r)
         if self.command in ("GET", "HEAD"):
-            return self._watch(r) if self.query.get("watch") in ("true", "1") else self._read(r)
+            return self._watch(r) if query_bool(self.query.get("watch")) else self._read(r)
         if self.command == "POST":
             return self._create(r)
         if self.command in ("PUT", "PATCH"):
@@ -471,7 +478,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.api.reload()
                 return self._send(200, self.api.store.objects.get(self._key(r, live), live))
             writes.delete(self.api.lab, r.resource, r.namespace, r.name)
-        if r.resource.kind == "Pod":
+        if r.resource.returns_deleted:  # as kube-apiserver's pod and service storage do
             return self._send(200, live)
         details = {"name": r.name, "kind": r.resource.plural, "uid": live["metadata"].get("uid")}
         if r.resource.group:

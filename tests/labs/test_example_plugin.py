@@ -2,8 +2,11 @@
 
 Installing svclab (``pip install .``) registers the plugin; in this repository, tests/conftest.py
 names it. ``svclab(path)`` brings a scenario up once for the module, under a unique lab name, and
-takes it down afterwards.
+takes it down afterwards. ``lab.api_client()`` is the official Kubernetes Python client on the
+lab's own API server.
 """
+
+import pytest
 
 
 def test_nodeport_from_outside(svclab):
@@ -31,3 +34,18 @@ def test_requests_spread_over_both_pods(svclab):
 def test_exec_runs_real_tools(svclab):
     out = svclab("scenarios/seed.yml").exec("node1", "iptables-save", "-t", "nat").stdout
     assert "KUBE-SVC-GFPAJ7EGCNM4QF4H" in out
+
+
+def test_the_lab_kubernetes_api(svclab):
+    kubernetes = pytest.importorskip("kubernetes", reason="the official Python client: sudo ./setup installs it")
+    lab = svclab("scenarios/seed.yml")
+    core = kubernetes.client.CoreV1Api(lab.api_client())  # closed when the lab goes down
+    pods = core.list_namespaced_pod("default", label_selector="app=myapp").items
+    assert sorted(p.status.pod_ip for p in pods) == ["10.244.0.23", "10.244.2.14"]
+    assert lab.kubeconfig == f"/run/svclab/{lab.name}/admin.conf"  # for kubectl: KUBECONFIG=...
+
+
+def test_a_lab_without_its_api_server_says_so(svclab):
+    lab = svclab("scenarios/seed.yml", api_server=False)
+    with pytest.raises(pytest.fail.Exception, match=r"runs no API server \(it came up with --no-api-server"):
+        lab.api_client()
