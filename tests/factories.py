@@ -21,6 +21,7 @@ import yaml
 
 from lab.cluster.build import build_cluster
 from lab.cluster.model import ClusterState, Endpoint, Host, Node, Service, ServicePort
+from lab.kernel.record import ROOT as STATE_DIR
 from lab.proxy import nftables
 from lab.spec import scenario
 from lab.spec.scenario import KubeProxyConfig
@@ -72,10 +73,11 @@ def unique_lab_name(tag="t"):
     return f"{tag}{os.getpid() % 100000}{next(_counter)}"[:12]
 
 
-def run_lab(*args, check=True, timeout=60, input=None):
-    """``python -m lab ARGS`` as a user would type it; returns the CompletedProcess."""
+def run_lab(*args, check=True, timeout=60, input=None, env=None):
+    """``python -m lab ARGS`` as a user would type it (``env``: variables to add, such as
+    ``SVCLAB_LAB``); returns the CompletedProcess."""
     result = subprocess.run([sys.executable, "-m", "lab", *args], cwd=ROOT, capture_output=True, text=True,
-                            timeout=timeout, input=input)
+                            timeout=timeout, input=input, env=dict(os.environ, **env) if env else None)
     if check and result.returncode != 0:
         raise AssertionError(f"lab {' '.join(args)} exited {result.returncode}\n"
                              f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
@@ -90,6 +92,58 @@ def netns_of(prefix):
     """The namespaces named ``prefix``-something: a lab's (lab names hold no '-'), or a tool's
     scratch ones. Other labs come and go while a test runs, so tests look only at their own."""
     return {n for n in netns_list() if n.startswith(f"{prefix}-")}
+
+
+def assert_refused(result, *words):
+    """Exit code 2 and exactly one line on stderr, ``error: ...`` (saying each of ``words``), no traceback."""
+    err = result.stderr
+    assert result.returncode == 2, f"exit {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{err}"
+    assert err.startswith("error: ") and err.endswith("\n") and err.count("\n") == 1, err
+    assert "Traceback" not in err, err
+    for word in words:
+        assert word in err, (word, err)
+
+
+def _mount_points(under):
+    with open("/proc/self/mountinfo") as f:
+        return sorted(p for p in (line.split()[4] for line in f) if p.startswith(under))
+
+
+def leftovers(name):
+    """What of lab ``name`` exists: namespaces, its run directory, /etc/netns entries, UTS mounts."""
+    etc = os.listdir("/etc/netns") if os.path.isdir("/etc/netns") else []
+    return {"netns": sorted(n for n in netns_list() if n.startswith(name + "-")),
+            "run": os.path.exists(os.path.join(STATE_DIR, name)),
+            "etc": sorted(d for d in etc if d.startswith(name + "-")),
+            "mounts": _mount_points(os.path.join(STATE_DIR, name) + "/")}
+
+
+NOTHING_LEFT = {"netns": [], "run": False, "etc": [], "mounts": []}
+
+
+def lab_traces(name):
+    """Everything of lab ``name`` another lab's verbs must leave alone: its namespaces and the
+    processes in each (``ip netns pids``), its record (every regular file of /run/svclab/<name>
+    but the daemons' logs, by content), its /etc/netns files and its UTS mounts."""
+    prefix = name + "-"
+    names = sorted(n for n in netns_list() if n.startswith(prefix))
+    pids = {n: sorted(subprocess.run(["ip", "netns", "pids", n], capture_output=True, text=True).stdout.split())
+            for n in names}
+    files = {}
+    run_dir = os.path.join(STATE_DIR, name)
+    for folder, _, entries in os.walk(run_dir):
+        for entry in entries:
+            path = os.path.join(folder, entry)
+            if os.path.isfile(path) and not os.path.islink(path) and not entry.endswith(".log") \
+                    and not folder.endswith("/uts"):
+                with open(path, "rb") as f:
+                    files[os.path.relpath(path, run_dir)] = f.read()
+    etc = {}
+    for entry in sorted(os.listdir("/etc/netns") if os.path.isdir("/etc/netns") else []):
+        if entry.startswith(prefix):
+            folder = os.path.join("/etc/netns", entry)
+            etc[entry] = {f: open(os.path.join(folder, f)).read() for f in sorted(os.listdir(folder))}
+    return {"netns": names, "pids": pids, "record": files, "etc": etc, "mounts": _mount_points(run_dir + "/")}
 
 
 class Lab:

@@ -38,7 +38,7 @@ def choose_format(fmt, output):
 
 
 def cluster_of(args):
-    if args.scenario and args.lab:
+    if args.scenario and args.lab is not None:
         raise LabError("give a scenario file or --lab LAB, not both")
     if args.scenario:
         return build_cluster(scenario.load(args.scenario))

@@ -49,10 +49,17 @@ def verb_module(verb):
     return importlib.import_module(f"lab.cli.{verb.replace('-', '_')}")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors as svclab's: one line on stderr (no usage block), exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {' '.join(message.split())} (see: {self.prog} --help)\n")
+
+
 def build_parser(verb=None):
     """The command line; only ``verb`` (when given) gets its own arguments."""
     prog = cli_args.prog()
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog=prog, description="Kubernetes Service networking, built for real out of Linux network namespaces.",
         epilog="Start with: sudo python3 -m lab up scenarios/seed.yml")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

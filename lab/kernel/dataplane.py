@@ -90,3 +90,22 @@ class Dataplane:
         peer = peer_nl.index(v.peer)
         peer_nl.add_address(peer, v.peer_address)
         peer_nl.set_up(peer)
+
+
+def unplug(netns_names, ifname="eth0"):
+    """Delete ``ifname`` (a pod's veth, and so its node-side peer) in each of ``netns_names`` that
+    exists, now. A deleted namespace is freed later (asynchronously, and only once no socket holds
+    it), its veth pair with it: a pod made again under the same name at once would find its old
+    node-side veth still there."""
+    present = netns.existing()
+    for name in netns_names:
+        if name not in present:
+            continue
+        with netns.entered(name):
+            nl = Netlink()
+        try:
+            nl.delete_link(nl.index(ifname))
+        except OSError:  # no such link (a pod killed before its link was made)
+            pass
+        finally:
+            nl.close()

@@ -216,8 +216,8 @@ def only_lab():
 
 
 def find_running(lab):
-    """(record, cluster state) of a lab that is up."""
-    lab = lab or only_lab()
+    """(record, cluster state) of a lab that is up (``lab`` None: the only one; ``''`` is no lab name)."""
+    lab = only_lab() if lab is None else lab
     record = Record.load(lab)
     cluster = record.load_cluster() if record else None
     if cluster is None:

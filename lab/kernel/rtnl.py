@@ -11,7 +11,7 @@ import socket
 import struct
 
 NETLINK_ROUTE = 0
-RTM_NEWLINK, RTM_GETLINK, RTM_SETLINK = 16, 18, 19
+RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK, RTM_SETLINK = 16, 17, 18, 19
 RTM_NEWADDR, RTM_NEWROUTE, RTM_NEWNEIGH, RTM_NEWRULE = 20, 24, 28, 32
 NLMSG_ERROR = 2
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x1, 0x4, 0x100, 0x200, 0x400
@@ -106,6 +106,10 @@ class Netlink:
     def index(self, ifname):
         reply = self.request(RTM_GETLINK, ifinfo() + text(IFLA_IFNAME, ifname), flags=0)
         return _IFINFO.unpack_from(reply)[2]
+
+    def delete_link(self, index):
+        """Delete a link (a veth: its peer, in another namespace, goes with it)."""
+        self.request(RTM_DELLINK, ifinfo(index))
 
     def set_up(self, index):
         self.request(RTM_NEWLINK, ifinfo(index, IFF_UP, IFF_UP))

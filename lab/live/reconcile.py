@@ -60,6 +60,7 @@ def converge(lab_record, old: ClusterState, new: ClusterState, timeout=10.0):
     _external_addresses(new, changes.removed_external_ips, "del")
     events.record_changes(lab_record, changes, new)
     if changes.removed_pods:
+        _unplug(changes.removed_netns)
         netns.delete(changes.removed_netns)
         for name in changes.removed_netns:
             etcdirs.remove(name)
@@ -79,6 +80,7 @@ def repair(lab_record, cluster):
     if stray:
         for pid in sorted({pid for n in stray for pid in netns.pids(n)}):
             processes.stop([pid])
+        _unplug(stray)
         netns.delete(stray)
         for name in stray:
             etcdirs.remove(name)
@@ -92,6 +94,13 @@ def repair(lab_record, cluster):
                                                     only=set(missing)))
     if stray or missing or _dead_pod_servers(lab_record, cluster):
         _serve(lab_record, cluster, time.monotonic() + 10)
+
+
+def _unplug(netns_names):
+    """Leaving pods' veths go now, not when the kernel frees their namespaces (the same pod made
+    again at once would find its node-side veth)."""
+    from lab.kernel import dataplane  # the netlink client, only when links change
+    dataplane.unplug(netns_names)
 
 
 def _dead_pod_servers(lab_record, cluster):

@@ -177,18 +177,30 @@ class Field:
         out = self.string_map()
         for key, value in out.items():
             where = self.child(key)
-            prefix, _, name = key.rpartition("/")
-            if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)):
-                raise where.error(f'Invalid value: "{key}": prefix part a lowercase RFC 1123 subdomain must consist '
-                                  "of lower case alphanumeric characters, '-' or '.', and must start and end with an "
-                                  "alphanumeric character")
-            if len(name) > 63:
-                raise where.error(f'Invalid value: "{key}": name part must be no more than 63 characters')
-            if not LABEL_NAME.fullmatch(name):
-                raise where.error(f'Invalid value: "{key}": name part {LABEL_NAME_RULE}')
-            if len(value) > 63:
-                raise where.error(f'Invalid value: "{value}": must be no more than 63 characters')
-            if value and not LABEL_NAME.fullmatch(value):
-                raise where.error(f'Invalid value: "{value}": a valid label must be an empty string or '
-                                  + LABEL_NAME_RULE.replace("must consist", "consist"))
+            where.label_key(key)
+            where.label_value(value)
         return out
+
+    def label_key(self, key=None):
+        """A label key (this field's value, or ``key`` for a mapping's key), as kube-apiserver checks it."""
+        key = self.str() if key is None else key
+        prefix, _, name = key.rpartition("/")
+        if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)):
+            raise self.error(f'Invalid value: "{key}": prefix part a lowercase RFC 1123 subdomain must consist '
+                             "of lower case alphanumeric characters, '-' or '.', and must start and end with an "
+                             "alphanumeric character")
+        if len(name) > 63:
+            raise self.error(f'Invalid value: "{key}": name part must be no more than 63 characters')
+        if not LABEL_NAME.fullmatch(name):
+            raise self.error(f'Invalid value: "{key}": name part {LABEL_NAME_RULE}')
+        return key
+
+    def label_value(self, value=None):
+        """A label value (this field's value, or ``value``), as kube-apiserver checks it."""
+        value = self.str(empty=True) if value is None else value
+        if len(value) > 63:
+            raise self.error(f'Invalid value: "{value}": must be no more than 63 characters')
+        if value and not LABEL_NAME.fullmatch(value):
+            raise self.error(f'Invalid value: "{value}": a valid label must be an empty string or '
+                             + LABEL_NAME_RULE.replace("must consist", "consist"))
+        return value

@@ -412,12 +412,12 @@ def _label_selector(f):
     for ef in (f.child("matchExpressions").list() if f.has("matchExpressions") else []):
         ef.mapping(allowed={"key", "operator", "values"}, required=("key", "operator"))
         op = ef.child("operator").choice(("In", "NotIn", "Exists", "DoesNotExist"))
-        values = tuple(v.str() for v in ef.child("values").list()) if ef.has("values") else ()
+        values = tuple(v.label_value() for v in ef.child("values").list()) if ef.has("values") else ()
         if op in ("In", "NotIn") and not values:
             raise ef.error(f"operator {op} needs values")
         if op in ("Exists", "DoesNotExist") and values:
             raise ef.child("values").error(f"operator {op} takes no values")
-        exprs.append(Requirement(ef.child("key").str(), op, values))
+        exprs.append(Requirement(ef.child("key").label_key(), op, values))
     return LabelSelector(tuple(sorted(match.items())), tuple(exprs))
 
 

@@ -201,7 +201,11 @@ def _kube_proxy(f, base, files):
     if f.has("config"):
         from lab.spec import kubeproxy_config
         with referenced_from(f.child("config")):
-            settings = kubeproxy_config.load(_path(f.child("config"), base), files)
+            config_path = _path(f.child("config"), base)
+            settings = kubeproxy_config.load(config_path, files)
+            if settings.mode not in (None,) + MODES:  # kube-proxy's ipvs mode: svclab has no IPVS
+                raise InputError(config_path, "mode", f"{settings.mode!r} is not a mode svclab runs",
+                                 "use " + " or ".join(MODES))
         d = KubeProxyConfig(mode=settings.mode or d.mode, masquerade_bit=settings.masquerade_bit,
                             masquerade_all=settings.masquerade_all,
                             localhost_node_ports=settings.localhost_node_ports,

@@ -219,24 +219,29 @@ def load_file(path):
     except InputError:
         raise
     except SystemExit as exc:
-        raise InputError(path, _line(exc, path), f"the file exits ({exc}) instead of defining a topology",
+        raise InputError(path, _line(exc, path), f"the file exits ({_said(exc)}) instead of defining a topology",
                          "leave sys.exit out") from None
     except ImportError as exc:
         fix = ("use `from lab.topo_api import Topo`, which needs no Mininet" if "mininet" in str(exc)
                else "install what it imports")
-        raise InputError(path, _line(exc, path), f"cannot import: {exc}", fix) from None
-    except Exception as exc:  # the user's Python: report it in one line, like a YAML error
-        raise InputError(path, _line(exc, path), f"{type(exc).__name__}: {exc}", "fix the Python file") from None
+        raise InputError(path, _line(exc, path), f"cannot import: {_said(exc)}", fix) from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # the user's Python (whatever it raises): one line, like a YAML error
+        raise InputError(path, _line(exc, path), f"{type(exc).__name__}: {_said(exc)}", "fix the Python file") from None
     factory = _factory(module, path)
     try:
         topo = factory()
     except InputError:
         raise
     except SystemExit as exc:
-        raise InputError(path, _line(exc, path), f"building the topology exits ({exc})", "leave sys.exit out") from None
-    except Exception as exc:
-        raise InputError(path, _line(exc, path), f"building the topology failed: {type(exc).__name__}: {exc}",
-                         "fix build()") from None
+        raise InputError(path, _line(exc, path), f"building the topology exits ({_said(exc)})",
+                         "leave sys.exit out") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
+        raise InputError(path, _line(exc, path),
+                         f"building the topology failed: {type(exc).__name__}: {_said(exc)}", "fix build()") from None
     if not all(hasattr(topo, a) for a in ("nodes", "nodeInfo", "isSwitch", "links")):
         raise InputError(path, "topos", f"{factory!r} did not give a Topo", "map the name to a Topo subclass")
     return topo
@@ -258,6 +263,11 @@ def _factory(module, path):
     return classes[0]
 
 
+def _said(exc):
+    """What the user's Python said, on one line (an error stays one line)."""
+    return " ".join(str(exc).split())
+
+
 def _line(exc, path):
     """'line N' of the topology file where ``exc`` was raised, if it was raised there."""
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if os.path.abspath(f.filename) == os.path.abspath(path)]
@@ -273,7 +283,9 @@ def load(path):
         doc = topology_dict(topo, path)
     except InputError:
         raise
-    except (Exception, SystemExit) as exc:  # a Topo whose nodes(), links() or nodeInfo() answer oddly
-        raise InputError(path, _line(exc, path), f"reading the topology failed: {type(exc).__name__}: {exc}",
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # a Topo whose nodes(), links() or nodeInfo() answer oddly (or exit)
+        raise InputError(path, _line(exc, path), f"reading the topology failed: {type(exc).__name__}: {_said(exc)}",
                          "nodes(), links() and nodeInfo() must answer as Mininet's Topo does") from None
     return doc

@@ -139,7 +139,9 @@ def find(name, root=None):
     for folder in candidates:
         base = os.path.basename(folder)
         number, _, short = base.partition("-")
-        if name in (base, short) or (name.isdigit() and number.isdigit() and int(name) == int(number)):
+        # the number as digits, never int(): "²" is a digit int() refuses, 5,000 digits are over its limit
+        if name in (base, short) or (name.isascii() and name.isdigit() and number.isascii() and number.isdigit()
+                                     and name.lstrip("0") == number.lstrip("0")):
             return folder
     known = ", ".join(os.path.basename(f) for f in candidates) or f"none in {root or ROOT}"
     raise LabError(f"no exercise named {name!r} (exercises: {known}; see: lab exercise list)")

@@ -51,8 +51,8 @@ def running_exercises():
 
 def exercise_lab(lab=None):
     """(lab, progress) of the exercise to work on: ``lab``, $SVCLAB_LAB, or the only one running."""
-    lab = lab or os.environ.get("SVCLAB_LAB")
-    if lab:
+    lab = (os.environ.get("SVCLAB_LAB") or None) if lab is None else lab
+    if lab is not None:  # '' too: an invalid name is refused, never read as "the only one running"
         p = progress(lab)
         if p is None:
             if record.Record.load(lab) is None:
