@@ -38,7 +38,6 @@ def test_cli_rejects_with_exit_2_and_creates_nothing(case, tmp_path):
     else:
         get_path(files[file], path[:-1])[path[-1]] = value
     scenario_path = write_files(files, str(tmp_path))
-    before_labs = set(record.labs())
     try:
         r = run_lab("up", scenario_path, "--name", name, check=False)
     finally:
