@@ -151,8 +151,9 @@ class Deployment:
     replicas: int
     selector: LabelSelector
     template: PodTemplate
-    source: str = field(compare=False)  # the file it came from: not part of what the object is
-    manifest: dict = field(default=None, compare=False, hash=False, repr=False)  # as written
+    # the file it came from and the manifest as written: not part of what the object is (every kind)
+    source: str = field(compare=False)
+    manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -165,7 +166,7 @@ class ReplicaSetSpec:
     replicas: int
     selector: LabelSelector
     template: PodTemplate
-    source: str = field(compare=False)  # the file it came from: not part of what the object is
+    source: str = field(compare=False)
     manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
 
@@ -181,7 +182,7 @@ class StatefulSet:
     selector: LabelSelector
     template: PodTemplate
     service_name: str
-    source: str = field(compare=False)  # the file it came from: not part of what the object is
+    source: str = field(compare=False)
     manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
 
@@ -194,7 +195,7 @@ class DaemonSet:
     name: str
     selector: LabelSelector
     template: PodTemplate
-    source: str = field(compare=False)  # the file it came from: not part of what the object is
+    source: str = field(compare=False)
     manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
     @property
@@ -206,7 +207,7 @@ class DaemonSet:
 class NamespaceSpec:
     kind: ClassVar[str] = "Namespace"
     name: str
-    source: str = field(compare=False)  # the file it came from: not part of what the object is
+    source: str = field(compare=False)
     manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
     @property
@@ -221,7 +222,7 @@ class ConfigMapSpec:
     kind: ClassVar[str] = "ConfigMap"
     namespace: str
     name: str
-    source: str = field(compare=False)  # the file it came from: not part of what the object is
+    source: str = field(compare=False)
     manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
 
@@ -231,7 +232,7 @@ class BarePod:
     namespace: str
     name: str
     template: PodTemplate
-    source: str = field(compare=False)  # the file it came from: not part of what the object is
+    source: str = field(compare=False)
     manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
 
