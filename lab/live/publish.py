@@ -148,8 +148,10 @@ def _resolve(value, uids, created):
             if uid:
                 value["uid"] = uid
         for k, v in value.items():
-            if v is None and k in ("startTime", "lastTransitionTime", "startedAt"):
+            if v is None and k in ("startTime", "lastTransitionTime", "lastHeartbeatTime", "startedAt"):
                 value[k] = created
+            elif v is None and k == "renewTime":  # a MicroTime
+                value[k] = created[:-1] + ".000000Z"
             else:
                 _resolve(v, uids, created)
     elif isinstance(value, list):
