@@ -57,9 +57,10 @@ RESOURCES = (
              subresources=(_SCALE, _STATUS)),
     Resource("apps", "v1", "daemonsets", "daemonset", "DaemonSet", short=("ds",), categories=("all",),
              subresources=(_STATUS,)),
+    Resource("coordination.k8s.io", "v1", "leases", "lease", "Lease", verbs=tuple(READ_VERBS)),
     Resource("discovery.k8s.io", "v1", "endpointslices", "endpointslice", "EndpointSlice"),
 )
-GROUPS = {"": "v1", "apps": "v1", "discovery.k8s.io": "v1"}
+GROUPS = {"": "v1", "apps": "v1", "coordination.k8s.io": "v1", "discovery.k8s.io": "v1"}
 
 
 def find(group, version, plural):
@@ -81,13 +82,23 @@ def by_kind(api_version, kind):
     return next((r for r in RESOURCES if (r.api_version, r.kind) == (api_version, kind)), None)
 
 
+# (gitCommit, buildDate, goVersion) of the release builds whose version a lab reports
+BUILDS = {"v1.18.20": ("1f3e19b7beb1cc0110255668c4238ed63dadb7ad", "2021-06-16T12:51:17Z", "go1.13.15")}
+DEFAULT_BUILD = ("0" * 40, "2025-05-15T00:00:00Z", "go1.24.2")
+
+
 def version_info(git_version):
+    """``/version`` as that release's kube-apiserver answers it (the emulation and compatibility
+    fields only from the releases that have them: v1.18 knew none)."""
     major, minor = git_version.lstrip("v").split(".")[:2]
-    return {"major": major, "minor": minor, "emulationMajor": major, "emulationMinor": minor,
-            "minCompatibilityMajor": major, "minCompatibilityMinor": str(max(0, int(minor) - 1)),
-            "gitVersion": git_version, "gitCommit": "0" * 40, "gitTreeState": "clean",
-            "buildDate": "2025-05-15T00:00:00Z", "goVersion": "go1.24.2", "compiler": "gc",
-            "platform": "linux/amd64"}
+    commit, built, go = BUILDS.get(git_version, DEFAULT_BUILD)
+    out = {"major": major, "minor": minor}
+    if int(minor) >= 32:
+        out.update(emulationMajor=major, emulationMinor=minor, minCompatibilityMajor=major,
+                   minCompatibilityMinor=str(max(0, int(minor) - 1)))
+    out.update(gitVersion=git_version, gitCommit=commit, gitTreeState="clean", buildDate=built, goVersion=go,
+               compiler="gc", platform="linux/amd64")
+    return out
 
 
 def api_versions(server_address):
@@ -97,7 +108,7 @@ def api_versions(server_address):
 
 def api_group_list():
     groups = []
-    for group in ("apps", "discovery.k8s.io"):
+    for group in (g for g in GROUPS if g):
         gv = {"groupVersion": f"{group}/{GROUPS[group]}", "version": GROUPS[group]}
         groups.append({"name": group, "versions": [gv], "preferredVersion": gv})
     return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}

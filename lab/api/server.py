@@ -211,8 +211,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         api = self.api
         if self.command not in ("GET", "HEAD") and not parts[:1] in (["api"], ["apis"]):
             raise status.method_not_allowed()
-        if parts in (["version"],):
-            return self._send(200, kinds.version_info(api.version))
+        if parts in (["version"],):  # written as kube-apiserver writes raw JSON: indented by two spaces
+            return self._send(200, json.dumps(kinds.version_info(api.version), indent=2).encode())
         if parts in (["healthz"], ["livez"], ["readyz"]):
             return self._send(200, b"ok", "text/plain; charset=utf-8")
         if parts == ["api"]:
@@ -417,6 +417,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except status.ApiError:
                 live = None
             obj = self._changed(r, live, body)
+            if live is not None and writes.unchanged(live, obj):
+                return self._send(200, live)
+            if live is not None:
+                writes.refuse_controlled_pod_change(r.resource, live)
             if self.query.get("dryRun"):
                 return self._send(200, obj)
             manifest = obj if live is None else \

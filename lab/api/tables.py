@@ -125,12 +125,13 @@ def _endpoint_slice(obj, now):
 def _node(obj, now):
     status = obj.get("status", {})
     ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
-    state = {"True": "Ready", "False": "NotReady"}.get((ready or {}).get("status"), "Unknown") if ready \
-        else "Unknown"
+    # kubectl's rule: Ready only when the condition is True; False and Unknown (a node that
+    # stopped posting its status) are both NotReady; Unknown only without a Ready condition
+    state = "Unknown" if ready is None else "Ready" if ready.get("status") == "True" else "NotReady"
     if obj.get("spec", {}).get("unschedulable"):
         state += ",SchedulingDisabled"
     labels = obj["metadata"].get("labels") or {}
-    roles = sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/"))
+    roles = [k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/") and k.split("/", 1)[1]]
     if labels.get("kubernetes.io/role"):
         roles.append(labels["kubernetes.io/role"])
     info = status.get("nodeInfo", {})
@@ -198,6 +199,10 @@ def _configmap(obj, now):
     return [obj["metadata"]["name"], len(obj.get("data") or {}) + len(obj.get("binaryData") or {}), age(obj, now)]
 
 
+def _lease(obj, now):
+    return [obj["metadata"]["name"], obj.get("spec", {}).get("holderIdentity") or "", age(obj, now)]
+
+
 def _event(obj, now):
     involved = obj.get("involvedObject", {})
     source = obj.get("source", {})
@@ -235,6 +240,7 @@ PRINTERS = {
                     _col("Available", kind="integer"), _col("Node Selector"), _col("Age"), _col("Containers", 1),
                     _col("Images", 1), _col("Selector", 1)], _daemonset),
     "configmaps": ([_col("Name"), _col("Data", kind="integer"), _col("Age")], _configmap),
+    "leases": ([_col("Name"), _col("Holder"), _col("Age")], _lease),
     "events": ([_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Subobject", 1),
                 _col("Source", 1), _col("Message"), _col("First Seen", 1), _col("Count", 1, "integer"),
                 _col("Name", 1)], _event),

@@ -140,6 +140,24 @@ def drop_type_dependent(live, new):
     return new
 
 
+def unchanged(live, new):
+    """A write that leaves the object as it is (kube-apiserver's no-op: no new resourceVersion)."""
+    return as_manifest(live) == as_manifest(new)
+
+
+def refuse_controlled_pod_change(resource, live):
+    """A change to a pod a controller made (a ReplicaSet's, StatefulSet's, DaemonSet's) is refused:
+    svclab makes such pods from their controller's template only, so a pod of its own would leave
+    the controller (kube-apiserver takes the change)."""
+    if resource.kind != "Pod":
+        return
+    owner = next((o for o in live.get("metadata", {}).get("ownerReferences") or [] if o.get("controller")), None)
+    if owner is not None:
+        raise status.invalid("Pod", live["metadata"]["name"], [(
+            "metadata", f'Forbidden: svclab makes the pods of {owner["kind"]} "{owner["name"]}" from its template '
+                        "only: change the template (its Deployment), or delete the pod")])
+
+
 def apply_patch(live, body, content_type):
     kind = PATCH_TYPES.get((content_type or "").split(";")[0].strip().lower())
     if kind is None:

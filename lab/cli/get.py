@@ -17,7 +17,8 @@ from lab.tables import table
 
 def add_arguments(p):
     p.add_argument("kind", help="pods, services, endpoints, endpointslices, nodes, namespaces, deployments, "
-                                "replicasets, statefulsets, daemonsets, configmaps, events (or po, svc, ep, no, ...)")
+                                "replicasets, statefulsets, daemonsets, configmaps, leases, events (or po, svc, "
+                                "ep, no, ...)")
     p.add_argument("names", nargs="*", help="only these objects")
     p.add_argument("-n", "--namespace", default="default")
     p.add_argument("-A", "--all-namespaces", action="store_true")

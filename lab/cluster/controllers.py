@@ -75,8 +75,9 @@ def carry_over(old, fresh):
     """The running cluster moved towards ``fresh`` (the same scenario built again with changed
     manifests) the way controllers move it: pods that still fit their controller stay (names and
     addresses kept): ReplicaSets scale up or down, a StatefulSet keeps its ordinals and adds or
-    drops the highest, a DaemonSet keeps its pod on each node; a changed template replaces its
-    pods; services keep their ClusterIP, node ports and load-balancer address."""
+    drops the highest, a DaemonSet keeps its pod on each node, a bare pod takes its new labels; a
+    changed template replaces its pods; services keep their ClusterIP, node ports and load-balancer
+    address."""
     old_by_owner, fresh_by_owner = {}, {}
     for p in old.pods:
         old_by_owner.setdefault(_owner_key(p), []).append(p)
@@ -93,6 +94,8 @@ def carry_over(old, fresh):
                 pods.append(kept[identity(w)] if identity(w) in kept else _readdress(old, w, pods))
             continue
         kept = sorted(before, key=lambda p: p.name)[:len(wanted)]
+        if owner[0] == "pod":  # a bare pod's labels change in place (its endpoints follow), as in Kubernetes
+            kept = [dataclasses.replace(p, labels=wanted[0].labels) for p in kept]
         pods += kept
         for i in range(len(wanted) - len(kept)):
             if owner[0] == "pod":

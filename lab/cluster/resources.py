@@ -8,8 +8,9 @@ generation): lab.live.publish adds them, and fills references to other objects (
 targetRef, involvedObject), which carry the referenced object's key as ``"_key"`` until then.
 """
 
-import copy
 import hashlib
+
+from lab.cluster import naming
 
 KUBE_VERSIONS = {"1.18": "v1.18.20", "current": "v1.33.0"}
 BUILTIN_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
@@ -60,6 +61,7 @@ def render(cluster, objects, events=(), host=None):
         out[key("v1", "Namespace", "", ns["metadata"]["name"])] = ns
     for node in cluster.nodes:
         out[key("v1", "Node", "", node.hostname)] = _node(cluster, node, host)
+        out[key("coordination.k8s.io/v1", "Lease", "kube-node-lease", node.hostname)] = _node_lease(node)
     for obj in by_kind.get("ConfigMap", []):
         out[key("v1", "ConfigMap", obj.namespace, obj.name)] = _as_written(obj, "v1", "ConfigMap")
     manifests = {(o.kind, o.namespace, o.name): o for o in objects}
@@ -166,16 +168,17 @@ def _node(cluster, node, host):
     role = node_role(cluster, node)
     if role:
         labels[f"node-role.kubernetes.io/{role}"] = ""
-    ready = "True" if node.ready else "Unknown"
-    conditions = [{"type": t, "status": "False", "lastHeartbeatTime": None, "lastTransitionTime": None, "reason": r,
-                   "message": m} for t, r, m in (
-        ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
-        ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
-        ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"))]
-    conditions.append({"type": "Ready", "status": ready, "lastHeartbeatTime": None, "lastTransitionTime": None,
-                       "reason": "KubeletReady" if node.ready else "NodeStatusUnknown",
-                       "message": "kubelet is posting ready status" if node.ready else
-                       "Kubelet stopped posting node status."})
+    # the kubelet's conditions; a node that stopped posting its status has every one Unknown
+    # (the node lifecycle controller's verdict). Their times are filled in by the store.
+    conditions = [{"type": t, "status": s, "lastHeartbeatTime": None, "lastTransitionTime": None, "reason": r,
+                   "message": m} for t, s, r, m in (
+        ("MemoryPressure", "False", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+        ("DiskPressure", "False", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+        ("PIDPressure", "False", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+        ("Ready", "True", "KubeletReady", "kubelet is posting ready status"))]
+    if not node.ready:
+        for c in conditions:
+            c.update(status="Unknown", reason="NodeStatusUnknown", message="Kubelet stopped posting node status.")
     spec = {"podCIDR": str(node.pod_cidr), "podCIDRs": [str(node.pod_cidr)]}
     if not node.ready:
         spec["taints"] = [{"key": "node.kubernetes.io/unreachable", "effect": "NoSchedule"},
@@ -193,6 +196,15 @@ def _node(cluster, node, host):
                                     "kubeProxyVersion": version, "kubeletVersion": version, "machineID": "",
                                     "operatingSystem": "linux", "osImage": "svclab network namespace",
                                     "systemUUID": ""}}}
+
+
+def _node_lease(node):
+    """The kubelet's heartbeat Lease in kube-node-lease (``kubectl describe node`` shows it); its
+    renewTime is filled in by the store."""
+    owner = ref("v1", "Node", "", node.hostname)
+    return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {"name": node.hostname, "namespace": "kube-node-lease", "ownerReferences": [owner]},
+            "spec": {"holderIdentity": node.hostname, "leaseDurationSeconds": 40, "renewTime": None}}
 
 
 # services and their endpoints -----------------------------------------------------------------
@@ -339,7 +351,9 @@ def _deployment(obj, cluster, pods_by_owner):
     pods = [p for (kind, ns, owner), ps in pods_by_owner.items() if kind == "ReplicaSet" and ns == obj.namespace
             and owner and owner.rsplit("-", 1)[0] == obj.name for p in ps]
     ready = len(_ready_pods(pods))
-    status = {"observedGeneration": 1, "replicas": len(pods), "updatedReplicas": len(pods)}
+    status = {"observedGeneration": 1}
+    if pods:  # DeploymentStatus's counts are omitempty: a Deployment at 0 shows none of them
+        status.update(replicas=len(pods), updatedReplicas=len(pods))
     if ready:
         status["readyReplicas"] = ready
         status["availableReplicas"] = ready
@@ -356,9 +370,18 @@ def _deployment(obj, cluster, pods_by_owner):
     return out
 
 
+def _replicaset_names(obj, pods):
+    """{ReplicaSet name: its pod-template-hash}: those of the Deployment's pods; with no pod (scaled
+    to 0) the ReplicaSet of its template, which the controller keeps at 0 replicas."""
+    owners = {p.owner: p.template_hash for p in pods}
+    if not owners:
+        template_hash = naming.pod_template_hash(obj.template.raw)
+        owners = {f"{obj.name}-{template_hash}": template_hash}
+    return dict(sorted(owners.items()))
+
+
 def _replicaset_name(obj, pods):
-    owners = sorted({p.owner for p in pods})
-    return owners[0] if owners else obj.name
+    return next(iter(_replicaset_names(obj, pods)))
 
 
 def _deployment_replicasets(obj, cluster, pods_by_owner):
@@ -366,9 +389,8 @@ def _deployment_replicasets(obj, cluster, pods_by_owner):
     pods = [p for (kind, ns, owner), ps in pods_by_owner.items() if kind == "ReplicaSet" and ns == obj.namespace
             and owner and owner.rsplit("-", 1)[0] == obj.name for p in ps]
     out = []
-    for owner in sorted({p.owner for p in pods}) or []:
+    for owner, template_hash in _replicaset_names(obj, pods).items():
         mine = [p for p in pods if p.owner == owner]
-        template_hash = mine[0].template_hash
         template = _copy((obj.manifest or {}).get("spec", {}).get("template", {}))
         template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = template_hash
         _template_defaults(template)

@@ -180,7 +180,7 @@ def set_node(lab, node_name, up, grace=5.0, say=None):
         new = controllers.set_node_ready(change.cluster, node.name, up)
         events.record(change.record, "NodeReady" if up else "NodeNotReady", f"node/{node.hostname}",
                       f"Node {node.hostname} status is now: {'NodeReady' if up else 'NodeNotReady'}",
-                      kind="Normal" if up else "Warning", source="node-controller")
+                      kind="Normal" if up else "Warning", source="kubelet" if up else "node-controller")
         change.converge(new, [f"node {node.hostname} is {'Ready' if up else 'NotReady'}; its pods are "
                               f"{'ready' if up else 'not ready'}"])
         return change.result()

@@ -137,6 +137,8 @@ def _finish(obj, meta, uids):
         m["deletionTimestamp"] = timestamp(meta["deleted"])
     created = m["creationTimestamp"]
     _resolve(obj, uids, created)
+    if obj["kind"] == "Lease" and obj.get("spec", {}).get("renewTime", "") is None:
+        obj["spec"]["renewTime"] = created[:-1] + ".000000Z"  # a MicroTime
     if obj["kind"] == "Event":
         obj["firstTimestamp"] = obj["lastTimestamp"] = created
         obj["eventTime"] = None

@@ -96,7 +96,7 @@ def test_without_the_package_v3_is_a_not_found_status(tmp_path):
 def test_the_index_lists_every_served_group_version_with_its_hash():
     documents = openapi.build("v1.33.0")
     index = json.loads(documents[""])
-    assert set(index["paths"]) == {"api/v1", "apis/apps/v1", "apis/discovery.k8s.io/v1"}
+    assert set(index["paths"]) == {"api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1", "apis/discovery.k8s.io/v1"}
     for gv, entry in index["paths"].items():
         sha = hashlib.sha512(documents[gv]).hexdigest().upper()
         assert entry["serverRelativeURL"] == f"/openapi/v3/{gv}?hash={sha}"
@@ -104,7 +104,7 @@ def test_the_index_lists_every_served_group_version_with_its_hash():
 
 @needs_package
 def test_no_defs_refs_are_left_and_every_ref_resolves(built):
-    for gv in ("api/v1", "apis/apps/v1", "apis/discovery.k8s.io/v1"):
+    for gv in ("api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1", "apis/discovery.k8s.io/v1"):
         doc = built[gv]
         assert "$defs" not in json.dumps(doc), gv
         schemas = doc["components"]["schemas"]
