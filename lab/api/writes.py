@@ -9,7 +9,7 @@ import re
 import yaml
 
 from lab.api import patch as patches
-from lab.api import status
+from lab.api import protobuf, status
 from lab.cluster import resources
 from lab.errors import InputError, LabError
 
@@ -21,8 +21,11 @@ PATCH_TYPES = {"application/json-patch+json": "json", "application/merge-patch+j
 
 
 def decode(body, content_type, resource):
-    """A request body as JSON data (or YAML, as the apiserver also takes it); 400 when it is not."""
+    """A request body as JSON data (or YAML or protobuf, as the apiserver also takes them); 400 when
+    it is not."""
     media = (content_type or "application/json").split(";")[0].strip().lower()
+    if media == protobuf.MEDIA_TYPE:
+        return protobuf.request_object(body, resource)
     try:
         text = body.decode("utf-8")
         if media in ("application/yaml", "application/apply-patch+yaml"):
