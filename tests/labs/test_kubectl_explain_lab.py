@@ -100,7 +100,7 @@ def test_explain_container_ports(kubectl):
 
 def test_openapi_v3_index_and_documents(kubectl):
     index = json.loads(kubectl("get", "--raw", "/openapi/v3").stdout)
-    assert set(index["paths"]) == {"api/v1", "apis/apps/v1", "apis/discovery.k8s.io/v1"}
+    assert set(index["paths"]) == {"api/v1", "apis/apps/v1", "apis/coordination.k8s.io/v1", "apis/discovery.k8s.io/v1"}
     url = index["paths"]["apis/discovery.k8s.io/v1"]["serverRelativeURL"]
     doc = kubectl("get", "--raw", url).stdout
     assert url.endswith("?hash=" + hashlib.sha512(doc).hexdigest().upper())
