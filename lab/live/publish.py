@@ -63,16 +63,22 @@ def _digest(obj):
 
 def update(store, rendered, now):
     """The store after the lab came to hold ``rendered`` (resources.render's objects): new and
-    changed objects get the next resourceVersions, vanished ones a DELETED entry."""
+    changed objects get the next resourceVersions, vanished ones a DELETED entry. An object whose
+    references now resolve to another uid (its owner made again) has changed too."""
     old_meta = store.meta
     meta, objects, changes = {}, {}, []
     rv = store.resource_version
+    fresh = {}  # key -> (object, incarnation, terminating, made, written)
+    uids = {}
     for key in sorted(rendered):
         obj = copy.deepcopy(rendered[key])
-        incarnation = obj.pop("_incarnation", 0)
-        terminating = obj.pop("_terminating", False)
-        made = obj.pop("_time", None)
-        written = obj.pop("_written", None)
+        fresh[key] = (obj, obj.pop("_incarnation", 0), obj.pop("_terminating", False), obj.pop("_time", None),
+                      obj.pop("_written", None))
+        before = old_meta.get(key)
+        same = before is not None and before.get("incarnation", 0) == fresh[key][1]
+        uids[key] = before["uid"] if same else str(uuid.uuid4())
+    for key, (obj, incarnation, terminating, made, written) in fresh.items():
+        _resolve(obj, uids)
         digest = _digest(obj)
         spec_digest = _digest(obj.get("spec"))
         before = old_meta.get(key)
@@ -82,7 +88,7 @@ def update(store, rendered, now):
             before = None
         if before is None:
             rv += 1
-            entry = {"uid": str(uuid.uuid4()), "rv": rv, "created": made or now, "generation": 1,
+            entry = {"uid": uids[key], "rv": rv, "created": made or now, "generation": 1,
                      "digest": digest, "spec": spec_digest, "incarnation": incarnation, "kind": "ADDED"}
         elif before["digest"] != digest or terminating != bool(before.get("deleted")):
             rv += 1
@@ -103,9 +109,8 @@ def update(store, rendered, now):
     for key in sorted(set(old_meta) - set(rendered)):
         rv += 1
         changes.append((rv, "DELETED", _stamped(store.objects.get(key, {}), rv)))
-    uids = {k: m["uid"] for k, m in meta.items()}
     for key, obj in objects.items():
-        _finish(obj, meta[key], uids)
+        _finish(obj, meta[key])
         kind = meta[key].pop("kind", None)
         if kind:
             changes.append((meta[key]["rv"], kind, obj))
@@ -121,8 +126,8 @@ def _stamped(obj, rv):
     return out
 
 
-def _finish(obj, meta, uids):
-    """System metadata in, references resolved to uids, timestamps the renderer left open."""
+def _finish(obj, meta):
+    """System metadata in, and the timestamps the renderer left open."""
     m = obj["metadata"]
     m["uid"] = meta["uid"]
     m["resourceVersion"] = str(meta["rv"])
@@ -134,27 +139,36 @@ def _finish(obj, meta, uids):
     if meta.get("deleted"):
         m["deletionTimestamp"] = timestamp(meta["deleted"])
     created = m["creationTimestamp"]
-    _resolve(obj, uids, created)
+    _open_times(obj, created)
     if obj["kind"] == "Event":
         obj["firstTimestamp"] = obj["lastTimestamp"] = created
         obj["eventTime"] = None
 
 
-def _resolve(value, uids, created):
+def _resolve(value, uids):
+    """References to other objects (``"_key"``) resolved to their uids."""
     if isinstance(value, dict):
         ref_key = value.pop("_key", None)
-        if ref_key is not None:
-            uid = uids.get(ref_key)
-            if uid:
-                value["uid"] = uid
+        if ref_key is not None and uids.get(ref_key):
+            value["uid"] = uids[ref_key]
+        for v in value.values():
+            _resolve(v, uids)
+    elif isinstance(value, list):
+        for v in value:
+            _resolve(v, uids)
+
+
+def _open_times(value, created):
+    """Times the renderer left open (``None``): the object's creation."""
+    if isinstance(value, dict):
         for k, v in value.items():
             if v is None and k in ("startTime", "lastTransitionTime", "startedAt"):
                 value[k] = created
             else:
-                _resolve(v, uids, created)
+                _open_times(v, created)
     elif isinstance(value, list):
         for v in value:
-            _resolve(v, uids, created)
+            _open_times(v, created)
 
 
 def host_facts():
