@@ -5,6 +5,8 @@ ages as its ``HumanDuration`` writes them. Pure; belongs to no layer."""
 def human_age(seconds):
     """kubectl's ``duration.HumanDuration``."""
     s = int(seconds)
+    if s < -1:  # a clock ahead by more than a second or so
+        return "<invalid>"
     if s < 0:
         return "0s"
     if s < 120:
@@ -23,8 +25,8 @@ def human_age(seconds):
         return f"{h // 24}d{h % 24}h" if h % 24 else f"{h // 24}d"
     if h < 24 * 365 * 2:
         return f"{h // 24}d"
-    y = h // (24 * 365)
-    return f"{y}y{(h // 24) % 365}d" if y < 8 else f"{y}y"
+    y, d = h // (24 * 365), (h // 24) % 365
+    return f"{y}y{d}d" if y < 8 and d else f"{y}y"
 
 
 def table(headers, rows):

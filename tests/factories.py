@@ -6,11 +6,15 @@ modules share lives here; a helper that one module uses stays in that module.
 """
 
 import dataclasses
+import http.client
 import ipaddress
 import itertools
 import json
 import os
+import re
 import shutil
+import socket
+import ssl
 import subprocess
 import sys
 import textwrap
@@ -202,6 +206,77 @@ def lab_fixture(scenario_file, tag):
         finally:
             run_lab("down", lab.name, check=False)
     return fixture
+
+
+# a lab's Kubernetes API, over HTTPS with the lab's admin certificate ----------------------------------
+
+class ApiClient:
+    """Requests to lab ``name``'s API server on its loopback port (the admin.conf one), with the
+    lab's CA and admin client certificate (``cert=False``: none, as an anonymous client)."""
+
+    def __init__(self, name, cert=True):
+        base = f"/run/svclab/{name}"
+        with open(f"{base}/api.json") as f:
+            self.port = json.load(f)["port"]
+        self.context = ssl.create_default_context(cafile=f"{base}/pki/ca.crt")
+        if cert:
+            self.context.load_cert_chain(f"{base}/pki/admin.crt", f"{base}/pki/admin.key")
+        self.name, self.store_file = name, f"{base}/objects.json"
+
+    def request(self, method, path, body=None, content_type="application/json", headers=None, timeout=20):
+        """(status, headers, body as JSON if it is JSON, else bytes) of one request."""
+        conn = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.context, timeout=timeout)
+        try:
+            sent = dict(headers or {})
+            if body is not None and not isinstance(body, bytes):
+                body = json.dumps(body).encode()
+            if body is not None and content_type:
+                sent["Content-Type"] = content_type
+            conn.request(method, path, body=body, headers=sent)
+            response = conn.getresponse()
+            data = response.read()
+            if response.getheader("Content-Type", "").startswith("application/json"):
+                data = json.loads(data)
+            return response.status, response.headers, data
+        finally:
+            conn.close()
+
+    def tls_socket(self, timeout=10):
+        """A raw TLS connection to the API server, for what http.client will not send."""
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        return self.context.wrap_socket(raw, server_hostname="127.0.0.1")
+
+    def resource_version(self):
+        """The store's resourceVersion, as the lab published it (read from the store's file)."""
+        with open(self.store_file) as f:
+            return json.load(f)["resourceVersion"]
+
+
+def api_server_pid(name):
+    with open(f"/run/svclab/{name}/state.json") as f:
+        return json.load(f)["pids"]["kube-apiserver/master"]
+
+
+def process_memory(pid):
+    """(VmRSS, VmHWM) of a process, in kB."""
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(line.split(":", 1) for line in f if ":" in line)
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
+def process_threads(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(next(line for line in f if line.startswith("Threads:")).split()[1])
+
+
+def node_rules(lab, nodes=("master", "node1", "node2")):
+    """Every node's iptables-save, without its counters and timestamps (what traffic changes)."""
+    out = {}
+    for node in nodes:
+        text = subprocess.run(["ip", "netns", "exec", f"{lab}-{node}", "iptables-save"], capture_output=True,
+                              text=True, timeout=30, check=True).stdout
+        out[node] = [re.sub(r"\[\d+:\d+\]", "", line) for line in text.splitlines() if not line.startswith("#")]
+    return out
 
 
 # the seed lab's facts (scenarios/seed.yml pins them) ------------------------------------------------

@@ -8,7 +8,7 @@ import socket
 import threading
 
 from lab.api import spdy, status
-from lab.api.wire import Wire
+from lab.api.upgraded import Wire
 from lab.kernel import netns as namespaces
 
 PROTOCOL = "portforward.k8s.io"

@@ -1,5 +1,7 @@
 """The HTTP side of a lab's API: routing, authentication, reads from the published store (lists,
-gets, Tables, watches), and writes handed to lab.api.writes. One thread per connection.
+gets, Tables, watches), and writes handed to lab.api.writes (bodies read by lab.api.bodies,
+fieldValidation by lab.api.validation). One thread per connection, a bounded number of them
+(lab.api.wire: deadlines, body reading, answers to what is not HTTP).
 
 Reads never touch the lab: they come from the store ``objects.json`` (lab.live.publish), reloaded
 when it changes. A watch follows the store's history from the resourceVersion asked for.
@@ -15,14 +17,14 @@ import threading
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from lab.api import kinds, openapi, selectors, status, tables, writes
+from lab.api import bodies, kinds, openapi, selectors, status, tables, validation, wire, writes
 from lab.kernel import netns
 from lab.kernel.record import Record
 from lab.live import publish
 
-MAX_BODY = 3 * 1024 * 1024  # kube-apiserver's limit for a request body
 PUBLIC_PATHS = ("/version", "/version/", "/healthz", "/livez", "/readyz")
-HEADER_TIMEOUT = 10.0  # a client must finish its request line and headers within this (slowloris)
+HEADER_TIMEOUT = wire.HEADER_TIMEOUT
+OPTIONS_KINDS = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}
 
 
 class Api:
@@ -113,23 +115,68 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def setup(self):
         conn = self.request
         conn.settimeout(HEADER_TIMEOUT)
+        self.deadline = wire.Deadline()
+        self.handshake_failed = False
         if isinstance(conn, ssl.SSLSocket):
             try:
                 conn.do_handshake()
             except (ssl.SSLError, OSError):
                 self.handshake_failed = True
         super().setup()
+        self.rfile.close()  # the socket's own reader, replaced by one that keeps the deadlines
+        self.rfile = wire.reader(self.connection, self.deadline)
 
     def handle(self):
-        if getattr(self, "handshake_failed", False):
+        """Requests until the connection closes: the first one's line and headers within
+        HEADER_TIMEOUT of the connection, later ones within IDLE_TIMEOUT of the last answer and
+        HEADER_TIMEOUT of their first byte."""
+        if self.handshake_failed:
             return
+        self.close_connection = True
+        first = True
         try:
-            super().handle()
-        except (ConnectionError, ssl.SSLError, socket.timeout, OSError):
+            while first or not self.close_connection:
+                if first:
+                    self.deadline.start(HEADER_TIMEOUT)
+                else:
+                    self.deadline.start(wire.IDLE_TIMEOUT, awaiting=True)
+                first = False
+                self.handle_one_request()
+        except (ConnectionError, ssl.SSLError, socket.timeout, OSError, ValueError):
+            self.close_connection = True
+
+    def __getattr__(self, name):  # any method token: kube answers a verb it does not serve with 405
+        if name.startswith("do_"):
+            return self._dispatch
+        raise AttributeError(name)
+
+    def parse_request(self):
+        """Python's parsing, without HTTP/0.9 (a request line without a version): Go refuses it."""
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":
+            self.send_error(400)
+            return False
+        return True
+
+    def send_error(self, code, message=None, explain=None):
+        """Go's plain answer to what is not HTTP (a bad request line, too long a line or too many
+        headers), and the connection closes."""
+        self.close_connection = True
+        words = {400: "Bad Request", 414: "Request URI Too Long", 431: "Request Header Fields Too Large",
+                 505: "HTTP Version Not Supported"}.get(code, "Bad Request")
+        try:
+            self.wfile.write(wire.plain_error(code if code in (414, 431, 505) else 400, words))
+            self.wfile.flush()
+        except OSError:
             pass
 
     def log_message(self, fmt, *args):  # the daemon's log stays small: errors only
         pass
+
+    def log_error(self, fmt, *args):
+        if "internal error" in fmt:
+            super().log_error(fmt, *args)
 
     # plumbing ------------------------------------------------------------------------------
     def _send(self, code, body, content_type="application/json", headers=()):
@@ -138,6 +185,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Cache-Control", "no-cache, private")
+        for text in self.warnings:
+            self.send_header("Warning", validation.warning_header(text))
         for k, v in headers:
             self.send_header(k, v)
         if self.close_connection:
@@ -147,7 +196,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def _error(self, exc):
-        self._send(exc.code, exc.status())
+        headers = [("Retry-After", "1")] if exc.code == 429 else []
+        self._send(exc.code, exc.status(), headers=headers)
 
     def _authenticated(self):
         conn = self.connection
@@ -159,50 +209,52 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return False
 
     def _body(self):
-        length = self.headers.get("Content-Length")
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            raise status.bad_request("chunked request bodies are not supported: send Content-Length")
+        """The request's body (read once; 413 beyond kube's 3 MiB, 400 when it ends early)."""
+        self.deadline.start(wire.BODY_TIMEOUT)
         try:
-            n = int(length or 0)
-        except ValueError:
-            raise status.bad_request(f"invalid Content-Length {length!r}") from None
-        if n < 0:
-            raise status.bad_request(f"invalid Content-Length {length!r}")
-        if n > MAX_BODY:
-            raise status.too_large(MAX_BODY)
-        self.connection.settimeout(HEADER_TIMEOUT)
-        data = self.rfile.read(n)
+            data = wire.read_body(self.rfile, self.headers)
+        except status.ApiError:
+            self.close_connection = True  # what is left of the body is not a request
+            raise
+        finally:
+            self.deadline.clear()
+            self.connection.settimeout(wire.WRITE_TIMEOUT)  # the answer's sends, not what was left of the body's
         self.body_read = True
-        if len(data) != n:
-            raise status.bad_request("the request body ended early")
         return data
 
     def _dispatch(self):
-        self.body_read = False
+        self.warnings, self.body_read = [], False
+        self.deadline.clear()
         try:
-            self.connection.settimeout(None if self.command == "GET" else HEADER_TIMEOUT)
+            self.connection.settimeout(wire.WRITE_TIMEOUT)
             url = urlsplit(self.path)
             self.query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
             if url.path not in PUBLIC_PATHS and not self._authenticated():
                 raise status.unauthorized()
             self._route(url.path)
         except status.ApiError as exc:
-            if not self.body_read and (self.headers.get("Content-Length", "0") not in ("", "0")
-                                       or self.headers.get("Transfer-Encoding")):
-                self.close_connection = True  # its unread body must not be taken for the next request
+            self._unread_body()
             self._error(exc)
         except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout):
             self.close_connection = True
         except Exception as exc:  # a bug: the client gets a 500 Status, the server goes on
             self.log_error("internal error on %s %s: %r", self.command, self.path, exc)
+            self._unread_body()
             try:
                 self._error(status.internal(f"{type(exc).__name__}: {exc}"))
             except OSError:
                 self.close_connection = True
+        else:
+            self._unread_body()
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
+    def _unread_body(self):
+        """A body left unread is not the next request: the connection closes after the answer."""
+        if not self.body_read and wire.has_body(self.headers):
+            self.close_connection = True
 
     def do_OPTIONS(self):
+        self.warnings, self.body_read = [], False
+        self._unread_body()
         self._error(status.method_not_allowed())
 
     # routing -------------------------------------------------------------------------------
@@ -233,6 +285,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if r is None:
             raise status.no_such_path()
         if r.resource.namespaced is False and r.namespace is not None:
+            raise status.no_such_path()
+        if r.resource.namespaced and r.namespace is None and r.name is not None:  # /api/v1/pods/x is no path
             raise status.no_such_path()
         if r.sub is not None:
             return self._subresource(r)
@@ -289,8 +343,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if r.name is not None:
             self.query["fieldSelector"] = ",".join(x for x in (self.query.get("fieldSelector"),
                                                                f"metadata.name={r.name}") if x)
-        label_match = selectors.labels(self.query.get("labelSelector"))
-        field_match = selectors.fields(self.query.get("fieldSelector"))
+        label_match, field_match = selectors.matchers(r.resource, self.query.get("labelSelector"),
+                                                      self.query.get("fieldSelector"))
         table = self._wants_table()
         try:
             deadline = time.monotonic() + min(float(self.query.get("timeoutSeconds") or 1800), 3600)
@@ -371,8 +425,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return True
 
     # writes --------------------------------------------------------------------------------
+    def _options(self):
+        """(fieldValidation, dry run) of a write, checked as kube checks its Create/Update/
+        PatchOptions (422 for a value it does not know)."""
+        kind = OPTIONS_KINDS.get(self.command, "UpdateOptions")
+        return validation.directive(self.query, kind), validation.dry_run(self.query, kind)
+
     def _load(self, r):
-        return writes.decode(self._body(), self.headers.get("Content-Type"), r.resource)
+        """(object, repeated keys) of a create's or update's body."""
+        return bodies.object_body(self._body(), self.headers.get("Content-Type"), r.resource)
 
     def _written(self, obj):
         """The object as the lab now shows it (after the change has been published)."""
@@ -383,67 +444,85 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.api.store.objects.get(key, obj)
 
     def _writable(self, r):
-        verb = "create" if self.command == "POST" else "update"
+        verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}[self.command]
         if verb not in r.resource.verbs:
             raise status.method_not_allowed()
         if r.resource.namespaced and r.namespace is None and self.command == "POST":
             raise status.no_such_path()
 
+    def _checked(self, obj, duplicates, mode, r, patching=False):
+        """The manifest to write under fieldValidation ``mode``: unknown fields refused (Strict),
+        or dropped with a warning each (Warn) or silently (Ignore)."""
+        prefix = "" if patching else validation.decoding_prefix(r.resource)
+        cleaned, self.warnings = validation.check(obj, duplicates, mode, prefix)
+        return cleaned
+
     def _create(self, r):
         self._writable(r)
         if r.name is not None:
             raise status.method_not_allowed()
-        obj = writes.check_kind(self._load(r), r.resource, r.namespace)
+        mode, dry = self._options()
+        body, duplicates = self._load(r)
+        obj = writes.check_kind(body, r.resource, r.namespace)
         with self.api.write_lock:  # the names taken and the write that takes one: one step
             self.api.reload()
-            names = {o["metadata"]["name"] for o in self._matching(Route(r.resource, r.namespace), self.api.store)}
+            names = {o["metadata"]["name"] for o in selectors.select(self.api.store.objects, r.resource, r.namespace)}
             writes.generate_name(obj, names)
             if obj["metadata"]["name"] in names:
                 raise status.already_exists(r.resource, obj["metadata"]["name"])
-            if self.query.get("dryRun"):
+            manifest = self._checked(writes.as_manifest(obj), duplicates, mode, r)
+            if dry:
                 return self._send(201, obj)
-            writes.apply(self.api.lab, r.resource, writes.as_manifest(obj))
+            writes.apply(self.api.lab, r.resource, manifest)
         self._send(201, self._written(obj))
 
     def _update(self, r):
         self._writable(r)
         if r.name is None:
             raise status.method_not_allowed()
-        body = self._load(r)
+        mode, dry = self._options()
+        if self.command == "PATCH":
+            kind = bodies.patch_kind(self.headers.get("Content-Type"))
+            body, duplicates = bodies.patch_body(self._body(), kind)
+        else:
+            kind = None
+            body, duplicates = self._load(r)
         with self.api.write_lock:  # read, change and write the object as one step: no lost updates
             self.api.reload()
             try:
                 live = self._find(r, self.api.store)
             except status.ApiError:
                 live = None
-            obj = self._changed(r, live, body)
+            obj = self._changed(r, live, body, kind)
             if live is not None and writes.unchanged(live, obj):
                 return self._send(200, live)
             if live is not None:
                 writes.refuse_controlled_pod_change(r.resource, live)
-            if self.query.get("dryRun"):
-                return self._send(200, obj)
             manifest = obj if live is None else \
                 writes.keep_written(writes.drop_type_dependent(live, obj), live, self._written_manifest(r, live))
-            writes.apply(self.api.lab, r.resource, writes.as_manifest(manifest))
+            manifest = self._checked(writes.as_manifest(manifest), duplicates, mode, r, patching=kind is not None)
+            if dry:
+                return self._send(200, obj)
+            writes.apply(self.api.lab, r.resource, manifest)
         self._send(200 if live is not None else 201, self._written(obj))
 
-    def _changed(self, r, live, body):
-        """The object a PUT (the body) or a PATCH (the live object patched) asks for."""
-        ctype = self.headers.get("Content-Type", "")
-        if self.command == "PUT":
+    def _changed(self, r, live, body, patch_kind):
+        """The object a PUT (the body) or a PATCH (the live object patched) asks for; 409 when
+        it names a resourceVersion the object no longer has."""
+        if patch_kind is None:
             if live is None:
                 raise status.not_found(r.resource, r.name)
             obj = writes.check_kind(body, r.resource, r.namespace, r.name)
-            given = obj["metadata"].get("resourceVersion")
-            if given and given != live["metadata"]["resourceVersion"]:
-                raise status.conflict(r.resource, r.name)
-            return obj
-        if live is not None:
-            return writes.check_kind(writes.apply_patch(live, body, ctype), r.resource, r.namespace, r.name)
-        if not ctype.startswith("application/apply-patch"):
+        elif live is not None:
+            obj = writes.check_kind(writes.apply_patch(live, body, patch_kind), r.resource, r.namespace, r.name)
+        elif patch_kind == "apply":  # server-side apply creates
+            obj = writes.check_kind(bodies.typed(body, r.resource), r.resource, r.namespace, r.name)
+        else:
             raise status.not_found(r.resource, r.name)
-        return writes.check_kind(body, r.resource, r.namespace, r.name)  # server-side apply creates
+        given = obj["metadata"].get("resourceVersion")
+        if live is not None and given and given != live["metadata"]["resourceVersion"]:
+            raise status.conflict(r.resource, r.name)
+        return obj
 
     def _written_manifest(self, r, live):
         """The manifest as the user last wrote it (through files, ``lab apply`` or this API): a
@@ -456,24 +535,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def _delete(self, r):
         if "delete" not in r.resource.verbs or r.name is None:
             raise status.method_not_allowed()
+        options = bodies.options_body(self._body(), self.headers.get("Content-Type"))
+        dry = validation.dry_run(self.query, "DeleteOptions") or options.get("dryRun") == ["All"]
         self.api.reload()
         live = self._find(r, self.api.store)
-        grace = None
-        body = self._body()
-        if body:
-            try:
-                options = json.loads(body)
-                grace = options.get("gracePeriodSeconds") if isinstance(options, dict) else None
-            except ValueError:
-                raise status.bad_request("the body of a delete is DeleteOptions, JSON") from None
+        grace = options.get("gracePeriodSeconds")
         if "gracePeriodSeconds" in self.query:
             try:
                 grace = int(self.query["gracePeriodSeconds"])
             except ValueError:
-                raise status.bad_request("invalid gracePeriodSeconds") from None
-        if grace is not None and not (isinstance(grace, int) and 0 <= grace <= 3600):
+                raise status.bad_request(f'strconv.ParseInt: parsing "{self.query["gracePeriodSeconds"]}": '
+                                         "invalid syntax") from None
+        if grace is not None and not (isinstance(grace, int) and not isinstance(grace, bool) and 0 <= grace <= 3600):
             raise status.bad_request("gracePeriodSeconds must be 0 to 3600")
-        if self.query.get("dryRun"):
+        self._preconditions(r, live, options.get("preconditions"))
+        if dry:
             return self._send(200, live)
         with self.api.write_lock:
             if r.resource.kind == "Pod" and grace:
@@ -484,10 +560,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
             writes.delete(self.api.lab, r.resource, r.namespace, r.name)
         if r.resource.returns_deleted:  # as kube-apiserver's pod and service storage do
             return self._send(200, live)
-        details = {"name": r.name, "kind": r.resource.plural, "uid": live["metadata"].get("uid")}
+        details = {"name": r.name}
         if r.resource.group:
             details["group"] = r.resource.group
+        details.update(kind=r.resource.plural, uid=live["metadata"].get("uid"))
         return self._send(200, status.success(details))
+
+    @staticmethod
+    def _preconditions(r, live, preconditions):
+        """DeleteOptions.preconditions: the uid and resourceVersion the object must still have."""
+        if not isinstance(preconditions, dict):
+            return
+        for field, name in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            wanted, have = preconditions.get(field), live["metadata"].get(field)
+            if wanted is not None and wanted != have:
+                raise status.conflict(r.resource, r.name, f"Precondition failed: {name} in precondition: {wanted}, "
+                                      f"{name} in object meta: {have}")
 
     def _key(self, r, live):
         meta = live["metadata"]
@@ -516,21 +604,37 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._send(200, _scale_of(self._find(Route(r.resource, r.namespace, r.name), self.api.store)))
         if self.command not in ("PUT", "PATCH"):
             raise status.method_not_allowed()
-        body = self._load(r)
+        _, dry = self._options()
+        if self.command == "PATCH":
+            kind = bodies.patch_kind(self.headers.get("Content-Type"))
+            body = bodies.patch_body(self._body(), kind)[0]
+        else:
+            kind, body = None, bodies.object_body(self._body(), self.headers.get("Content-Type"), SCALE)[0]
         with self.api.write_lock:
             self.api.reload()
             live = self._find(Route(r.resource, r.namespace, r.name), self.api.store)
-            new = writes.apply_patch(_scale_of(live), body, self.headers.get("Content-Type", "")) \
-                if self.command == "PATCH" else body
-            replicas = (new.get("spec") or {}).get("replicas") if isinstance(new, dict) else None
-            if not isinstance(replicas, int) or isinstance(replicas, bool) or not 0 <= replicas <= 1000:
-                raise status.invalid("Scale", r.name, [("spec.replicas", f"Invalid value: {replicas!r}: must be "
-                                                        "greater than or equal to 0")], "autoscaling")
+            new = writes.apply_patch(_scale_of(live), body, kind) if kind else body
+            replicas = (new.get("spec") or {}).get("replicas") if isinstance(new.get("spec"), dict) else None
+            if replicas is not None and (not isinstance(replicas, int) or isinstance(replicas, bool)):
+                raise status.bad_request(f'Scale in version "v1" cannot be handled as a Scale: json: cannot unmarshal '
+                                         f"{type(replicas).__name__} into Go struct field ScaleSpec.spec.replicas of "
+                                         "type int32")
+            replicas = replicas or 0
+            if not 0 <= replicas <= 1000:
+                rule = "must be greater than or equal to 0" if replicas < 0 else \
+                    "must be less than or equal to 1000 (svclab's limit)"
+                raise status.invalid("Scale", r.name, [("spec.replicas", f"Invalid value: {replicas}: {rule}")],
+                                     "autoscaling")
+            if dry:
+                return self._send(200, dict(_scale_of(live), spec={"replicas": replicas}))
             manifest = writes.as_manifest(self._written_manifest(r, live))
             manifest.setdefault("spec", {})["replicas"] = replicas
             writes.apply(self.api.lab, r.resource, manifest)
         self.api.reload()
         self._send(200, _scale_of(self._find(Route(r.resource, r.namespace, r.name), self.api.store)))
+
+
+SCALE = kinds.Resource("autoscaling", "v1", "scale", "scale", "Scale")
 
 
 def _scale_of(obj):
@@ -545,11 +649,14 @@ def _scale_of(obj):
 
 
 class TLSServer(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
+    """One listening socket's connections, each on a thread of its own, as many at once as
+    ``slots`` allows (the others are closed as they come)."""
 
-    def __init__(self, sock, context):
-        self.context = context
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, sock, context, slots):
+        self.context, self.slots = context, slots
         super().__init__(sock.getsockname()[:2], Handler, bind_and_activate=False)
         self.socket.close()
         self.socket = sock
@@ -563,6 +670,25 @@ class TLSServer(http.server.ThreadingHTTPServer):
             conn = self.context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
         return conn, addr
 
+    def process_request(self, request, client_address):
+        if not self.slots.take():
+            wire.close_quietly(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.give_back()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.give_back()
+
+    def handle_error(self, request, client_address):  # a connection's failure is that connection's
+        pass
+
 
 def tls_context(pki_paths):
     from lab.api import pki
@@ -574,11 +700,13 @@ def tls_context(pki_paths):
     return context
 
 
-def serve(api, sockets, context, thread_netns=None):
-    """Serve every socket of ``sockets`` (listening already) from threads of their own, which
-    (with the threads they start for each connection) work in the namespace file ``thread_netns``."""
+def serve(api, sockets, context, thread_netns=None, limit=wire.MAX_CONNECTIONS):
+    """Serve every socket of ``sockets`` (listening already) from threads of their own, at most
+    ``limit`` connections at once over all of them; these threads (with those they start for each
+    connection) work in the namespace file ``thread_netns``."""
     Handler.api = api
-    servers = [TLSServer(sock, context) for sock in sockets]
+    slots = wire.Slots(limit)
+    servers = [TLSServer(sock, context, slots) for sock in sockets]
 
     def run(srv):
         if thread_netns:

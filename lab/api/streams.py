@@ -10,7 +10,7 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 from lab.api import podexec, spdy, status, websocket
-from lab.api.wire import Wire
+from lab.api.upgraded import Wire
 
 STREAM_WAIT = 30.0  # kube-apiserver's streamCreationTimeout: the client opens its SPDY streams within it
 CHANNELS = {"stdin": 0, "stdout": 1, "stderr": 2, "error": 3, "resize": 4}

@@ -16,62 +16,134 @@ def _col(name, priority=0, kind="string", fmt=""):
 
 
 def parse_time(text):
-    if not text:
+    """Seconds since the epoch of an RFC 3339 time (metav1.Time or MicroTime); None if not one."""
+    if not isinstance(text, str) or not text:
         return None
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc).timestamp()
+    for form in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):
+        try:
+            return datetime.datetime.strptime(text, form).replace(tzinfo=datetime.timezone.utc).timestamp()
+        except ValueError:
+            continue
+    return None
 
 
-def age(obj, now):
-    created = parse_time(obj["metadata"].get("creationTimestamp"))
-    if created is None:
-        return "<unknown>"
-    if created - now > 1:
-        return "<invalid>"
-    return human_age(now - created)
-
-
-def _age_of(text, now):
+def since(text, now):
+    """translateTimestampSince: the time since ``text`` (a timestamp) as kubectl shows it."""
     when = parse_time(text)
     return "<unknown>" if when is None else human_age(now - when)
 
 
+def age(obj, now):
+    return since(obj["metadata"].get("creationTimestamp"), now)
+
+
 # pods ------------------------------------------------------------------------------------------
 
+def _restartable(container):
+    return isinstance(container, dict) and container.get("restartPolicy") == "Always"
+
+
+def _terminated_reason(state, prefix=""):
+    reason = state.get("reason")
+    if reason:
+        return prefix + reason
+    if state.get("signal"):
+        return f"{prefix}Signal:{state['signal']}"
+    return f"{prefix}ExitCode:{state.get('exitCode', 0)}"
+
+
+def _finished(status, latest):
+    finished = parse_time(((status.get("lastState") or {}).get("terminated") or {}).get("finishedAt"))
+    return finished if finished is not None and (latest is None or finished > latest) else latest
+
+
 def _pod(obj, now):
-    status, spec = obj.get("status", {}), obj.get("spec", {})
-    containers = spec.get("containers") or []
-    statuses = status.get("containerStatuses") or []
-    ready = sum(1 for s in statuses if s.get("ready"))
-    reason = status.get("reason") or status.get("phase", "")
-    for s in statuses:
-        state = s.get("state", {})
-        if "waiting" in state and state["waiting"].get("reason"):
-            reason = state["waiting"]["reason"]
-        elif "terminated" in state:
-            reason = state["terminated"].get("reason") or "Completed"
-    if obj["metadata"].get("deletionTimestamp"):
+    """printPod: READY counts running ready containers, STATUS the first container's waiting or
+    terminated reason (else the phase), RESTARTS with when the last one was."""
+    status, spec, meta = obj.get("status") or {}, obj.get("spec") or {}, obj["metadata"]
+    init_specs = {c.get("name"): c for c in spec.get("initContainers") or [] if isinstance(c, dict)}
+    total = len(spec.get("containers") or []) + sum(1 for c in init_specs.values() if _restartable(c))
+    phase = status.get("phase", "")
+    reason = status.get("reason") or phase
+    if any(c.get("type") == "PodScheduled" and c.get("reason") == "SchedulingGated"
+           for c in status.get("conditions") or []):
+        reason = "SchedulingGated"
+    restarts, ready, latest = 0, 0, None
+    sidecar_restarts, sidecar_latest = 0, None
+    initializing = False
+    init_statuses = status.get("initContainerStatuses") or []
+    for i, c in enumerate(init_statuses):
+        state = c.get("state") or {}
+        restarts += c.get("restartCount", 0)
+        latest = _finished(c, latest)
+        sidecar = _restartable(init_specs.get(c.get("name")))
+        if sidecar:
+            sidecar_restarts += c.get("restartCount", 0)
+            sidecar_latest = _finished(c, sidecar_latest)
+        if "terminated" in state and (state["terminated"] or {}).get("exitCode", 0) == 0:
+            continue
+        if sidecar and c.get("started"):
+            ready += bool(c.get("ready"))
+            continue
+        if "terminated" in state:
+            reason = _terminated_reason(state["terminated"] or {}, "Init:")
+        elif (state.get("waiting") or {}).get("reason") not in (None, "", "PodInitializing"):
+            reason = "Init:" + state["waiting"]["reason"]
+        else:
+            reason = f"Init:{i}/{len(init_specs)}"
+        initializing = True
+        break
+    initialized = any(c.get("type") == "Initialized" and c.get("status") == "True"
+                      for c in status.get("conditions") or [])
+    if not initializing or initialized:
+        restarts, latest, running = sidecar_restarts, sidecar_latest, False
+        for c in reversed(status.get("containerStatuses") or []):
+            state = c.get("state") or {}
+            restarts += c.get("restartCount", 0)
+            latest = _finished(c, latest)
+            if (state.get("waiting") or {}).get("reason"):
+                reason = state["waiting"]["reason"]
+            elif "terminated" in state:
+                reason = _terminated_reason(state["terminated"] or {})
+            elif c.get("ready") and "running" in state:
+                running = True
+                ready += 1
+        if reason == "Completed" and running:
+            pod_ready = any(c.get("type") == "Ready" and c.get("status") == "True"
+                            for c in status.get("conditions") or [])
+            reason = "Running" if pod_ready else "NotReady"
+    if meta.get("deletionTimestamp") and status.get("reason") == "NodeLost":
+        reason = "Unknown"
+    elif meta.get("deletionTimestamp") and phase not in ("Succeeded", "Failed"):
         reason = "Terminating"
-    restarts = str(sum(s.get("restartCount", 0) for s in statuses))
-    ip = (status.get("podIPs") or [{}])[0].get("ip") or status.get("podIP") or "<none>"
+    shown_restarts = str(restarts)
+    if restarts and latest is not None:
+        shown_restarts = f"{restarts} ({human_age(now - latest)} ago)"
+    ip = ((status.get("podIPs") or [{}])[0] or {}).get("ip") or "<none>"
     gates = spec.get("readinessGates") or []
-    return [obj["metadata"]["name"], f"{ready}/{len(containers)}", reason, restarts, age(obj, now), ip,
+    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    gates_ready = sum(1 for g in gates if conditions.get(g.get("conditionType")) == "True")
+    return [meta["name"], f"{ready}/{total}", reason, shown_restarts, age(obj, now), ip,
             spec.get("nodeName") or "<none>", status.get("nominatedNodeName") or "<none>",
-            f"{len(gates)}/{len(gates)}" if gates else "<none>"]
+            f"{gates_ready}/{len(gates)}" if gates else "<none>"]
 
 
 # services --------------------------------------------------------------------------------------
 
 def _external_ip(obj):
-    spec, status = obj.get("spec", {}), obj.get("status", {})
+    """getServiceExternalIP: a LoadBalancer's ingress addresses (a sorted set) and externalIPs."""
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
     kind = spec.get("type", "ClusterIP")
+    ips = list(spec.get("externalIPs") or [])
+    if kind in ("ClusterIP", "NodePort"):
+        return ",".join(ips) or "<none>"
+    if kind == "LoadBalancer":
+        ingress = sorted({i.get("ip") or i.get("hostname") for i in (status.get("loadBalancer") or {}).get("ingress")
+                          or [] if i.get("ip") or i.get("hostname")})
+        return ",".join(ingress + ips) or "<pending>"
     if kind == "ExternalName":
         return spec.get("externalName", "")
-    ips = list(spec.get("externalIPs") or [])
-    if kind == "LoadBalancer":
-        ingress = [i.get("ip") or i.get("hostname") for i in status.get("loadBalancer", {}).get("ingress") or []]
-        ips = ingress + ips
-        return ",".join(ips) if ips else "<pending>"
-    return ",".join(ips) if ips else "<none>"
+    return "<unknown>"
 
 
 def _ports(obj):
@@ -87,37 +159,45 @@ def _selector(pairs):
 
 
 def _service(obj, now):
-    spec = obj.get("spec", {})
-    cluster_ip = (spec.get("clusterIPs") or [spec.get("clusterIP")])[0] or "<none>"
-    if spec.get("type") == "ExternalName":
-        cluster_ip = "<none>"
+    spec = obj.get("spec") or {}
+    cluster_ip = (spec.get("clusterIPs") or [None])[0] or "<none>"
     return [obj["metadata"]["name"], spec.get("type", "ClusterIP"), cluster_ip, _external_ip(obj), _ports(obj),
             age(obj, now), _selector(spec.get("selector"))]
 
 
 # endpoints -------------------------------------------------------------------------------------
 
-def _more(items):
-    if not items:
-        return None
-    shown = ",".join(items[:3])
-    return shown + (f" + {len(items) - 3} more..." if len(items) > 3 else "")
+def _more(shown, count, empty):
+    """listWithMoreString: three items, then ``+ N more...``."""
+    text = ",".join(shown[:3])
+    if count > 3:
+        return f"{text} + {count - 3} more..."
+    return text or empty
 
 
 def _endpoints(obj, now):
-    pairs = []
-    for subset in obj.get("subsets") or []:
-        for address in subset.get("addresses") or []:
-            for port in subset.get("ports") or [{}]:
-                pairs.append(f"{address['ip']}:{port['port']}" if "port" in port else address["ip"])
-    return [obj["metadata"]["name"], _more(pairs) or "<none>", age(obj, now)]
+    """formatEndpoints: per subset, per port, its ready addresses (``<none>`` without subsets)."""
+    subsets = obj.get("subsets") or []
+    shown, count = [], 0
+    for subset in subsets:
+        addresses = [a.get("ip", "") for a in subset.get("addresses") or []]
+        ports = subset.get("ports") or []
+        if not ports:  # a headless service's
+            count += len(addresses)
+            shown += addresses
+            continue
+        for port in ports:
+            count += len(addresses)
+            shown += [f"{ip}:{port.get('port', 0)}" for ip in addresses]
+    return [obj["metadata"]["name"], _more(shown, count, "") if subsets else "<none>", age(obj, now)]
 
 
 def _endpoint_slice(obj, now):
-    ports = [str(p["port"]) if p.get("port") is not None else "*" for p in obj.get("ports") or []]
-    addresses = [a for e in obj.get("endpoints") or [] for a in e.get("addresses", [])]
-    return [obj["metadata"]["name"], obj.get("addressType", ""), _more(ports) or "<unset>",
-            _more(addresses) or "<unset>", age(obj, now)]
+    ports = [str(p["port"]) if p.get("port") is not None else p["name"] if p.get("name") is not None else "*"
+             for p in obj.get("ports") or []]
+    addresses = [a for e in obj.get("endpoints") or [] for a in e.get("addresses") or []]
+    return [obj["metadata"]["name"], obj.get("addressType", ""), _more(ports, len(ports), "<unset>"),
+            _more(addresses, len(addresses), "<unset>"), age(obj, now)]
 
 
 # nodes and namespaces --------------------------------------------------------------------------
@@ -131,7 +211,8 @@ def _node(obj, now):
     if obj.get("spec", {}).get("unschedulable"):
         state += ",SchedulingDisabled"
     labels = obj["metadata"].get("labels") or {}
-    roles = [k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/") and k.split("/", 1)[1]]
+    roles = sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/") and
+                   k != "node-role.kubernetes.io/")
     if labels.get("kubernetes.io/role"):
         roles.append(labels["kubernetes.io/role"])
     info = status.get("nodeInfo", {})
@@ -153,14 +234,19 @@ def _containers(obj):
     return ",".join(c.get("name", "") for c in containers), ",".join(c.get("image", "") for c in containers)
 
 
-def _label_selector(obj):
-    selector = obj.get("spec", {}).get("selector") or {}
-    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+def _label_selector(obj, empty="<none>"):
+    """metav1.LabelSelectorAsSelector(...).String(): requirements by key, set values sorted."""
+    selector = (obj.get("spec") or {}).get("selector") or {}
+    parts = [(k, f"{k}={v}") for k, v in (selector.get("matchLabels") or {}).items()]
     for e in selector.get("matchExpressions") or []:
-        values = ",".join(e.get("values") or [])
-        parts.append(f"{e['key']} {e['operator'].lower()} ({values})" if values else
-                     (e["key"] if e["operator"] == "Exists" else f"!{e['key']}"))
-    return ",".join(parts) or "<none>"
+        key, op, values = e.get("key", ""), e.get("operator", ""), sorted(set(e.get("values") or []))
+        if op in ("In", "NotIn"):
+            parts.append((key, f"{key} {op.lower()} ({','.join(values)})"))
+        elif op in ("Exists", "DoesNotExist"):
+            parts.append((key, key if op == "Exists" else f"!{key}"))
+        else:
+            return "<invalid>" if empty == "" else "<error>"
+    return ",".join(text for _, text in sorted(parts, key=lambda p: p[0])) or empty
 
 
 def _deployment(obj, now):
@@ -168,7 +254,7 @@ def _deployment(obj, now):
     names, images = _containers(obj)
     return [obj["metadata"]["name"], f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}",
             status.get("updatedReplicas", 0), status.get("availableReplicas", 0), age(obj, now), names, images,
-            _label_selector(obj)]
+            _label_selector(obj, empty="")]
 
 
 def _replicaset(obj, now):
@@ -204,15 +290,22 @@ def _lease(obj, now):
 
 
 def _event(obj, now):
-    involved = obj.get("involvedObject", {})
-    source = obj.get("source", {})
-    src = ", ".join(x for x in (source.get("component"), source.get("host")) if x) or \
-        ", ".join(x for x in (obj.get("reportingComponent"), obj.get("reportingInstance")) if x)
-    last = obj.get("lastTimestamp") or obj.get("firstTimestamp") or obj.get("eventTime")
-    first = obj.get("firstTimestamp") or obj.get("eventTime")
-    return [_age_of(last, now), obj.get("type", ""), obj.get("reason", ""),
-            f"{involved.get('kind', '').lower()}/{involved.get('name', '')}", involved.get("fieldPath", ""), src,
-            obj.get("message", ""), _age_of(first, now), obj.get("count", 1), obj["metadata"]["name"]]
+    """printEvent: times from lastTimestamp/firstTimestamp (or eventTime, or the series), the
+    object as kind/name, the source as component[, host]."""
+    involved, source = obj.get("involvedObject") or {}, obj.get("source") or {}
+    component = source.get("component") or obj.get("reportingComponent") or ""
+    instance = source.get("host") or obj.get("reportingInstance") or ""
+    first = since(obj.get("firstTimestamp") or obj.get("eventTime"), now)
+    last = since(obj["lastTimestamp"], now) if obj.get("lastTimestamp") else first
+    count = obj.get("count") or 1
+    if obj.get("series"):
+        last = since(obj["series"].get("lastObservedTime"), now)
+        count = obj["series"].get("count", count)
+    kind = (involved.get("kind") or "").lower()
+    target = f"{kind}/{involved['name']}" if involved.get("name") else kind
+    return [last, obj.get("type", ""), obj.get("reason", ""), target, involved.get("fieldPath", ""),
+            f"{component}, {instance}" if instance else component, (obj.get("message") or "").strip(), first, count,
+            obj["metadata"]["name"]]
 
 
 PRINTERS = {

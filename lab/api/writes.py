@@ -1,43 +1,27 @@
 """API writes as live changes: a created, replaced or patched object becomes a manifest applied
 to the lab through lab.live.changes (the very code ``lab apply`` runs), a deleted one a change
-that deletes it; bad input becomes kube-apiserver's Status (400, 404, 409, 415, 422)."""
+that deletes it; bad input becomes kube-apiserver's Status (400, 404, 409, 413, 422, 500 as kube
+passes a plain error on)."""
 
 import copy
 import json
 import re
 
-import yaml
-
+from lab.api import bodies, invalid, status
 from lab.api import patch as patches
-from lab.api import protobuf, status
 from lab.cluster import resources
 from lab.errors import InputError, LabError
 
 SYSTEM_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink",
                  "deletionTimestamp", "deletionGracePeriodSeconds")
-PATCH_TYPES = {"application/json-patch+json": "json", "application/merge-patch+json": "merge",
-               "application/strategic-merge-patch+json": "strategic", "application/apply-patch+yaml": "apply",
-               "application/apply-patch+cbor": None}
 
 
-def decode(body, content_type, resource):
-    """A request body as JSON data (or YAML or protobuf, as the apiserver also takes them); 400 when
-    it is not."""
-    media = (content_type or "application/json").split(";")[0].strip().lower()
-    if media == protobuf.MEDIA_TYPE:
-        return protobuf.request_object(body, resource)
-    try:
-        text = body.decode("utf-8")
-        if media in ("application/yaml", "application/apply-patch+yaml"):
-            return yaml.safe_load(text)
-        return json.loads(text)
-    except (UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
-        problem = " ".join(str(exc).split())[:300]
-        raise status.bad_request(f"couldn't get version/kind; json parse error: {problem}") from None
+def _go_kind(value):
+    return {list: "array", str: "string", bool: "bool", type(None): "null"}.get(type(value), "number")
 
 
 def check_kind(obj, resource, namespace, name=None):
-    """The body names the kind the URL does, in the URL's namespace (and name)."""
+    """The object (a decoded body, or a patched object) names the URL's kind, namespace and name."""
     if not isinstance(obj, dict):
         raise status.bad_request("the object provided is not a JSON object")
     api, kind = obj.get("apiVersion"), obj.get("kind")
@@ -47,16 +31,24 @@ def check_kind(obj, resource, namespace, name=None):
                                  f"{kind} in version \"{resource.version}\" cannot be handled as a {resource.kind}: "
                                  "the kind does not match")
     meta = obj.setdefault("metadata", {})
+    if meta is None:
+        meta = obj["metadata"] = {}
     if not isinstance(meta, dict):
         raise status.bad_request(f"{resource.kind} in version \"{resource.version}\" cannot be handled as a "
-                                 f"{resource.kind}: metadata is not an object")
+                                 f"{resource.kind}: json: cannot unmarshal {_go_kind(meta)} into Go struct field "
+                                 f"{resource.kind}.metadata of type v1.ObjectMeta")
+    for field in ("name", "namespace", "generateName", "resourceVersion"):
+        if meta.get(field) is not None and not isinstance(meta[field], str):
+            raise status.bad_request(f"{resource.kind} in version \"{resource.version}\" cannot be handled as a "
+                                     f"{resource.kind}: json: cannot unmarshal {_go_kind(meta[field])} into Go struct "
+                                     f"field ObjectMeta.metadata.{field} of type string")
     if resource.namespaced:
         given = meta.get("namespace")
-        if given not in (None, namespace):
+        if given not in (None, "", namespace):
             raise status.bad_request("the namespace of the provided object does not match the namespace sent on the "
                                      "request")
         meta["namespace"] = namespace
-    if name is not None and meta.get("name") not in (None, name):
+    if name is not None and meta.get("name") not in (None, "", name):
         raise status.bad_request(f"the name of the object ({meta.get('name')}) does not match the name on the URL "
                                  f"({name})")
     if name is not None:
@@ -161,31 +153,30 @@ def refuse_controlled_pod_change(resource, live):
                         "only: change the template (its Deployment), or delete the pod")])
 
 
-def apply_patch(live, body, content_type):
-    kind = PATCH_TYPES.get((content_type or "").split(";")[0].strip().lower())
-    if kind is None:
-        raise status.unsupported_patch()
+def apply_patch(live, patch, kind):
+    """``live`` patched by ``patch``, a patch of ``kind`` (json, merge, strategic, apply: server-side
+    apply is approximated as a strategic merge), or kube-apiserver's answer for one that fails."""
     try:
         if kind == "json":
-            return patches.json_patch(live, body)
-        if kind == "merge":
-            return patches.merge_patch(live, body)
-        return patches.strategic_merge_patch(live, body)  # apply (server-side): approximated as a merge
+            out = patches.json_patch(live, patch)
+        elif kind == "merge":
+            out = patches.merge_patch(live, patch)
+        else:
+            out = patches.strategic_merge_patch(live, patch)
     except patches.PatchError as exc:
-        raise status.ApiError(422, "Invalid", f"the patch could not be applied: {exc}") from None
-
-
-def invalid_from(exc, resource, name):
-    """kube-apiserver's 422 for svclab's InputError (field and problem), with ``kind "name"``."""
-    field = exc.field if exc.field and not exc.field.startswith("(") else ""
-    message = exc.problem if exc.problem.startswith(("Invalid value", "Required value", "Unsupported value",
-                                                     "Duplicate value")) else f"Invalid value: {exc.problem}"
-    if exc.problem == "unknown field":
-        raise status.bad_request(f'{resource.kind} in version "{resource.version}" cannot be handled as a '
-                                 f'{resource.kind}: strict decoding error: unknown field "{field}"')
-    if exc.problem == "is required":
-        message = "Required value"
-    return status.invalid(resource.kind, name, [(field, message)], resource.group)
+        if exc.code == 400:
+            raise status.bad_request(str(exc)) from None
+        if exc.code == 413:
+            raise status.ApiError(413, "RequestEntityTooLarge", f"Request entity too large: {exc}") from None
+        if exc.code == 500:
+            raise status.unknown(500, str(exc)) from None
+        raise status.unprocessable() from None
+    if not isinstance(out, dict):  # a merge patch that is not an object replaces the whole object
+        shown = json.dumps(out, separators=(",", ":"))
+        raise status.invalid("", "", [("patch", f"Invalid value: {json.dumps(shown)}: couldn't get version/kind; "
+                                       f"json parse error: json: cannot unmarshal {_go_kind(out)} into Go value of "
+                                       f"type {bodies.FIND_KIND}")])
+    return out
 
 
 def label(resource, obj):
@@ -208,7 +199,10 @@ def apply(lab, resource, obj):
     try:
         return _changes().apply_documents(lab, [(label(resource, obj), obj)])
     except InputError as exc:
-        raise invalid_from(exc, resource, name) from None
+        if exc.problem == "unknown field":  # fieldValidation drops them first; one left is a strict error
+            raise status.bad_request(f'{resource.kind} in version "{resource.version}" cannot be handled as a '
+                                     f'{resource.kind}: strict decoding error: unknown field "{exc.field}"') from None
+        raise invalid.from_input_error(exc, resource, name, obj) from None
     except LabError as exc:
         raise status.ApiError(422, "Invalid", str(exc)) from None
 

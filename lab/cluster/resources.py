@@ -384,6 +384,11 @@ def _replicaset_name(obj, pods):
     return next(iter(_replicaset_names(obj, pods)))
 
 
+def _max_surge(replicas):
+    """The default maxSurge (25%) of ``replicas``, rounded up as the deployment controller does."""
+    return -(-replicas * 25 // 100)
+
+
 def _deployment_replicasets(obj, cluster, pods_by_owner):
     """The ReplicaSet a Deployment's controller made for its pod template."""
     pods = [p for (kind, ns, owner), ps in pods_by_owner.items() if kind == "ReplicaSet" and ns == obj.namespace
@@ -399,7 +404,7 @@ def _deployment_replicasets(obj, cluster, pods_by_owner):
         labels = dict(template["metadata"]["labels"])
         meta = {"name": owner, "namespace": obj.namespace, "labels": labels,
                 "annotations": {"deployment.kubernetes.io/desired-replicas": str(obj.replicas),
-                                "deployment.kubernetes.io/max-replicas": str(obj.replicas + max(1, obj.replicas // 4)),
+                                "deployment.kubernetes.io/max-replicas": str(obj.replicas + _max_surge(obj.replicas)),
                                 "deployment.kubernetes.io/revision": "1"},
                 "ownerReferences": [ref("apps/v1", "Deployment", obj.namespace, obj.name, controller=True,
                                         blockOwnerDeletion=True)]}

@@ -64,16 +64,23 @@ def _digest(obj):
 
 def update(store, rendered, now):
     """The store after the lab came to hold ``rendered`` (resources.render's objects): new and
-    changed objects get the next resourceVersions, vanished ones a DELETED entry."""
+    changed objects get the next resourceVersions, vanished ones a DELETED entry. An object whose
+    references now resolve to another uid (its owner made again) has changed too. ``rendered`` is
+    used up: its objects are finished in place and become the store's (no copy of a large lab)."""
     old_meta = store.meta
     meta, objects, changes = {}, {}, []
     rv = store.resource_version
+    fresh = {}  # key -> (object, incarnation, terminating, made, written)
+    uids = {}
     for key in sorted(rendered):
         obj = rendered[key]  # render's own: finished in place
-        incarnation = obj.pop("_incarnation", 0)
-        terminating = obj.pop("_terminating", False)
-        made = obj.pop("_time", None)
-        written = obj.pop("_written", None)
+        fresh[key] = (obj, obj.pop("_incarnation", 0), obj.pop("_terminating", False), obj.pop("_time", None),
+                      obj.pop("_written", None))
+        before = old_meta.get(key)
+        same = before is not None and before.get("incarnation", 0) == fresh[key][1]
+        uids[key] = before["uid"] if same else str(uuid.uuid4())
+    for key, (obj, incarnation, terminating, made, written) in fresh.items():
+        _resolve(obj, uids)
         digest = _digest(obj)
         spec_digest = _digest(obj.get("spec"))
         before = old_meta.get(key)
@@ -83,7 +90,7 @@ def update(store, rendered, now):
             before = None
         if before is None:
             rv += 1
-            entry = {"uid": str(uuid.uuid4()), "rv": rv, "created": made or now, "generation": 1,
+            entry = {"uid": uids[key], "rv": rv, "created": made or now, "generation": 1,
                      "digest": digest, "spec": spec_digest, "incarnation": incarnation, "kind": "ADDED"}
         elif before["digest"] != digest or terminating != bool(before.get("deleted")):
             rv += 1
@@ -104,9 +111,8 @@ def update(store, rendered, now):
     for key in sorted(set(old_meta) - set(rendered)):
         rv += 1
         changes.append((rv, "DELETED", _stamped(store.objects.get(key, {}), rv)))
-    uids = {k: m["uid"] for k, m in meta.items()}
     for key, obj in objects.items():
-        _finish(obj, meta[key], uids)
+        _finish(obj, meta[key])
         kind = meta[key].pop("kind", None)
         if kind:
             changes.append((meta[key]["rv"], kind, obj))
@@ -123,8 +129,8 @@ def _stamped(obj, rv):
     return out
 
 
-def _finish(obj, meta, uids):
-    """System metadata in, references resolved to uids, timestamps the renderer left open."""
+def _finish(obj, meta):
+    """System metadata in, and the timestamps the renderer left open."""
     m = obj["metadata"]
     m["uid"] = meta["uid"]
     m["resourceVersion"] = str(meta["rv"])
@@ -136,7 +142,7 @@ def _finish(obj, meta, uids):
     if meta.get("deleted"):
         m["deletionTimestamp"] = timestamp(meta["deleted"])
     created = m["creationTimestamp"]
-    _resolve(obj, uids, created)
+    _open_times(obj, created)
     if obj["kind"] == "Lease" and obj.get("spec", {}).get("renewTime", "") is None:
         obj["spec"]["renewTime"] = created[:-1] + ".000000Z"  # a MicroTime
     if obj["kind"] == "Event":
@@ -145,24 +151,34 @@ def _finish(obj, meta, uids):
 
 
 OPEN_TIMES = ("startTime", "lastTransitionTime", "lastHeartbeatTime", "startedAt")
-NO_REFERENCES = ("spec", "labels", "annotations", "data", "binaryData")  # what the renderer copies as written
+NO_REFERENCES = ("spec", "labels", "annotations", "data", "binaryData")  # copied as written: nothing to fill in
 
 
-def _resolve(value, uids, created):
+def _resolve(value, uids):
+    """References to other objects (``"_key"``) resolved to their uids."""
     if isinstance(value, dict):
         ref_key = value.pop("_key", None)
-        if ref_key is not None:
-            uid = uids.get(ref_key)
-            if uid:
-                value["uid"] = uid
+        if ref_key is not None and uids.get(ref_key):
+            value["uid"] = uids[ref_key]
+        for k, v in value.items():
+            if k not in NO_REFERENCES and isinstance(v, (dict, list)):
+                _resolve(v, uids)
+    elif isinstance(value, list):
+        for v in value:
+            _resolve(v, uids)
+
+
+def _open_times(value, created):
+    """Times the renderer left open (``None``): the object's creation."""
+    if isinstance(value, dict):
         for k, v in value.items():
             if v is None and k in OPEN_TIMES:
                 value[k] = created
             elif k not in NO_REFERENCES and isinstance(v, (dict, list)):
-                _resolve(v, uids, created)
+                _open_times(v, created)
     elif isinstance(value, list):
         for v in value:
-            _resolve(v, uids, created)
+            _open_times(v, created)
 
 
 def host_facts():

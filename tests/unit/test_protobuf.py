@@ -10,7 +10,7 @@ import random
 import pytest
 
 from factories import TESTS
-from lab.api import kinds, protobuf, status, writes
+from lab.api import bodies, kinds, protobuf, status
 from lab.api import protobuf_schema as schema
 
 CAPTURED = sorted((TESTS / "protobuf").glob("kubectl-*/*.pb"))
@@ -59,7 +59,7 @@ def meta(name, **labels):
 
 def decoded(body, resource_plural="pods"):
     resource = next(r for r in kinds.RESOURCES if r.plural == resource_plural)
-    return writes.decode(body, MEDIA, resource)
+    return bodies.object_body(body, MEDIA, resource)[0]
 
 
 def refused(body, resource_plural="pods"):
@@ -83,7 +83,7 @@ def test_kubectl_body_decodes_to_kubectls_json(path):
     assert body.startswith(b"k8s\x00")
     want = json.loads(path.with_suffix(".json").read_text())
     resource = kinds.by_kind(want["apiVersion"], want["kind"])
-    got = writes.decode(body, f"{MEDIA}; charset=binary", resource)
+    got = bodies.object_body(body, f"{MEDIA}; charset=binary", resource)[0]
     assert got == want
     assert list(got) == list(want)  # in Go's order too: kind, apiVersion, metadata, spec, status
 
@@ -207,13 +207,13 @@ def test_envelope_defaults_to_the_urls_kind():
     assert (deployment["apiVersion"], deployment["kind"]) == ("apps/v1", "Deployment")
 
 
-def test_another_served_kind_is_decoded_as_itself():
-    """A Pod sent to /namespaces decodes as a Pod: the kind check after it refuses it, as for JSON."""
-    obj = decoded(envelope("v1", "Pod", meta("p")), "namespaces")
+def test_another_served_kind_is_refused_as_for_json():
+    """A Pod sent to /namespaces decodes as a Pod, and the kind check refuses it, as for JSON."""
+    obj = protobuf.request_object(envelope("v1", "Pod", meta("p")), kinds.find("", "v1", "namespaces"))
     assert obj["kind"] == "Pod"
     with pytest.raises(status.ApiError) as err:
-        writes.check_kind(obj, kinds.find("", "v1", "namespaces"), None)
-    assert err.value.code == 400
+        decoded(envelope("v1", "Pod", meta("p")), "namespaces")
+    assert err.value.code == 400 and 'Pod in version "v1" cannot be handled as a Namespace' in err.value.message
 
 
 # garbage -------------------------------------------------------------------------------------------

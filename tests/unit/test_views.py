@@ -14,7 +14,8 @@ from lab.tables import human_age, table
 def test_human_age_like_kubectl():
     cases = {0: "0s", 59: "59s", 119: "119s", 120: "2m", 125: "2m5s", 600: "10m", 13 * 60: "13m",
              179 * 60: "179m", 3 * 3600: "3h", 3 * 3600 + 60: "3h1m", 8 * 3600: "8h", 47 * 3600: "47h",
-             48 * 3600: "2d", 50 * 3600: "2d2h", 40 * 86400: "40d", 3 * 365 * 86400: "3y0d"}
+             48 * 3600: "2d", 50 * 3600: "2d2h", 40 * 86400: "40d", 3 * 365 * 86400: "3y",
+             3 * 365 * 86400 + 2 * 86400: "3y2d", 9 * 365 * 86400: "9y", -1: "0s", -2: "<invalid>"}
     for seconds, text in cases.items():
         assert human_age(seconds) == text, seconds
 
