@@ -406,11 +406,12 @@ def test_edit(kube, web, tmp_path):
 def test_patch_types(kube, web):
     added = '{"spec":{"ports":[{"name":"extra","port":9000,"targetPort":8080}]}}'
     assert kube("patch", "svc", web, "--type", "strategic", "-p", added).strip() == f"service/{web} patched"
-    assert ports(kube, web) == "80/TCP,81/TCP,9000/TCP"  # merged into the list by port
+    # merged into the list by port; with no $setElementOrder the patch's items come first, as upstream puts them
+    assert ports(kube, web) == "9000/TCP,80/TCP,81/TCP"
     kube("patch", "svc", web, "--type", "merge", "-p", '{"metadata":{"labels":{"m":"1","tier":null}}}')
     assert json.loads(kube("get", "svc", web, "-o", "json"))["metadata"]["labels"] == {"app": web, "m": "1"}
     kube("patch", "svc", web, "--type", "json", "-p", '[{"op":"remove","path":"/spec/ports/1"}]')
-    assert ports(kube, web) == "80/TCP,9000/TCP"
+    assert ports(kube, web) == "9000/TCP,81/TCP"  # the second, 80, removed
     kube("patch", "deployment", web, "--type", "merge", "-p", '{"spec":{"replicas":2}}')
     assert until(lambda: len(pod_names(kube, web)) == 2)
     bad = kube.run("patch", "svc", web, "--type", "json", "-p", '[{"op":"remove","path":"/spec/nosuch"}]',
