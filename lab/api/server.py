@@ -15,7 +15,7 @@ import threading
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from lab.api import kinds, openapi, selectors, status, tables, writes
+from lab.api import immutable, kinds, openapi, selectors, status, tables, writes
 from lab.kernel import netns
 from lab.kernel.record import Record
 from lab.live import publish
@@ -417,6 +417,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except status.ApiError:
                 live = None
             obj = self._changed(r, live, body)
+            if live is not None:
+                immutable.check(r.resource, live, obj)
             if self.query.get("dryRun"):
                 return self._send(200, obj)
             manifest = obj if live is None else \

@@ -50,15 +50,27 @@ def conflict(resource, name):
                     _details(resource, name))
 
 
+CAUSE_REASONS = {"Forbidden": "FieldValueForbidden", "Required value": "FieldValueRequired",
+                 "Unsupported value": "FieldValueNotSupported", "Duplicate value": "FieldValueDuplicate"}
+
+
 def invalid(kind, name, causes, group=""):
-    """422 with field causes: ``[(field, message)]``, each message as kube-apiserver words it."""
+    """422 with field causes: ``[(field, message)]``, each message as kube-apiserver words it (the
+    cause's reason follows the message: ``Forbidden: ...`` is FieldValueForbidden). The message
+    names the kind with its group, as kube-apiserver's does (``StatefulSet.apps "db" is invalid``)."""
     text = "; ".join(f"{field}: {message}" if field else message for field, message in causes)
     details = {"name": name, "kind": kind,
-               "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}
+               "causes": [{"reason": _cause_reason(message), "message": message, "field": field}
                           for field, message in causes]}
     if group:
         details["group"] = group
-    return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: {text}', details)
+    qualified = f"{kind}.{group}" if group else kind
+    return ApiError(422, "Invalid", f'{qualified} "{name}" is invalid: {text}', details)
+
+
+def _cause_reason(message):
+    return next((reason for prefix, reason in CAUSE_REASONS.items() if message.startswith(prefix + ":")),
+                "FieldValueInvalid")
 
 
 def bad_request(message):
