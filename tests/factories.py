@@ -809,11 +809,14 @@ def exercise_folders():
     return folders, [os.path.basename(f) for f in folders]
 
 
-def exercise_copy(tmp_path):
-    """A copy of the first exercise to spoil, one field at a time."""
-    folder = tmp_path / "01-copy"
-    shutil.copytree(exercise_folders()[0][0], folder)
-    text = (folder / "scenario.yml").read_text().replace("../../topologies/", os.path.join(ROOT, "topologies/"))
+def exercise_copy(tmp_path, source=None, name="01-copy"):
+    """A copy of an exercise (the first, unless ``source`` names its folder) to spoil, one field at
+    a time; its scenario's paths into the repository still lead there."""
+    folder = tmp_path / name
+    shutil.copytree(source or exercise_folders()[0][0], folder)
+    text = (folder / "scenario.yml").read_text()
+    for shared in ("topologies", "scenarios"):
+        text = text.replace(f"../../{shared}/", os.path.join(ROOT, shared) + "/")
     (folder / "scenario.yml").write_text(text)
     return folder
 

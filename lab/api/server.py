@@ -17,7 +17,7 @@ import threading
 import time
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from lab.api import bodies, kinds, openapi, selectors, status, tables, validation, wire, writes
+from lab.api import bodies, immutable, kinds, openapi, selectors, status, tables, validation, wire, writes
 from lab.kernel import netns
 from lab.kernel.record import Record
 from lab.live import publish
@@ -498,6 +498,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self._send(200, live)
             if live is not None:
                 writes.refuse_controlled_pod_change(r.resource, live)
+            if live is not None:
+                immutable.check(r.resource, live, obj)
             manifest = obj if live is None else \
                 writes.keep_written(writes.drop_type_dependent(live, obj), live, self._written_manifest(r, live))
             manifest = self._checked(writes.as_manifest(manifest), duplicates, mode, r, patching=kind is not None)

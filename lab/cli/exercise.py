@@ -100,6 +100,8 @@ def _print_task(exercise, lab):
     lab_flag = _lab_flag(lab)
     print(f"Lab {lab!r} is up. Look around: {PROG} get pods -o wide{lab_flag}, {PROG} get svc{lab_flag}, "
           f"{PROG} exec NODE-OR-POD{lab_flag} -- COMMAND")
+    print(f"kubectl: sudo KUBECONFIG=$({PROG} kubeconfig{lab_flag}) kubectl get pods,svc -o wide "
+          f"(or inside the lab: {PROG} shell master{lab_flag})")
     print(f"Check your work: {PROG} exercise check{lab_flag}    "
           f"Stuck? {PROG} exercise hint{lab_flag}    Start over: {PROG} exercise reset{lab_flag}")
 

@@ -19,11 +19,22 @@ FOLDERS, NAMES = exercise_folders()
 # the exercise files -----------------------------------------------------------------------------
 
 def test_the_classroom_set():
-    assert len(FOLDERS) >= 9
+    assert len(FOLDERS) >= 12
     topics = ("selector-no-endpoints", "wrong-target-port", "node-forwarding-off", "hairpin-off", "dns-resolv-conf",
-              "loadbalancer-pending", "local-policy-no-pod", "stale-endpoint", "seed-reproduce")
+              "loadbalancer-pending", "local-policy-no-pod", "stale-endpoint", "seed-reproduce", "statefulset-peers",
+              "port-forward-clusterip", "scaled-to-zero")
     for topic in topics:
         assert any(n.endswith(topic) for n in NAMES), topic
+
+
+@pytest.mark.parametrize("folder", FOLDERS, ids=NAMES)
+def test_every_task_says_kubectl_may_fix_it(folder):
+    """The student reads how to reach the lab with kubectl (inside the lab and from the host) and
+    that the grade looks at the lab, not at the tool that changed it."""
+    task = " ".join(catalog.task_text(catalog.load(folder)).split())
+    assert "`lab shell master`" in task and "sudo KUBECONFIG=$(sudo python3 -m lab kubeconfig) kubectl" in task
+    assert "`lab exercise check` looks at the lab, not at how you changed it" in task
+    assert "lab apply -f FILE" in task or "lab exec node1 --" in task or "lab delete" in task
 
 
 @pytest.mark.parametrize("folder", FOLDERS, ids=NAMES)
@@ -82,6 +93,20 @@ def ex_dir(tmp_path):
     ("{name: \"web has both pods as endpoints\", service: web, endpoints: 2}",
      "{name: \"a node reaches web's ClusterIP\", service: web, endpoints: 2}", "two checks are named"),
     ("hints:", "hints: []\nold_hints:", "old_hints: unknown field"),
+    ("  - apply: break/service.yml", "  - {forward: {service: web, local: 80, port: 80}}",
+     "break[0].forward.local: 80 is out of range"),
+    ("  - apply: break/service.yml", "  - {forward: {service: web, port: 80}}",
+     "break[0].forward.local: is required"),
+    ("  - apply: break/service.yml", "  - {forward: {service: Web!, local: 9090, port: 80}}",
+     "break[0].forward.service: 'Web!' is not a valid service name"),
+    ("{name: \"web has both pods as endpoints\", service: web, endpoints: 2}",
+     "{name: \"web has both pods as endpoints\", loopback: 9090}", "checks[3].expect: is required"),
+    ("{name: \"web has both pods as endpoints\", service: web, endpoints: 2}",
+     "{name: \"web has both pods as endpoints\", loopback: 99999, expect: x}",
+     "checks[3].loopback: 99999 is out of range"),
+    ("{name: \"web has both pods as endpoints\", service: web, endpoints: 2}",
+     "{name: \"web has both pods as endpoints\", service: web, type: Headless}",
+     "checks[3].type: 'Headless' is not allowed (use one of: ClusterIP, NodePort, LoadBalancer, ExternalName)"),
 ])
 def test_exercise_file_errors(ex_dir, old, new, message):
     spoil(ex_dir, old, new)
@@ -89,6 +114,23 @@ def test_exercise_file_errors(ex_dir, old, new, message):
         catalog.load(ex_dir, deep=True)
     assert message in str(err.value) and str(ex_dir / "exercise.yml") in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_forward_actions_and_loopback_checks(ex_dir):
+    spoil(ex_dir, "  - apply: break/service.yml", "  - {forward: {service: web, local: 9090, port: 80}}")
+    spoil(ex_dir, "{name: \"web has both pods as endpoints\", service: web, endpoints: 2}",
+          "{name: \"web has both pods as endpoints\", loopback: 9090, expect: \"You've hit web-\"}")
+    resolves = "{name: \"web's name resolves in the cluster\", from: \"pod:app=web\", dns: web, expect: \"{svc:web}\"}"
+    spoil(ex_dir, resolves, "{name: \"web is headless\", service: web, clusterIP: None}")
+    ex = catalog.load(ex_dir)
+    forward = ex.breaks[0]
+    assert (forward.kind, forward.target, forward.namespace, forward.local, forward.port) == \
+        ("forward", "web", "default", 9090, 80)
+    assert forward.describe() == "kubectl port-forward svc/web 9090:80"
+    loopback, headless = ex.checks[3], ex.checks[4]
+    assert (loopback.kind, loopback.port, loopback.expect, loopback.timeout) == \
+        ("loopback", 9090, "You've hit web-", 2.0)
+    assert (headless.kind, headless.field, headless.value) == ("service", "clusterIP", "None")
 
 
 def test_missing_task_break_and_bad_manifest(ex_dir):

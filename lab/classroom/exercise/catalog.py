@@ -10,11 +10,14 @@
       - delete: {kind: pod, name: "pod:app=web"}
       - exec: {target: node1, command: [sysctl, -w, net.ipv4.ip_forward=0]}
       - write: {target: "pod:app=shell", file: resolv.conf, text: "..."}
+      - forward: {service: admin, local: 9090, port: 80}   # the user's kubectl port-forward, on the
+                                                           # host's loopback (for a reference fix)
     checks:                           # every check has a name the student reads
       - {name: ..., from: client, url: "http://{node1}:30080", expect: "You've hit web-"}   # scenario checks
       - {name: ..., from: client, run: [curl, -s, "http://{node1}:30080"], expect: "client address"}
-      - {name: ..., service: web, endpoints: 2}        # or endpoints: answering, clusterIP: IP,
-                                                       # externalIP: IP | assigned | pending
+      - {name: ..., service: web, endpoints: 2}        # or endpoints: answering, clusterIP: IP | None,
+                                                       # externalIP: IP | assigned | pending, type: T
+      - {name: ..., loopback: 9090, expect: "You've hit admin-"}   # GET http://127.0.0.1:9090/ on the host
     hints: [first hint, second hint]
 
 ``TASK.md`` beside it is the student's text; ``solution/fix.yml`` (``description:``, ``actions:``
@@ -37,18 +40,20 @@ EXERCISE_FILE = "exercise.yml"
 TASK_FILE = "TASK.md"
 SOLUTION_FILE = os.path.join("solution", "fix.yml")
 EXERCISE_FIELDS = {"title", "summary", "scenario", "break", "checks", "hints"}
-ACTIONS = ("apply", "delete", "exec", "write")
+ACTIONS = ("apply", "delete", "exec", "write", "forward")
 DELETE_KINDS = {"pod": "pod", "pods": "pod", "po": "pod", "service": "svc", "services": "svc", "svc": "svc",
                 "deployment": "deployment", "deployments": "deployment", "deploy": "deployment"}
 ETC_FILES = ("resolv.conf", "hosts")
-SERVICE_FIELDS = ("clusterIP", "externalIP", "endpoints")
+SERVICE_FIELDS = ("clusterIP", "externalIP", "endpoints", "type")
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 TARGET = re.compile(r"^(pod:[A-Za-z0-9./_-]+=[A-Za-z0-9._-]*|[a-z0-9]([-a-z0-9.]*[a-z0-9])?)$")
 
 
 @dataclass(frozen=True)
 class Action:
     """One step of a break or a fix. ``path`` is absolute (apply); ``target`` a node, host or pod
-    name or ``pod:KEY=VALUE`` (the first such pod, by name)."""
+    name or ``pod:KEY=VALUE`` (the first such pod, by name), or the Service to forward to
+    (forward: from the host's loopback port ``local`` to the Service's ``port``)."""
 
     kind: str
     where: Field
@@ -59,6 +64,8 @@ class Action:
     command: tuple = ()
     file: str = None
     text: str = None
+    local: int = None
+    port: int = None
 
     def describe(self):
         if self.kind == "apply":
@@ -67,13 +74,16 @@ class Action:
             return f"delete {self.resource} {self.target}"
         if self.kind == "exec":
             return f"exec on {self.target}: {' '.join(self.command)}"
+        if self.kind == "forward":
+            return f"kubectl port-forward svc/{self.target} {self.local}:{self.port}"
         return f"write {self.file} of {self.target}"
 
 
 @dataclass(frozen=True)
 class ExerciseCheck:
     """A named check: ``kind`` probe (a scenario check, ``spec`` a checkspec.Check), run (a command
-    in a namespace) or service (the control plane's view of a service)."""
+    in a namespace), service (the control plane's view of a service) or loopback (an HTTP GET of
+    the host's ``127.0.0.1:port``, where a student's kubectl port-forward listens)."""
 
     index: int
     name: str
@@ -88,6 +98,7 @@ class ExerciseCheck:
     namespace: str = "default"
     field: str = None
     value: object = None
+    port: int = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +246,11 @@ def _action(item, base):
     if kind == "exec":
         f.mapping(allowed={"target", "command"}, required=("target", "command"))
         return Action("exec", item, target=_target(f.child("target")), command=_command(f.child("command")))
+    if kind == "forward":
+        f.mapping(allowed={"service", "namespace", "local", "port"}, required=("service", "local", "port"))
+        namespace = f.child("namespace").str(DNS_LABEL, "namespace") if f.has("namespace") else "default"
+        return Action("forward", item, target=f.child("service").str(DNS_LABEL, "service name"), namespace=namespace,
+                      local=f.child("local").int(1024, 65535), port=f.child("port").int(1, 65535))
     f.mapping(allowed={"target", "file", "text"}, required=("target", "file", "text"))
     text = f.child("text").value
     if not isinstance(text, str):
@@ -288,6 +304,8 @@ def parse_checks(f):
             out.append(_run_check(i, name, item))
         elif "service" in item.value:
             out.append(_service_check(i, name, item))
+        elif "loopback" in item.value:
+            out.append(_loopback_check(i, name, item))
         else:
             spec = checkspec.parse(_One(item))[0]
             out.append(ExerciseCheck(i, name, "probe", item, spec=spec, source=spec.source))
@@ -316,11 +334,21 @@ def _service_check(i, name, item):
         value = "answering" if f.value == "answering" else f.int(0, 1000)
     elif field == "externalIP" and f.value in ("pending", "assigned"):
         value = f.value
+    elif field == "type":
+        value = f.choice(SERVICE_TYPES)
+    elif field == "clusterIP" and f.value == "None":
+        value = "None"  # headless
     else:
         value = str(f.ip())
     namespace = item.child("namespace").str(DNS_LABEL, "namespace") if item.has("namespace") else "default"
     return ExerciseCheck(i, name, "service", item, service=item.child("service").str(DNS_SUBDOMAIN, "service name"),
                          namespace=namespace, field=field, value=value)
+
+
+def _loopback_check(i, name, item):
+    item.mapping(allowed={"name", "loopback", "expect", "timeout"}, required=("loopback", "expect"))
+    return ExerciseCheck(i, name, "loopback", item, port=item.child("loopback").int(1024, 65535),
+                         expect=item.child("expect").str(), timeout=_timeout(item, 2.0))
 
 
 def _timeout(item, default):

@@ -1,7 +1,10 @@
 """Exercises against a real lab: start (up, then break), actions, running the checks, progress.
 
 Actions go through the same code as the verbs a student types (``lab apply``, ``lab delete``,
-``lab exec``); files written are only the lab's own ``/etc/netns/<netns>/`` files. The
+``lab exec``, and the real ``kubectl port-forward`` for a forward); files written are only the
+lab's own ``/etc/netns/<netns>/`` files. Checks look at the lab (its traffic, its rules, the
+control plane's objects), never at how it was changed: a fix made with kubectl, through the
+lab's API server, grades as the same fix made with ``lab apply``. The
 exercise's progress (which exercise, hints shown) is ``exercise.json`` in the lab's state
 directory, so ``lab down`` forgets it with everything else.
 """
@@ -11,7 +14,7 @@ import os
 import sys
 import time
 
-from lab.classroom.exercise import catalog
+from lab.classroom.exercise import catalog, hostport
 from lab.classroom.exercise import grade as exercise_grade
 from lab.cluster import lookup
 from lab.errors import LabError
@@ -139,6 +142,9 @@ def _run_action(action, lab):
     if action.kind == "apply":
         changes.apply_file(lab, action.path)
         return
+    if action.kind == "forward":
+        hostport.start_forward(lab, action.target, action.namespace, action.local, action.port)
+        return
     _, cluster = find_running(lab)
     if action.kind == "delete":
         name = lookup.pod_by_name(cluster, action.target).name if action.resource == "pod" else action.target
@@ -184,6 +190,8 @@ def _check(cluster, values, c):
             return exercise_grade.GradedCheck(c.name, r.passed, expected, r.got, r.seconds)
         if c.kind == "run":
             passed, expected, got = _run_command(cluster, values, c)
+        elif c.kind == "loopback":
+            passed, expected, got = _loopback(c)
         else:
             passed, expected, got = _service(cluster, c)
     except LabError as exc:  # a name that is not there (yet): the check fails, the others still run
@@ -209,12 +217,20 @@ def _run_command(cluster, values, c):
     return False, expected, f"not in the {len(lines)} lines of {' '.join(command)}" if lines else "no output"
 
 
+def _loopback(c):
+    """What the host's 127.0.0.1:PORT answers (a student's kubectl port-forward, say)."""
+    answered, got = hostport.get(c.port, c.timeout)
+    return answered and got.startswith(c.expect), f"{c.expect!r} from http://127.0.0.1:{c.port}/", got
+
+
 def _service(cluster, c):
     svc = cluster.service(c.namespace, c.service)
     if svc is None:
         return False, f"service {c.service}", "no such service"
     if c.field == "clusterIP":
         return svc.cluster_ip == c.value, f"clusterIP {c.value}", f"clusterIP {svc.cluster_ip}"
+    if c.field == "type":
+        return svc.type == c.value, f"type {c.value}", f"type {svc.type}"
     if c.field == "externalIP":
         got = f"EXTERNAL-IP {svc.lb_ips[0]}" if svc.lb_ips else "EXTERNAL-IP <pending>"
         if c.value == "assigned":
