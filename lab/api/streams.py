@@ -65,7 +65,8 @@ def _flag(query, name):
 
 
 def _exec(handler, pod, query):
-    container_of(pod, query)
+    container = container_of(pod, query)
+    image = next((c.get("image", "") for c in pod.get("spec", {}).get("containers", []) if c["name"] == container), "")
     command = query.get("command") or []
     if not command:
         raise status.bad_request("you must specify at least 1 command")
@@ -83,7 +84,7 @@ def _exec(handler, pod, query):
         if not transport.ready():
             return
         try:
-            session = podexec.Session(handler.api.lab, netns, command, tty, stdin, transport.output)
+            session = podexec.Session(handler.api.lab, netns, command, tty, stdin, transport.output, image)
         except OSError as exc:
             return transport.finish(_failure(f"failed to exec in container: {exc}", None))
         transport.attach(session)
