@@ -860,7 +860,7 @@ class Terminal:
         while time.monotonic() < deadline:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
-                os.close(self.fd)
+                self._closed()
                 return os.waitstatus_to_exitcode(status)
             try:
                 self._read(0.1)
@@ -868,5 +868,19 @@ class Terminal:
                 pass
         os.kill(self.pid, 9)
         os.waitpid(self.pid, 0)
-        os.close(self.fd)
+        self._closed()
         raise AssertionError(f"the terminal's program did not end within {timeout:g} s")
+
+    def _closed(self):
+        os.close(self.fd)
+        self.pid = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        """A program still running when the test is done (it failed) is killed."""
+        if self.pid is not None:
+            os.kill(self.pid, 9)
+            os.waitpid(self.pid, 0)
+            self._closed()

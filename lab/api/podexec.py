@@ -26,8 +26,9 @@ class Session:
 
     def __init__(self, lab, netns, argv, tty, stdin, on_output, image=""):
         self.tty, self.on_output = tty, on_output
-        full = commands.user_argv(netns, argv, lab)
-        env = toolsets.environment(record.lab_dir(lab), [image], "xterm" if tty else "dumb")
+        lab_dir = record.lab_dir(lab)
+        full = commands.user_argv(netns, toolsets.command(lab_dir, [image], argv), lab)
+        env = toolsets.environment(lab_dir, [image], "xterm" if tty else "dumb")
         self._pumps = []
         if tty:
             master, slave = pty.openpty()

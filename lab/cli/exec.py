@@ -21,6 +21,8 @@ def add_arguments(p):
 def run(args):
     lab_record, cluster = find_running(args.lab)
     netns_name = lookup.netns_of(cluster, args.target, args.namespace)
-    argv = commands.user_argv(netns_name, args.cmd or [os.environ.get("SHELL", "/bin/sh")], cluster.lab)
-    env = toolsets.prefixed(lab_record.path(), lookup.images_in(cluster, netns_name), os.environ)
+    images = lookup.images_in(cluster, netns_name)
+    command = toolsets.command(lab_record.path(), images, args.cmd or [os.environ.get("SHELL", "/bin/sh")])
+    argv = commands.user_argv(netns_name, command, cluster.lab)
+    env = toolsets.prefixed(lab_record.path(), images, os.environ)
     os.execvpe(argv[0], argv, env)

@@ -31,7 +31,7 @@ def start(lab_record, pods):
             os.makedirs(lab_record.path(LOG_DIR), mode=0o700, exist_ok=True)
             image = next(c.image for c in pod.containers if c.name == name)
             env = toolsets.environment(lab_record.path(), [image])
-            full = commands.user_argv(pod.netns, list(argv), lab_record.lab)
+            full = commands.user_argv(pod.netns, toolsets.command(lab_record.path(), [image], argv), lab_record.lab)
             proc = processes.spawn_program(full, lab_record.path(LOG_DIR, f"{pod.netns}.{name}.log"), env)
             lab_record.add_pid(record_key(pod, name), proc.pid)
             started += 1

@@ -101,3 +101,13 @@ def prefixed(lab_dir, images, env):
     if tools:
         out["PATH"] = f"{tools}:{out.get('PATH') or DEFAULT_PATH}"
     return out
+
+
+def command(lab_dir, images, argv):
+    """``argv`` as the image would run it: a path to one of the toolset's programs in the image's
+    /bin (``/bin/sh``, ``/bin/nslookup``) is the toolset's."""
+    tools = directory(lab_dir, images) if argv else None
+    if tools and os.path.dirname(argv[0]) in ("/bin", "/usr/bin", "/sbin", "/usr/sbin") \
+            and os.path.exists(os.path.join(tools, os.path.basename(argv[0]))):
+        return [os.path.join(tools, os.path.basename(argv[0])), *argv[1:]]
+    return list(argv)

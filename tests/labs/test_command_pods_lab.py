@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from factories import (NOTHING_LEFT, Lab, Terminal, leftovers, run_lab, seed_files, unique_lab_name,
+from factories import (NOTHING_LEFT, ROOT, Lab, Terminal, leftovers, run_lab, seed_files, unique_lab_name,
                        write_files)
 
 OTHERS = [
@@ -94,6 +94,9 @@ def test_a_command_pod_runs_its_command_and_nothing_else(lab):
         assert env["PATH"].startswith(f"/run/svclab/{lab.name}/images/busybox:")
     assert commands_in(f"{lab.name}-idle") == []  # no command: nothing runs
     assert "Running" in lab.get("pods", "idle")
+    # lab status counts the lab's daemons only: every one of them runs
+    row = next(r for r in json.loads(run_lab("status", "-o", "json").stdout) if r["lab"] == lab.name)
+    assert row["daemons_running"] == row["daemons"] > 0, row
 
 
 def test_an_unserved_pod_has_an_address_dns_and_endpoints_but_no_server(lab):
@@ -128,27 +131,27 @@ def test_busybox_nslookup_says_what_it_cannot_resolve(lab):
 @pytest.mark.skipif(shutil.which("busybox") is None, reason="busybox's sh needs Debian's busybox (./setup installs it)")
 def test_lab_shell_in_a_busybox_pod_is_busyboxs_sh(lab):
     box = pods(lab, "app=sleeper")[0]
-    term = Terminal("shell", box, "--lab", lab.name)
     prompt = re.compile(r"(?:^|\n)/ # $")
-    try:
+    with Terminal("shell", box, "--lab", lab.name) as term:
         assert term.read_until(prompt, timeout=30).endswith("/ # ")  # no banner before it
         term.type("hostname; echo $0; readlink -f /proc/$$/exe")
         shown = term.read_until(prompt).split("\n")
         assert shown[1:3] == [box, "sh"] and shown[3].endswith("busybox"), shown
         term.type("exit")
         assert term.close() == 0
-    finally:
-        if term.pid:
-            try:
-                term.close(timeout=1)
-            except (AssertionError, OSError):
-                pass
+    # lab exec POD -- /bin/sh (the image's own path, as kubectl exec -it POD -- /bin/sh names it): busybox's too
+    anywhere = re.compile(r"(?:^|\n)\S+ # $")  # lab exec keeps the caller's working directory
+    with Terminal("exec", box, "--lab", lab.name, "--", "/bin/sh") as term:
+        assert term.read_until(anywhere, timeout=30).endswith(f"{ROOT} # ")
+        term.type("readlink -f /proc/$$/exe")
+        assert term.read_until(anywhere).split("\n")[1].endswith("busybox")
+        term.type("exit")
+        assert term.close() == 0
 
 
 def test_lab_shell_on_a_node_has_kubectl_set_up(lab):
-    term = Terminal("shell", "node1", "--lab", lab.name)
     prompt = re.compile(r"\[root@\S+ \S+\]# $")
-    try:
+    with Terminal("shell", "node1", "--lab", lab.name) as term:
         assert term.read_until(prompt, timeout=30).endswith(f"[root@{lab.name}-node1 ~]# ")
         term.type("kubectl get nodes -o name; echo $KUBECONFIG; ls ~")
         shown = term.read_until(prompt, timeout=30).split("\n")
@@ -156,11 +159,6 @@ def test_lab_shell_on_a_node_has_kubectl_set_up(lab):
         assert shown[4] == f"/run/svclab/{lab.name}/admin-lab.conf" and shown[5:-1] == [], shown  # no manifests here
         term.type("exit")
         assert term.close() == 0
-    finally:
-        try:
-            term.close(timeout=1)
-        except (AssertionError, OSError):
-            pass
     assert sorted(os.listdir(f"/run/svclab/{lab.name}/home")) == ["node1"]
 
 

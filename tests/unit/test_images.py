@@ -139,6 +139,10 @@ def test_a_busybox_toolset_is_made_once_and_whole(tmp_path):
     assert env["PATH"] == f"{made}:{toolsets.DEFAULT_PATH}" and env["TERM"] == "xterm"
     assert toolsets.prefixed(lab_dir, ["nginx"], {"PATH": "/x"}) == {"PATH": "/x"}
     assert toolsets.prefixed(lab_dir, ["busybox"], {"PATH": "/x"})["PATH"] == f"{made}:/x"
+    assert toolsets.command(lab_dir, ["busybox"], ["/bin/nslookup", "x"]) == [f"{made}/nslookup", "x"]
+    assert toolsets.command(lab_dir, ["busybox"], ["/opt/nslookup"]) == ["/opt/nslookup"]
+    assert toolsets.command(lab_dir, ["busybox"], ["/bin/ls"]) == ["/bin/ls"]  # not in the toolset: the host's
+    assert toolsets.command(lab_dir, ["nginx"], ["/bin/sh"]) == ["/bin/sh"]
 
 
 def test_a_nodes_shell_has_the_seeds_prompt_and_a_fresh_environment():
