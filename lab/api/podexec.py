@@ -1,6 +1,7 @@
 """A command run in a pod for ``kubectl exec``: in the pod's network and UTS namespaces with its
-/etc files (as ``lab exec`` runs it) and its image's toolset first on PATH (lab.images.toolsets), on a pseudo-terminal (``-t``) or on pipes, in a session of
-its own, so that everything it started can be found and killed when the client goes away."""
+/etc files (as ``lab exec`` runs it) and its image's toolset first on PATH (lab.images.toolsets),
+on a pseudo-terminal (``-t``) or on pipes, in a session of its own, so that everything it started
+can be found and killed when the client goes away."""
 
 import fcntl
 import os

@@ -21,7 +21,8 @@ from factories import SEED_POD_MASTER, SEED_POD_NODE2, Terminal, lab_fixture
 
 pytestmark = [pytest.mark.skipif(shutil.which("kubectl") is None, reason="no kubectl on PATH (./setup installs one)"),
               pytest.mark.skipif(shutil.which("busybox") is None,
-                                 reason="the blog's / # prompt is busybox's sh: needs Debian's busybox (./setup installs it)")]
+                                 reason="the blog's / # prompt is busybox's sh: needs Debian's busybox "
+                                        "(./setup installs it)")]
 blog_lab = lab_fixture("seed.yml", "bs")
 
 # The blog, as printed: each prompt line, then what the command printed until the next prompt.

@@ -109,7 +109,8 @@ def test_an_unserved_pod_has_an_address_dns_and_endpoints_but_no_server(lab):
     assert out == ("Server:    10.96.0.10\nAddress 1: 10.96.0.10 kube-dns.kube-system.svc.cluster.local\n\n"
                    f"Name:      idle-svc\nAddress 1: {svc} idle-svc.default.svc.cluster.local\n")
     reverse = lab.exec(box, "nslookup", ip).stdout.splitlines()
-    assert reverse[-2:] == [f"Name:      {ip}", f"Address 1: {ip} {ip.replace('.', '-')}.idle-svc.default.svc.cluster.local"]
+    dashed = ip.replace(".", "-")
+    assert reverse[-2:] == [f"Name:      {ip}", f"Address 1: {ip} {dashed}.idle-svc.default.svc.cluster.local"]
     # nothing listens in it: the service's connections are refused, not answered
     assert lab.curl("client", "http://192.168.179.100:30090").startswith("You've hit pod-nodeport-")
     r = lab.exec(box, "curl", "-s", "-m", "3", f"http://{svc}/", check=False)
