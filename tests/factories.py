@@ -18,6 +18,7 @@ import ssl
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -826,3 +827,137 @@ def spoil(folder, old, new):
     text = path.read_text()
     assert old in text, old
     path.write_text(text.replace(old, new))
+
+
+# a terminal, as a person has one ----------------------------------------------------------------------
+
+ESCAPES = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>]|\x1b")
+
+
+class Terminal:
+    """``python -m lab ARGS`` on a pseudo-terminal of its own (``pty.fork``), typed into key by
+    key as a person types, and read as a screen shows it (``screen``): escape sequences such as
+    bracketed paste and busybox's cursor query show nothing. Every wait is bounded."""
+
+    def __init__(self, *args, cols=200, rows=50, env=None):
+        import fcntl
+        import pty
+        import struct
+        import termios
+        self.buffer = b""
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: nothing but exec (a failure is its exit code)
+            try:
+                os.chdir(ROOT)
+                os.execve(sys.executable, [sys.executable, "-m", "lab", *args],
+                          dict(os.environ, TERM="xterm", **(env or {})))
+            finally:
+                os._exit(127)
+        self.pid, self.fd = pid, fd
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+
+    def _read(self, timeout):
+        import select
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        if not ready:
+            return False
+        try:
+            chunk = os.read(self.fd, 65536)
+        except OSError:  # EIO: the other side is closed
+            chunk = b""
+        if not chunk:
+            raise EOFError(f"the terminal closed; it showed:\n{self.screen(self.buffer)}")
+        self.buffer += chunk
+        return True
+
+    @staticmethod
+    def screen(data):
+        """The text as a terminal shows it, line by line: a carriage return goes back to the line's
+        start and what follows overwrites, backspace and cursor moves (``ESC [ n C``/``D``) move, ``ESC [ K``
+        erases to the line's end; every other escape sequence shows nothing."""
+        lines, line, col = [], [], 0
+        text = data.decode("utf-8", "replace")
+        pos = 0
+        while pos < len(text):
+            ch = text[pos]
+            if ch == "\x1b":
+                code = ESCAPES.match(text, pos).group(0)
+                pos += len(code)
+                n = int(re.sub(r"\D", "", code[2:-1]) or 1) if code[1:2] == "[" else 1
+                if code.endswith("K"):
+                    del line[col:]
+                elif code.endswith("D"):
+                    col = max(0, col - n)
+                elif code.endswith("C"):
+                    col += n
+                    line.extend(" " * max(0, col - len(line)))
+                continue
+            pos += 1
+            if ch == "\n":
+                lines.append("".join(line))
+                line, col = [], 0
+            elif ch == "\r":
+                col = 0
+            elif ch == "\b":
+                col = max(0, col - 1)
+            elif ch == "\x07":
+                pass
+            else:
+                if col < len(line):
+                    line[col] = ch
+                else:
+                    line.append(ch)
+                col += 1
+        return "\n".join(lines + ["".join(line)])
+
+    def read_until(self, pattern, timeout=30.0):
+        """Read until the screen text matches ``pattern`` (a compiled regex, searched at the end);
+        returns that text and consumes it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.screen(self.buffer)
+            if pattern.search(text):
+                self.buffer = b""
+                return text
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"waited {timeout:g} s for {pattern.pattern!r}; the screen shows:\n{text}")
+            self._read(min(left, 0.5))
+
+    def type(self, text, delay=0.01):
+        """Key by key, then Enter."""
+        for ch in text:
+            os.write(self.fd, ch.encode())
+            time.sleep(delay)
+        os.write(self.fd, b"\r")
+
+    def close(self, timeout=10.0):
+        """The exit code, once the program has ended (killed if it does not within ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self._closed()
+                return os.waitstatus_to_exitcode(status)
+            try:
+                self._read(0.1)
+            except EOFError:
+                pass
+        os.kill(self.pid, 9)
+        os.waitpid(self.pid, 0)
+        self._closed()
+        raise AssertionError(f"the terminal's program did not end within {timeout:g} s")
+
+    def _closed(self):
+        os.close(self.fd)
+        self.pid = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        """A program still running when the test is done (it failed) is killed."""
+        if self.pid is not None:
+            os.kill(self.pid, 9)
+            os.waitpid(self.pid, 0)
+            self._closed()

@@ -6,5 +6,5 @@ same live changes as ``lab apply`` (one control plane); objects are rendered fro
 state with the metadata the control plane gives them.
 
 Edge. May import: lab.errors, lab.tables, lab.spec, lab.cluster, lab.proxy, lab.net, lab.kernel,
-lab.agents, lab.live.
+lab.agents, lab.live, lab.images.
 """

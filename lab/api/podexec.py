@@ -1,6 +1,7 @@
 """A command run in a pod for ``kubectl exec``: in the pod's network and UTS namespaces with its
-/etc files (as ``lab exec`` runs it), on a pseudo-terminal (``-t``) or on pipes, in a session of
-its own, so that everything it started can be found and killed when the client goes away."""
+/etc files (as ``lab exec`` runs it) and its image's toolset first on PATH (lab.images.toolsets),
+on a pseudo-terminal (``-t``) or on pipes, in a session of its own, so that everything it started
+can be found and killed when the client goes away."""
 
 import fcntl
 import os
@@ -11,7 +12,8 @@ import subprocess
 import termios
 import threading
 
-from lab.kernel import commands
+from lab.images import toolsets
+from lab.kernel import commands, record
 
 
 def _controlling_terminal():
@@ -23,11 +25,11 @@ class Session:
     """``argv`` running in ``netns`` of ``lab``. ``on_output(stream, data)`` receives its output
     ("stdout", "stderr"; on a tty everything is stdout) until ``wait()`` returns its exit code."""
 
-    def __init__(self, lab, netns, argv, tty, stdin, on_output):
+    def __init__(self, lab, netns, argv, tty, stdin, on_output, image=""):
         self.tty, self.on_output = tty, on_output
-        full = commands.user_argv(netns, argv, lab)
-        env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
-               "TERM": "xterm" if tty else "dumb"}
+        lab_dir = record.lab_dir(lab)
+        full = commands.user_argv(netns, toolsets.command(lab_dir, [image], argv), lab)
+        env = toolsets.environment(lab_dir, [image], "xterm" if tty else "dumb")
         self._pumps = []
         if tty:
             master, slave = pty.openpty()

@@ -65,7 +65,8 @@ def _flag(query, name):
 
 
 def _exec(handler, pod, query):
-    container_of(pod, query)
+    container = container_of(pod, query)
+    image = next((c.get("image", "") for c in pod.get("spec", {}).get("containers", []) if c["name"] == container), "")
     command = query.get("command") or []
     if not command:
         raise status.bad_request("you must specify at least 1 command")
@@ -83,7 +84,7 @@ def _exec(handler, pod, query):
         if not transport.ready():
             return
         try:
-            session = podexec.Session(handler.api.lab, netns, command, tty, stdin, transport.output)
+            session = podexec.Session(handler.api.lab, netns, command, tty, stdin, transport.output, image)
         except OSError as exc:
             return transport.finish(_failure(f"failed to exec in container: {exc}", None))
         transport.attach(session)
@@ -203,6 +204,7 @@ class WebSocketExec:
 
     def close(self):
         self.ws.close()
+        _after_the_client(self.reader)
         self.wire.close()
 
 
@@ -294,7 +296,19 @@ class SpdyExec:
 
     def close(self):
         self.conn.goaway()
+        _after_the_client(self.reader)
         self.wire.close()
+
+
+CLOSE_WAIT = 2.0
+
+
+def _after_the_client(reader):
+    """Wait (a little) for the client to close its side first: closing ours while its last frames
+    are unread here would reset the connection, and a reset discards what the client has not read
+    yet, the command's last output included."""
+    if reader is not None:
+        reader.join(timeout=CLOSE_WAIT)
 
 
 def _resize(session, payload):

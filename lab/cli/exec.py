@@ -1,10 +1,12 @@
 """``lab exec TARGET -- COMMAND``: run a command in a node, pod or host of the lab, as
-``ip netns exec`` runs it (with the namespace's resolv.conf and hosts)."""
+``ip netns exec`` runs it (with the namespace's resolv.conf and hosts; in a pod, its image's
+toolset first on PATH)."""
 
 import os
 
 from lab.cli.args import add_lab, prog
 from lab.cluster import lookup
+from lab.images import toolsets
 from lab.kernel import commands
 from lab.kernel.record import find_running
 
@@ -17,7 +19,10 @@ def add_arguments(p):
 
 
 def run(args):
-    _, cluster = find_running(args.lab)
+    lab_record, cluster = find_running(args.lab)
     netns_name = lookup.netns_of(cluster, args.target, args.namespace)
-    argv = commands.user_argv(netns_name, args.cmd or [os.environ.get("SHELL", "/bin/sh")], cluster.lab)
-    os.execvp(argv[0], argv)
+    images = lookup.images_in(cluster, netns_name)
+    command = toolsets.command(lab_record.path(), images, args.cmd or [os.environ.get("SHELL", "/bin/sh")])
+    argv = commands.user_argv(netns_name, command, cluster.lab)
+    env = toolsets.prefixed(lab_record.path(), images, os.environ)
+    os.execvpe(argv[0], argv, env)

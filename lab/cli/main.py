@@ -21,6 +21,7 @@ VERBS = (
     ("get", "list pods, services, endpoints or nodes, like kubectl get"),
     ("describe", "describe a service, like kubectl describe"),
     ("exec", "run a command in a node, pod or host of the lab"),
+    ("shell", "an interactive shell on a node ([root@k8s-master service]#, kubectl set up) or in a pod"),
     ("kubeconfig", "the lab's kubeconfig for the real kubectl (--export: an export KUBECONFIG= line)"),
     ("apply", "apply manifests to a running lab (new or changed objects), like kubectl apply"),
     ("delete", "delete a pod (its Deployment replaces it), a service or a deployment"),

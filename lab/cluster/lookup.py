@@ -37,6 +37,12 @@ def netns_of(cluster, target, namespace=None):
                    f"pods: see {PROG} get pods -A)")
 
 
+def images_in(cluster, netns_name):
+    """The images of the pod whose network namespace is ``netns_name`` (none for a machine's)."""
+    pod = next((p for p in cluster.pods if p.netns == netns_name), None)
+    return [c.image for c in pod.containers] if pod else []
+
+
 def pod(cluster, namespace, name):
     """The pod ``namespace/name``, as kube-apiserver words its absence."""
     found = next((p for p in cluster.pods if p.namespace == namespace and p.name == name), None)

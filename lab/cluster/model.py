@@ -60,6 +60,14 @@ class Container:
     name: str
     image: str
     ports: tuple = ()  # PodPort
+    command: tuple = ()  # spec.containers[].command and args, as written
+    args: tuple = ()
+
+    @property
+    def argv(self):
+        """What the container runs when svclab does not serve its image: command, then args
+        (an image's own entrypoint is not known: args alone run as a command)."""
+        return tuple(self.command) + tuple(self.args)
 
 
 @dataclass(frozen=True)

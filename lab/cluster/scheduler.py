@@ -121,7 +121,8 @@ def make_pod(lab, entry, node, ip):
     if entry.owner_kind == "StatefulSet":
         labels += (("statefulset.kubernetes.io/pod-name", entry.name),)
     containers = tuple(Container(c.name, c.image, tuple(PodPort(p.container_port, p.protocol, p.name)
-                                                         for p in c.ports)) for c in tmpl.containers)
+                                                         for p in c.ports), c.command, c.args)
+                       for c in tmpl.containers)
     netns = pod_netns(lab, entry.namespace, entry.name)
     return Pod(entry.namespace, entry.name, node, ip, tuple(sorted(labels)), containers, workloads.app_for(tmpl),
                netns, naming.host_veth_name(netns), entry.owner, entry.template_hash,

@@ -60,6 +60,17 @@ def spawn_command(argv, netns_name, log_path):
         log.close()
 
 
+def spawn_program(argv, log_path, env):
+    """Run ``argv`` (a user's command, already prefixed to enter its namespaces) in a session of
+    its own, from /, logging to ``log_path``; not waited for."""
+    log = open(log_path, "ab")
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd="/", env=env, close_fds=True)
+    finally:
+        log.close()
+
+
 def _named_interpreter(bin_dir, name):
     os.makedirs(bin_dir, exist_ok=True)
     link = os.path.join(bin_dir, name)
@@ -128,8 +139,9 @@ def is_lab_process(pid, lab, lab_dir=None):
         return True
     prefix = (lab_dir.rstrip("/") + "/").encode() if lab_dir else None
     # nginx rewrites its command line into one string ("nginx: master process ... -p <dir>"): each
-    # word counts
-    return prefix is not None and any(word.startswith(prefix) for a in argv for word in a.split())
+    # word counts, and an option's value too (a container command's ``nsenter --uts=<dir>/uts/...``)
+    return prefix is not None and any(word.startswith(prefix) or word.partition(b"=")[2].startswith(prefix)
+                                      for a in argv for word in a.split())
 
 
 def _send(pids, sig):

@@ -110,6 +110,13 @@ class Record:
         self.data["pids"][key] = pid
         self.save()
 
+    def drop_pids(self, keys):
+        """Entries of processes that are gone for good (a pod's container commands)."""
+        gone = set(keys)
+        if gone & set(self.data["pids"]):
+            self.data["pids"] = {k: v for k, v in self.data["pids"].items() if k not in gone}
+            self.save()
+
     def set_phase(self, phase):
         self.data["phase"] = phase
         self.save()

@@ -2,5 +2,6 @@
 live changes (apply, delete, kill, node, link) as a library that returns what it did; reconcile
 tells every agent and waits for them; events records what happened.
 
-Edge. May import: lab.errors, lab.tables, lab.spec, lab.cluster, lab.proxy, lab.net, lab.kernel, lab.agents.
+Edge. May import: lab.errors, lab.tables, lab.spec, lab.cluster, lab.proxy, lab.net, lab.kernel, lab.agents,
+lab.images.
 """

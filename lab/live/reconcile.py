@@ -15,6 +15,7 @@ from lab.agents import groups, launch, loadbalancer, registry
 from lab.cluster import diff
 from lab.cluster.model import ClusterState
 from lab.errors import InternalError
+from lab.images import containers
 from lab.kernel import commands, etcdirs, netns, processes, record, uts
 from lab.kernel.files import write_atomic
 from lab.live import events, steps
@@ -60,6 +61,7 @@ def converge(lab_record, old: ClusterState, new: ClusterState, timeout=10.0):
     _external_addresses(new, changes.removed_external_ips, "del")
     events.record_changes(lab_record, changes, new)
     if changes.removed_pods:
+        containers.stop(lab_record, changes.removed_netns)  # a container's command, an exec session
         _unplug(changes.removed_netns)
         netns.delete(changes.removed_netns)
         for name in changes.removed_netns:
@@ -78,8 +80,7 @@ def repair(lab_record, cluster):
     wanted = set(plan.namespace_names)
     stray = [n for n in lab_record.namespaces if n not in wanted]
     if stray:
-        for pid in sorted({pid for n in stray for pid in netns.pids(n)}):
-            processes.stop([pid])
+        containers.stop(lab_record, stray)
         _unplug(stray)
         netns.delete(stray)
         for name in stray:
@@ -148,7 +149,11 @@ def _apply_control_plane(lab_record, cluster, deadline):
 
 
 def stop_serving(lab_record, cluster, pod):
-    """A pod's server dies: its daemon closes the pod's listeners (nothing else changes yet)."""
+    """A pod's server dies: its daemon closes the pod's listeners (nothing else changes yet); a
+    pod that no server stands for loses its containers' commands."""
+    if pod.app is None:
+        containers.stop(lab_record, [pod.netns])
+        return
     others = tuple(p for p in cluster.pods if not (p.namespace == pod.namespace and p.name == pod.name))
     key, members = groups.group_of([n.name for n in cluster.nodes], pod.node)
     launch.write_pod_spec(lab_record, dataclasses.replace(cluster, pods=others), key, members, pod.app)

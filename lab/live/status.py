@@ -2,6 +2,7 @@
 
 import time
 
+from lab.agents import registry
 from lab.kernel import netns, processes, record
 
 
@@ -12,10 +13,11 @@ def rows():
     for lab in record.labs():
         lab_record = record.Record.load(lab)
         names = lab_record.namespaces
-        alive = [pid for pid in lab_record.pids.values()
-                 if processes.is_lab_process(pid, lab, lab_record.path())]
+        # the lab's agents (a container's command, recorded too, is the pod's and not counted)
+        agents = {k: pid for k, pid in lab_record.pids.items() if registry.kind_of(k) is not None}
+        alive = [pid for pid in agents.values() if processes.is_lab_process(pid, lab, lab_record.path())]
         out.append({"lab": lab, "phase": lab_record.phase, "scenario": lab_record.scenario_path,
                     "age": time.time() - lab_record.created, "namespaces": len(names),
                     "namespaces_present": sum(1 for n in names if n in present),
-                    "daemons": len(lab_record.pids), "daemons_running": len(alive)})
+                    "daemons": len(agents), "daemons_running": len(alive)})
     return out

@@ -9,8 +9,9 @@ import os
 from dataclasses import dataclass, field
 
 from lab.agents import launch, loadbalancer
-from lab.cluster import diff
+from lab.cluster import diff, workloads
 from lab.errors import LabError
+from lab.images import containers
 from lab.kernel import commands, etcdirs, netns, processes, uts
 from lab.live import events, publish
 from lab.net import etcfiles, netfilter, nginx
@@ -109,6 +110,17 @@ def write_etc_files(ctx):
         etcdirs.write(netns_name, texts)
 
 
+def start_container_commands(ctx):
+    """The commands of containers whose image no svclab server stands for (``sleep 3600``)."""
+    wanted = ctx.only if ctx.only is not None else set(ctx.plan.namespace_names)
+    containers.start(ctx.record, [p for p in ctx.cluster.pods if p.netns in wanted])
+
+
+def _has_container_commands(ctx):
+    wanted = ctx.only if ctx.only is not None else set(ctx.plan.namespace_names)
+    return any(workloads.commands(p) for p in ctx.cluster.pods if p.netns in wanted)
+
+
 def wait_for_agents(ctx):
     # a kube-proxy serving several nodes of a large lab loads thousands of rules for each
     timeout = 15 + len(ctx.cluster.nodes) * len(ctx.cluster.services) / 2000
@@ -172,6 +184,7 @@ UP = (
     Step("links, addresses, routes", build_links),
     Step("hostnames", set_hostnames),
     Step("resolv.conf and hosts files", write_etc_files, _network_lines),
+    Step("container commands", start_container_commands, when=_has_container_commands),
     Step("wait for kube-proxy syncs and pod servers", wait_for_agents),
     Step("pod network rules", load_node_rules, _serving_lines),
     Step("front load balancer (nginx)", start_load_balancer, _load_balancer_lines, when=_has_load_balancer),
@@ -184,4 +197,5 @@ NEW_PODS = (
     Step("links, addresses, routes", build_links),
     Step("hostnames", set_hostnames),
     Step("resolv.conf and hosts files", write_etc_files),
+    Step("container commands", start_container_commands, when=_has_container_commands),
 )

@@ -131,6 +131,8 @@ class ContainerSpec:
     name: str
     image: str
     ports: tuple = ()
+    command: tuple = ()  # the entrypoint as written (the image's own when empty)
+    args: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -441,7 +443,9 @@ def _pod_template(labels, spec, raw):
             protocol = pf.child("protocol").choice(PROTOCOLS) if pf.has("protocol") else "TCP"
             pname = pf.child("name").port_name() if pf.has("name") else None
             ports.append(ContainerPort(number, protocol, pname))
-        containers.append(ContainerSpec(cname, cf.child("image").str(), tuple(ports)))
+        command, args = (tuple(item.str(empty=True) for item in cf.child(key).list()) if cf.has(key) else ()
+                         for key in ("command", "args"))
+        containers.append(ContainerSpec(cname, cf.child("image").str(), tuple(ports), command, args))
     if not containers:
         raise spec.child("containers").error("a pod needs at least one container")
     node_name = spec.child("nodeName").str() if spec.has("nodeName") else None

@@ -208,6 +208,7 @@ def test_up_refuses_a_name_with_a_dash_and_creates_nothing():
 # the --lab argv of every verb that takes one (a new verb with --lab must be added here)
 LAB_VERBS = {
     "get": ["get", "pods"], "describe": ["describe", "svc", "nodeport-svc"], "exec": ["exec", "client"],
+    "shell": ["shell", "master"], "kubeconfig": ["kubeconfig"],
     "apply": ["apply", "-f", os.path.join(SCENARIOS, "seed", "service.yml")], "delete": ["delete", "pod", "x"],
     "kill": ["kill", "pod", "x"], "node": ["node", "down", "node1", "--grace", "0"],
     "link": ["link", "client", "down"], "events": ["events"], "lb": ["lb", "config"],

@@ -128,6 +128,7 @@ def root_verbs(lab, tmp_path):
         "up": ["up", seed, "--name", unique_lab_name("n")], "down": ["down", lab.name], "status": ["status"],
         "status -o json": ["status", "-o", "json"], "get": ["get", "pods"], "get --lab": ["get", "pods", *on],
         "describe": ["describe", "svc", "nodeport-svc", *on], "exec": ["exec", "client", *on, "--", "true"],
+        "shell": ["shell", "master", *on], "kubeconfig": ["kubeconfig", *on],
         "apply": ["apply", "-f", service, *on], "delete": ["delete", "pod", "x", *on],
         "kill": ["kill", "pod", "x", *on], "node": ["node", "down", "node1", "--grace", "0", *on],
         "link": ["link", "client", "down", *on], "events": ["events", *on], "lb": ["lb", "config", *on],
