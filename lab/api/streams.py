@@ -15,6 +15,7 @@ from lab.api.upgraded import Wire
 STREAM_WAIT = 30.0  # kube-apiserver's streamCreationTimeout: the client opens its SPDY streams within it
 CHANNELS = {"stdin": 0, "stdout": 1, "stderr": 2, "error": 3, "resize": 4}
 WS_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+CLIENT_SETTLE = 0.1  # seconds a WebSocket client gets to make its streams before output flows
 
 
 def handle(handler, route):
@@ -163,11 +164,20 @@ class WebSocketExec:
         self.v5 = protocol.startswith("v5")
         self.session = None
         self.reader = None
+        # client-go reads the connection before it has made its streams, and drops what comes
+        # for a stream it has not made yet ("Unknown stream id 1, discarding message"): output
+        # waits until the client has spoken or a moment has passed, as the kubelet's round trip
+        # makes it wait behind a real API server
+        self.client_ready = threading.Event()
+        settle = threading.Timer(CLIENT_SETTLE, self.client_ready.set)
+        settle.daemon = True
+        settle.start()
 
     def ready(self):
         return True
 
     def output(self, stream, data):
+        self.client_ready.wait()
         try:
             self.ws.send(bytes([CHANNELS[stream]]) + data)
         except OSError:
@@ -184,6 +194,7 @@ class WebSocketExec:
                 message = self.ws.receive()
                 if message is None:
                     break
+                self.client_ready.set()
                 if not message:
                     continue
                 channel, payload = message[0], message[1:]
