@@ -12,7 +12,6 @@ and the ratio ours/raw. Run as root:  sudo python3 bench/bench_seed.py [-n RUNS]
 import argparse
 import json
 import os
-import platform
 import socket
 import statistics
 import subprocess
@@ -20,7 +19,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import machine  # noqa: E402
 from lab.cluster.build import build_cluster  # noqa: E402
 from lab.kernel import netns  # noqa: E402
 from lab.net import wiring  # noqa: E402
@@ -85,11 +86,11 @@ def all_pods_answer(cluster):
             http_get(node.netns, str(pod.ip), pod.serving_ports[0], deadline)
 
 
-def ours(name):
+def ours(name, flags=()):
     cluster = build_cluster(scenario.load(SEED, name))
     t0 = time.monotonic()
     try:
-        lab("up", SEED, "--name", name)
+        lab("up", SEED, "--name", name, *flags)
         all_pods_answer(cluster)
         t1 = time.monotonic()
     finally:
@@ -167,15 +168,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--runs", type=int, default=7)
     parser.add_argument("--requests", type=int, default=10000, help="for the distribution check")
+    parser.add_argument("--no-api-server", action="store_true",
+                        help="labs without their API server (to compare with a svclab that had none)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("run as root: sudo python3 bench/bench_seed.py")
     results = {"svclab": [], "raw": []}
     for i in range(args.runs):  # interleaved, so both see the same machine state
-        results["svclab"].append(ours(f"bench{os.getpid() % 1000}"))
+        results["svclab"].append(ours(f"bench{os.getpid() % 1000}", ["--no-api-server"] if args.no_api_server else []))
         results["raw"].append(raw(f"braw{os.getpid() % 1000}"))
-    print(f"seed scenario, {args.runs} runs each; {platform.node()}, {os.cpu_count()} CPUs, "
-          f"kernel {platform.release()}, Python {platform.python_version()}")
+    print(f"seed scenario, {args.runs} runs each{' (no API server)' if args.no_api_server else ''}; "
+          f"{machine.line()}")
     print(f"{'':28}{'median':>9}{'min':>9}{'max':>9}")
     rows = {}
     for who in ("svclab", "raw"):

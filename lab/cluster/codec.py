@@ -1,16 +1,20 @@
 """Tagged JSON for the lab's own data classes (the cluster state saved beside a running lab)."""
 
 import dataclasses
+import functools
 import ipaddress
 import json
 
 from lab.cluster import model
-from lab.spec import manifests
 
-_CLASSES = {cls.__name__: cls for cls in (
-    model.Node, model.Host, model.LoadBalancerHost, model.Frontend, model.Container, model.PodPort, model.Pod,
-    model.ServicePort, model.Service, model.Endpoint, model.ClusterState, model.KubeProxyConfig,
-    manifests.EndpointSliceSpec, manifests.SliceEndpoint)}
+
+@functools.lru_cache(maxsize=None)
+def _classes():
+    from lab.spec import manifests  # hand-written slices, in the state of a lab that has them (10 ms to import)
+    return {cls.__name__: cls for cls in (
+        model.Node, model.Host, model.LoadBalancerHost, model.Frontend, model.Container, model.PodPort, model.Pod,
+        model.ServicePort, model.Service, model.Endpoint, model.ClusterState, model.KubeProxyConfig,
+        manifests.EndpointSliceSpec, manifests.SliceEndpoint)}
 
 
 def encode(value):
@@ -45,7 +49,7 @@ def decode(value):
         return tuple(decode(v) for v in value["@t"])
     if "@d" in value:
         return {decode(k): decode(v) for k, v in value["@d"]}
-    cls = _CLASSES[value["@"]]
+    cls = _classes()[value["@"]]
     return cls(**{k: decode(v) for k, v in value.items() if k != "@"})
 
 

@@ -20,7 +20,7 @@ import time
 from lab.cluster import codec
 from lab.errors import LabError
 from lab.kernel.files import write_atomic
-from lab.spec.scenario import LAB_NAME, check_lab_name
+from lab.spec.labname import LAB_NAME, check_lab_name
 
 ROOT = os.environ.get("SVCLAB_STATE_DIR", "/run/svclab")
 PROG = "python3 -m lab"

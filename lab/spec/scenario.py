@@ -3,7 +3,6 @@
 import contextlib
 import ipaddress
 import os
-import re
 from dataclasses import dataclass
 
 from lab.errors import InputError
@@ -11,9 +10,10 @@ from lab.spec import lastapplied, manifests, topology
 from lab.spec.checks import parse as parse_checks
 from lab.spec.fields import DNS_LABEL, DNS_SUBDOMAIN, Field
 from lab.spec.kubeproxy_config import KubeProxyConfig
+from lab.spec.labname import LAB_NAME, MAX_LAB_NAME, check_lab_name  # noqa: F401 (re-exported)
+from lab.spec.labname import lab_name as named_lab
 from lab.spec.sources import Sources
 
-MAX_LAB_NAME = 12
 PROFILES = ("1.18", "current")
 MODES = ("iptables", "nftables")
 SCENARIO_FIELDS = {"name", "topology", "cluster", "kubeProxy", "manifests", "pins", "frontend", "checks"}
@@ -80,9 +80,9 @@ def load(path, name=None, files=None):
     doc.mapping(allowed=SCENARIO_FIELDS, required=("topology", "manifests"))
     base = os.path.dirname(os.path.abspath(path))
     if name is not None:
-        lab_name = _lab_name(Field(name, "command line", "--name"))
+        lab_name = named_lab(Field(name, "command line", "--name"))
     else:
-        lab_name = _lab_name(doc.child("name")) if doc.has("name") else "k8s"
+        lab_name = named_lab(doc.child("name")) if doc.has("name") else "k8s"
     topo_field = doc.child("topology")
     if isinstance(topo_field.value, str):
         with referenced_from(topo_field):
@@ -115,23 +115,6 @@ def _frontends(f):
             item.child("service").str(DNS_LABEL, "service name"),
             item.child("port").int(1, 65535) if item.has("port") else None, where=item))
     return tuple(out)
-
-
-LAB_NAME = re.compile(r"[a-z0-9]{1,%d}" % MAX_LAB_NAME)
-LAB_NAME_RULE = (f"a lab name is 1 to {MAX_LAB_NAME} lower-case letters and digits, without '-': every namespace of "
-                 "a lab is <lab>-<name>, so the first '-' ends the lab's name and no two labs' names can collide")
-
-
-def _lab_name(f):
-    if not isinstance(f.value, str) or not LAB_NAME.fullmatch(f.value):
-        shown = f.value if isinstance(f.value, str) and len(f.value) <= 40 else f"{str(f.value)[:40]}..."
-        raise f.error(f"{shown!r} is not a valid lab name", LAB_NAME_RULE)
-    return f.value
-
-
-def check_lab_name(name, where="--lab"):
-    """``name`` if it is a valid lab name, else the one-line error ``up`` gives for it."""
-    return _lab_name(Field(name, "command line", where))
 
 
 def _cluster(f, topo):

@@ -1,37 +1,40 @@
 """Reading YAML files: one-line errors for missing files, bad syntax and duplicate keys."""
 
+import functools
 import os
 import stat
 
-import yaml
-
 from lab.errors import InputError
 
-_BASE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses a 1,000-service file 8x faster
 
+@functools.lru_cache(maxsize=None)
+def _yaml():
+    """PyYAML and a loader that refuses duplicate keys (YAML would silently keep the last one).
+    Made at first use: the agents import this package and never read YAML (12 ms each)."""
+    import yaml
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml parses a 1,000-service file 8x faster
 
-class _StrictLoader(_BASE_LOADER):
-    """SafeLoader that refuses duplicate keys (YAML would silently keep the last one)."""
+    class StrictLoader(base):
+        pass
 
+    def construct_mapping(loader, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if isinstance(key, (list, dict)):
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"a mapping key must be a plain value, not a {type(key).__name__} "
+                    f"(line {mark.line + 1})", mark)
+            if key in seen:
+                mark = key_node.start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (line {mark.line + 1})", mark)
+            seen.add(key)
+        return yaml.constructor.SafeConstructor.construct_mapping(loader, node, deep)
 
-def _construct_mapping(loader, node, deep=False):
-    seen = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if isinstance(key, (list, dict)):
-            mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(
-                None, None, f"a mapping key must be a plain value, not a {type(key).__name__} (line {mark.line + 1})",
-                mark)
-        if key in seen:
-            mark = key_node.start_mark
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (line {mark.line + 1})", mark)
-        seen.add(key)
-    return yaml.constructor.SafeConstructor.construct_mapping(loader, node, deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return yaml, StrictLoader
 
 
 MAX_BYTES = 16 * 1024 * 1024  # an input file's limit
@@ -97,8 +100,9 @@ def _bounded(doc, path):
 
 def parse_documents(text, path):
     """All YAML documents in ``text`` (empty documents dropped)."""
+    yaml, loader = _yaml()
     try:
-        docs = list(yaml.load_all(text, Loader=_StrictLoader))
+        docs = list(yaml.load_all(text, Loader=loader))
     except RecursionError:
         raise InputError(path, "", f"mappings and lists nest deeper than {MAX_DEPTH} levels") from None
     except yaml.YAMLError as exc:
