@@ -11,6 +11,7 @@ which runs from the host's namespace like ``lab apply``.
 import importlib
 import json
 import os
+import select
 import signal
 import socket
 import sys
@@ -21,6 +22,7 @@ from lab.kernel.netns import entered_path
 from lab.kernel.processes import report_ready
 
 API_PORT = 6443
+WARM_UP_AFTER = 1.0  # seconds after ready: lab up is over
 
 
 def _listening(address, port):
@@ -41,8 +43,9 @@ def main():
         ("--master-ip", {"required": True}),
         ("--master-name", {"required": True}), ("--service-ip", {"required": True}),
         ("--domain", {"required": True}), ("--version", {"required": True})])
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until it serves (the store is read when it starts to)
     try:
-        from lab.api import pki, server  # the imports (ssl, http, cryptography) are the start-up's cost
+        from lab.api import pki  # cryptography: most of what comes before ready
         names = ["kubernetes", "kubernetes.default", "kubernetes.default.svc", f"kubernetes.default.svc.{args.domain}",
                  args.master_name, "localhost"]
         paths = pki.make(args.dir, names, ["127.0.0.1", args.master_ip, args.service_ip])
@@ -56,16 +59,25 @@ def main():
                              pki.kubeconfig(paths, f"https://{args.master_ip}:{API_PORT}"))
         with open(os.path.join(args.dir, "api.json"), "w") as f:
             json.dump({"port": port, "address": f"{args.master_ip}:{API_PORT}"}, f)
-        api = server.Api(args.lab, args.version, f"{args.master_ip}:{API_PORT}")
-        server.serve(api, [inside, loopback], server.tls_context(paths), thread_netns=host)
-        api.follow()
     except (OSError, ImportError, ValueError) as exc:
         report_ready(args.ready_fd, f"cannot serve the API: {exc}")
         return 1
-    signal.signal(signal.SIGHUP, lambda *_: api.reload())
+    # ready: the sockets listen (a client that comes now waits in their backlog for the moment the
+    # server needs to import its code), the kubeconfig files are there
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     report_ready(args.ready_fd)
-    threading.Thread(target=importlib.import_module, args=("lab.live.changes",), daemon=True).start()  # for writes
+    # the server's code (ssl, http.server, the API's modules: 50 ms of CPU) loads when the first
+    # client comes, or once up is surely done: not while the lab's other agents start
+    select.select([inside, loopback], [], [], WARM_UP_AFTER)
+    from lab.api import server
+    api = server.Api(args.lab, args.version, f"{args.master_ip}:{API_PORT}")
+    server.serve(api, [inside, loopback], server.tls_context(paths), thread_netns=host)
+    api.follow()
+    signal.signal(signal.SIGHUP, lambda *_: api.reload())
+    # the live-change code, for the first write: later still
+    warm = threading.Timer(WARM_UP_AFTER, importlib.import_module, args=("lab.live.changes",))
+    warm.daemon = True
+    warm.start()
     while True:
         signal.pause()
 

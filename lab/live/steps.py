@@ -78,10 +78,10 @@ def publish_and_create_namespaces(ctx):
 def start_agents(ctx):
     """kube-proxy and the pod servers start while the links are made: they need only their
     namespaces, and Python takes a while to start."""
+    if ctx.api_server:  # first: it has the most to do before it serves (its PKI)
+        ctx.daemons.append(launch.start_api_server(ctx.record, ctx.cluster))
     ctx.daemons += launch.start_kube_proxies(ctx.record, ctx.cluster)
     ctx.daemons += launch.start_pod_servers(ctx.record, ctx.cluster)
-    if ctx.api_server:
-        ctx.daemons.append(launch.start_api_server(ctx.record, ctx.cluster))
 
 
 def build_links(ctx):
