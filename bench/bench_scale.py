@@ -14,7 +14,6 @@ sockets, rules). Run as root:  sudo python3 bench/bench_scale.py [-n RUNS]
 import argparse
 import json
 import os
-import platform
 import re
 import resource
 import statistics
@@ -27,6 +26,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 
+import machine  # noqa: E402
 import make_scale_scenario  # noqa: E402
 from bench_seed import http_get  # noqa: E402
 
@@ -131,8 +131,7 @@ def main():
             for point, path in paths.items():
                 results.setdefault(point, []).append(one_run(path, name))
     lab_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"scale scenarios, {args.runs} runs each; {platform.node()}, {os.cpu_count()} CPUs, "
-          f"kernel {platform.release()}, Python {platform.python_version()}")
+    print(f"scale scenarios, {args.runs} runs each; {machine.line()}")
     labels = {p: f"{p[0]} nodes, {p[1] * p[2]} pods, {2 * p[1]} svc" for p in POINTS}
     small, large = POINTS
     print(f"{'':52}" + "".join(f"{labels[p]:>36}" for p in POINTS) + f"{'ratio':>8}")
