@@ -25,9 +25,14 @@ API_PORT = 6443
 WARM_UP_AFTER = 1.0  # seconds after ready: lab up is over
 
 
+IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
+
+
 def _listening(address, port):
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # up starts the API server while the links are made: the master's address may come a moment later
+    sock.setsockopt(socket.SOL_IP, IP_FREEBIND, 1)
     sock.bind((address, port))
     sock.listen(128)
     return sock

@@ -12,13 +12,14 @@ import re
 import socket
 import stat
 import subprocess
+import sys
 import threading
 import time
 
 import pytest
 import yaml
 
-from factories import SEED_CLUSTER_IP, SEED_POD_MASTER, SEED_POD_NODE2, lab_fixture, needs_tools, run_lab
+from factories import ROOT, SEED_CLUSTER_IP, SEED_POD_MASTER, SEED_POD_NODE2, lab_fixture, needs_tools, run_lab
 from kubectl_versions import VERSIONS, Kubectl, binary
 
 seed = lab_fixture("seed.yml", "kc")  # kube-proxy profile 1.18: the API reports v1.18.20
@@ -551,6 +552,53 @@ def test_a_pod_reaches_the_api_through_the_kubernetes_service(seed, kube):
     r = seed.exec(SEED_POD_NODE2, "curl", "-sk", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}",
                   "https://10.96.0.1/api/v1/pods")
     assert r.stdout == "401"
+
+
+# exec, logs, port-forward: 1.20 speaks SPDY, current kubectls WebSocket first --------------------
+
+def _myapp_pods(kube):
+    return sorted(p["metadata"]["name"] for p in json.loads(kube("get", "pods", "-l", "app=myapp", "-o", "json"))["items"]
+                  if not p["metadata"].get("deletionTimestamp"))
+
+
+def test_exec_logs_and_port_forward(kube, seed):
+    pod = _myapp_pods(kube)[0]
+    r = kube.run("exec", pod, "--", "sh", "-c", "hostname; echo to-stderr >&2; exit 3", check=False)
+    assert (r.returncode, r.stdout) == (3, f"{pod}\n"), r
+    assert "to-stderr" in r.stderr and "command terminated with exit code 3" in r.stderr
+    assert kube.run("exec", "-i", pod, "--", "cat", input="typed\n").stdout == "typed\n"
+    bad = kube.run("exec", pod, "-c", "nope", "--", "true", check=False)
+    assert bad.returncode == 1 and f"container nope is not valid for pod {pod}" in bad.stderr
+    assert kube("logs", pod).splitlines()[0] == "Kubia server starting..."
+    previous = kube.run("logs", "-p", pod, check=False)
+    assert previous.returncode == 1 and f'previous terminated container "myapp" in pod "{pod}" not found' in \
+        previous.stderr
+    proc = subprocess.Popen(kube.command("port-forward", f"pod/{pod}", ":8080"), env=kube.env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        m = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> 8080", proc.stdout.readline())
+        assert m
+        got = subprocess.run(["curl", "-s", "-m", "5", f"http://127.0.0.1:{m.group(1)}/"], capture_output=True,
+                             text=True, timeout=10).stdout
+        assert got == f"You've hit {pod}\n"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_a_terminating_pod_still_answers_exec_and_logs_then_is_not_found(kube, seed):
+    pod = _myapp_pods(kube)[0]
+    deleting = subprocess.Popen([sys.executable, "-m", "lab", "delete", "pod", pod, "--grace-period", "4",
+                                 "--lab", seed.name], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert until(lambda: json.loads(kube("get", "pod", pod, "-o", "json"))["metadata"].get("deletionTimestamp"))
+        assert kube("exec", pod, "--", "echo", "still-here") == "still-here\n"  # as a kubelet allows it
+        assert kube("logs", pod).startswith("Kubia server starting...")
+    finally:
+        deleting.wait(timeout=30)
+    gone = kube.run("exec", pod, "--", "true", check=False)
+    assert gone.returncode == 1 and f'pods "{pod}" not found' in gone.stderr
+    assert f'pods "{pod}" not found' in kube.run("logs", pod, check=False).stderr
 
 
 # a current cluster (profile current, v1.33.0) --------------------------------------------------------
