@@ -38,6 +38,7 @@ VERBS = (
     ("explain", "a service's paths through each node's real rules, or a pod's plumbing, in words"),
     ("exercise", "classroom exercises: list, start NAME, check, hint, reset"),
     ("diagram", "the lab's network and services as a picture (Mermaid, DOT, SVG, PNG)"),
+    ("ui", "the lab as a live page on 127.0.0.1 (picture, new connections per pod, exercise); Ctrl-C stops"),
     ("render", "the rules kube-proxy would write on a node for these manifests (no root)"),
     ("export", "write a scenario as a Mininet custom topology or an IPMininet script"),
     ("mininet-cli", "Mininet's CLI on a running lab (pingall, node1 iptables-save, ...)"),

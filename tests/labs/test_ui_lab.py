@@ -1,0 +1,191 @@
+"""``lab ui`` on a running seed lab, in a real browser (headless Chromium through chromedriver):
+served on 127.0.0.1 behind its token, the page's counts equal to the kernel's (``iptables-save -c``)
+after 100 curls to a NodePort, the reset, the rule on hover, a deleted pod gone from the page, no
+request leaving 127.0.0.1, and Ctrl-C leaving nothing behind."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+import browser
+from factories import ROOT, SEED_NODE_IPS, SEED_POD_MASTER, SEED_POD_NODE2, SEED_PODS, assert_refused, lab_fixture, \
+    run_lab
+
+pytestmark = pytest.mark.skipif(not browser.available(), reason="needs chromium and chromium-driver (./setup)")
+
+seed = lab_fixture("seed.yml", "ui")
+NODE_PORT = 30090
+
+
+def start_ui(lab, *args):
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "ui", "--lab", lab.name, *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()
+    m = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)", line)
+    if not m:
+        proc.kill()
+        raise AssertionError(f"lab ui printed {line!r}; stderr {proc.stderr.read()}")
+    return proc, m.group(0), int(m.group(1))
+
+
+def stop_ui(proc):
+    proc.send_signal(signal.SIGINT)
+    return proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def ui(seed):
+    proc, url, port = start_ui(seed)
+    try:
+        yield url, port
+    finally:
+        stop_ui(proc)
+
+
+def status(url, method="GET"):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method), timeout=5) as r:
+            return r.status, dict(r.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers)
+
+
+def kernel_counts(lab):
+    """From iptables-save -c in each node: {pod IP:port: DNAT packets summed over nodes} for
+    nodeport-svc, and {node: packets of its NodePort rule}, read here independently of lab.ui."""
+    dnat, node_port = {}, {}
+    for node in SEED_NODE_IPS:
+        text = lab.ip_netns_exec(node, "iptables-save", "-c", "-t", "nat").stdout
+        for line in text.splitlines():
+            m = re.match(r"\[(\d+):\d+\] (-A .*)", line)
+            if not m or '"default/nodeport-svc:"' not in line:
+                continue
+            to = re.search(r"-j DNAT --to-destination (\S+)", line)
+            if to:
+                dnat[to.group(1)] = dnat.get(to.group(1), 0) + int(m.group(1))
+            elif m.group(2).startswith("-A KUBE-NODEPORTS") and "-j KUBE-SVC-" in line:
+                node_port[node] = int(m.group(1))
+    return dnat, node_port
+
+
+SERVICE = '[data-role=service][data-service="default/nodeport-svc"]'
+READ_BACKENDS = (f"return [...document.querySelectorAll('{SERVICE} [data-role=backend]')]"
+                 ".map(e => [e.dataset.address, e.dataset.pod, e.querySelector('[data-role=count]').textContent])")
+PATH_COUNT = (f"[...document.querySelectorAll('{SERVICE} [data-role=path]')]"
+              ".filter(e => e.dataset.address === arguments[0])"
+              ".map(e => e.querySelector('[data-role=count]').textContent)[0]")
+READ_PATH = "return " + PATH_COUNT
+
+
+def page_counts(b):
+    return {address: (pod, int(count)) for address, pod, count in b.run(READ_BACKENDS)}
+
+
+def test_loopback_only_behind_the_token(seed, ui):
+    url, port = ui
+    base = f"http://127.0.0.1:{port}"
+    for path, method in (("/", "GET"), ("/events", "GET"), ("/state", "GET"), ("/reset", "POST"),
+                         ("/check", "POST"), ("/?token=guess", "GET"), ("/state?token=", "GET")):
+        assert status(base + path, method)[0] == 403, path
+    code, headers = status(url)
+    assert code == 200
+    csp = headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "connect-src 'self'" in csp
+    listening = subprocess.run(["ss", "-ltnH", f"sport = :{port}"], capture_output=True, text=True).stdout.split()
+    assert "127.0.0.1:%d" % port in listening and f"0.0.0.0:{port}" not in listening and f"*:{port}" not in listening
+
+
+def test_bad_port_is_refused(seed, ui):
+    assert_refused(run_lab("ui", "--lab", seed.name, "--port", "70000", check=False), "--port 70000")
+    assert_refused(run_lab("ui", "--lab", seed.name, "--port", str(ui[1]), check=False), f"--port {ui[1]}", "in use")
+
+
+def test_the_page_counts_what_the_kernel_counts(seed, ui, tmp_path):
+    url, _ = ui
+    node1 = SEED_NODE_IPS["node1"]
+    path_address = f"{node1}:{NODE_PORT}/TCP"
+    with browser.Browser() as b:
+        b.open(url)
+        b.wait_for("return document.querySelectorAll('#diagram svg').length && "
+                   "document.querySelectorAll('[data-role=backend]').length === 2")
+        before, before_paths = kernel_counts(seed)
+        shown_before = int(b.run(READ_PATH, path_address))
+
+        done = seed.exec("client", "sh", "-c", f"for i in $(seq 100); do curl -s -o /dev/null -m 2 "
+                                                f"http://{node1}:{NODE_PORT}/ || echo failed; done", timeout=120)
+        assert "failed" not in done.stdout
+        # the page follows within a second; then it shows what the kernel counts
+        started = time.monotonic()
+        b.wait_for(f"return {PATH_COUNT} === String(arguments[1])", 5,
+                   path_address, shown_before + 100)
+        followed = time.monotonic() - started
+        after, after_paths = kernel_counts(seed)
+        assert after_paths["node1"] - before_paths["node1"] == 100
+        assert int(b.run(READ_PATH, path_address)) == after_paths["node1"]
+        shown = page_counts(b)
+        assert {address: count for address, (_, count) in shown.items()} == after
+        assert {address: pod for address, (pod, _) in shown.items()} == \
+            {f"{ip}:8080": name for name, (ip, _) in SEED_PODS.items()}
+        assert sum(after[a] - before[a] for a in after) == 100
+        assert all(20 <= after[a] - before[a] <= 80 for a in after), (before, after)  # both pods get a share
+        assert followed < 2, followed
+
+        # the rule a count comes from, on hover, named as lab explain names it
+        pod_ip = SEED_PODS[SEED_POD_MASTER][0]
+        b.hover(f'[data-role=backend][data-address="{pod_ip}:8080"]')
+        tip = b.wait_for("const t = document.getElementById('tip'); return t.style.display === 'block' && t.textContent")
+        assert f"-j DNAT --to-destination {pod_ip}:8080" in tip
+        assert f"default/nodeport-svc: -> {SEED_POD_MASTER} {pod_ip}:8080" in tip
+        assert "node1: " in tip
+        # the pod's box in the picture carries its count and share
+        overlay = b.run("return [...document.querySelectorAll('[data-role=pod-count]')].map(e => e.textContent)")
+        assert any(f"{after[pod_ip + ':8080']} new conn." in o for o in overlay), overlay
+        b.hover(f'[data-role=path][data-address="{path_address}"]')
+        assert "-A KUBE-NODEPORTS" in b.wait_for("return document.getElementById('tip').textContent")
+        shot = os.environ.get("SVCLAB_UI_SCREENSHOT") or str(tmp_path / "ui.png")
+        b.screenshot(shot)
+        with open(shot, "rb") as f:
+            assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+        # reset: the page starts again from 0, the kernel's counters are left as they are
+        b.click("#reset")
+        b.wait_for(f"return {PATH_COUNT} === '0'", 5, path_address)
+        assert set(c for _, c in page_counts(b).values()) == {0}
+        assert kernel_counts(seed) == (after, after_paths)
+
+        # a deleted pod leaves the page (the picture and the endpoints), its replacement comes
+        run_lab("delete", "pod", SEED_POD_NODE2, "--lab", seed.name)
+        started = time.monotonic()
+        b.wait_for("return !document.querySelector('#diagram svg').textContent.includes(arguments[0]) && "
+                   "document.querySelectorAll('[data-role=backend]').length === 2 && "
+                   "![...document.querySelectorAll('[data-role=backend]')].some(e => e.dataset.pod === arguments[0])",
+                   5, SEED_POD_NODE2)
+        gone = time.monotonic() - started
+        assert gone < 2, gone
+        print(f"page followed 100 curls in {followed:.2f} s, a deleted pod in {gone:.2f} s")
+
+        # every request of the browser went to lab ui (chrome:// and data: are the browser's own)
+        urls = [u for u in b.requested_urls() if not u.startswith(("chrome:", "data:", "about:", "blob:"))]
+        assert urls and all(u.startswith(url.split("?")[0]) for u in urls), urls
+        assert any("/events?token=" in u for u in urls) and any("/reset?token=" in u for u in urls), urls
+
+
+def test_ctrl_c_leaves_nothing(seed):
+    proc, url, port = start_ui(seed)
+    with urllib.request.urlopen(url.replace("/?", "/events?"), timeout=5) as events:  # a page connected
+        assert events.readline().startswith(b"data: ")
+        started = time.monotonic()
+        assert stop_ui(proc) == 0
+        assert time.monotonic() - started < 3
+    assert "stopped" in proc.stderr.read()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url, timeout=2)
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
+    assert children.strip() == ""
