@@ -10,7 +10,7 @@ than 0, 1 or 2, any run past its time bound, and any residue: a namespace, /run/
 Arguments are chosen so that nothing valid can run long or reach what is not this test's: every lab
 name it passes is invalid or this test's own (``SVCLAB_LAB`` too, for verbs given none), files given
 to ``up``, ``verify`` and ``down`` are never valid scenarios, commands run by ``exec`` are harmless,
-durations are short, ``bench`` always gets a bad size, and outputs go to a temporary folder."""
+durations are short, ``bench`` always gets a bad size, ``ui`` a lab that is not up, and outputs go to a temporary folder."""
 
 import argparse
 import itertools
@@ -193,6 +193,8 @@ class Fuzz:
                     argv.append(self._one(action, verb))
         if d.one_in(10):
             argv.append(d.pick(NASTY))
+        if verb == "ui":  # a valid lab ui serves until Ctrl-C: the last --lab is never a running lab
+            argv += ["--lab", self.name(allow_running=False)]
         if verb == "exec" and d.one_in(2):
             argv += ["--"] + d.pick([["true"], ["false"], ["sh", "-c", "exit 3"], ["no-such-command-svclab"],
                                      ["cat", "/nonexistent"]])

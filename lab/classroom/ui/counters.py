@@ -77,7 +77,9 @@ def _steps(steps):
 def _ref(rs, node, step, notes):
     rule = step.rule
     index = next(i for i, r in enumerate(rs.rules(rule.table, rule.chain)) if r is rule)
-    chain_note = notes.get(rule.chain) or names.CHAIN_NOTES.get(rule.chain) or ""
+    chain = rule.chain
+    chain_note = f"{chain} = {notes[chain]}" if notes.get(chain) else \
+        (f"{chain} = {names.CHAIN_NOTES[chain]}" if chain in names.CHAIN_NOTES else chain)
     target = step.outcome.target
     if target and notes.get(target):
         chain_note = f"on to {target} = {notes[target]}"

@@ -63,7 +63,8 @@ const num = (n) => (n === null || n === undefined) ? "\u2013" : String(n);
 const pct = (s) => (s === null || s === undefined) ? "" : Math.round(s * 100) + "%";
 
 function ruleTip(rules) {
-  return [...rules].sort((a, b) => (b.count || 0) - (a.count || 0)).map(r => `${r.node}: ${num(r.count)} new connection(s)\n  ${r.rule}\n  # ${r.chain} = ${r.note}`)
+  return [...rules].sort((a, b) => (b.count || 0) - (a.count || 0))
+    .map(r => `${r.node}: ${num(r.count)} new connection(s)\n  ${r.rule}\n  # ${r.note}`)
     .join("\n\n");
 }
 
@@ -197,7 +198,10 @@ function draw(msg) {
 function connect() {
   const es = new EventSource(q("/events"));
   es.onopen = () => { $("live").className = "on"; $("live").textContent = "live"; };
-  es.onmessage = (e) => { draw(JSON.parse(e.data)); $("live").textContent = "live, " + new Date().toLocaleTimeString(); };
+  es.onmessage = (e) => {
+    draw(JSON.parse(e.data));
+    $("live").textContent = "live, " + new Date().toLocaleTimeString();
+  };
   es.onerror = () => { $("live").className = "off"; $("live").textContent = "reconnecting"; };
 }
 
@@ -211,7 +215,9 @@ document.addEventListener("mouseover", (e) => {
 document.addEventListener("mousemove", (e) => {
   const tip = $("tip");
   tip.style.left = Math.min(e.clientX + 14, window.innerWidth - tip.offsetWidth - 8) + "px";
-  tip.style.top = Math.min(e.clientY + 14, window.innerHeight - tip.offsetHeight - 8) + "px";
+  // above the pointer when there is room, so the rows under it stay in sight
+  const above = e.clientY - tip.offsetHeight - 14;
+  tip.style.top = (above >= 0 ? above : Math.min(e.clientY + 14, window.innerHeight - tip.offsetHeight - 8)) + "px";
 });
 $("reset").onclick = () => fetch(q("/reset"), {method: "POST"});
 connect();
