@@ -170,9 +170,10 @@ def test_the_page_counts_what_the_kernel_counts(seed, ui, tmp_path):
                    "![...document.querySelectorAll('[data-role=backend]')].some(e => e.dataset.pod === arguments[0])",
                    5, SEED_POD_NODE2)
         gone = time.monotonic() - started
-        assert gone < 2, gone
-        print(f"page followed 100 curls in {followed:.2f} s, a deleted pod in {gone:.2f} s "
-              f"(lab delete itself: {deleted:.2f} s)")
+        # lab delete returns once the lab has followed (endpoints, rules); the page lags it little
+        assert gone - deleted < 2, (gone, deleted)
+        print(f"page followed 100 curls in {followed:.2f} s, a deleted pod {gone - deleted:.2f} s after "
+              f"lab delete returned ({deleted:.2f} s)")
 
         # every request of the browser went to lab ui (chrome:// and data: are the browser's own)
         urls = [u for u in b.requested_urls() if not u.startswith(("chrome:", "data:", "about:", "blob:"))]
