@@ -25,8 +25,11 @@ def run(args):
     if not 0 <= args.port <= 65535:
         raise LabError(f"--port {args.port}: a port is 1 to 65535 (or leave --port out for a free one)")
 
-    def ready(lab, url):
+    def ready(lab, url, table):
         print(f"lab ui: serving lab {lab} at {url}")
+        if table:
+            print(f"nftables mode: counting in table ip {table} in each node's namespace, kube-proxy's table "
+                  "left as it is; the table goes when lab ui stops.")
         print("Open it in a browser on this machine; only this URL (its token) opens the page. Ctrl-C stops.")
         sys.stdout.flush()
 

@@ -1,8 +1,13 @@
 """``lab ui`` on a running seed lab, in a real browser (headless Chromium through chromedriver):
 served on 127.0.0.1 behind its token, the page's counts equal to the kernel's (``iptables-save -c``)
 after 100 curls to a NodePort, the reset, the rule on hover, a deleted pod gone from the page, no
-request leaving 127.0.0.1, and Ctrl-C leaving nothing behind."""
+request leaving 127.0.0.1, and Ctrl-C leaving nothing behind. In nftables mode the same counts
+come from lab ui's own table in each node (equal to its counters, kube-proxy's table untouched,
+the table gone when lab ui stops, or at the next lab ui after a crash). A running exercise: its
+task and checks on the page, the reference fix, the re-run button, the checks passed."""
 
+import io
+import json
 import os
 import re
 import signal
@@ -15,17 +20,22 @@ import urllib.request
 import pytest
 
 import browser
-from factories import ROOT, SEED_NODE_IPS, SEED_POD_MASTER, SEED_POD_NODE2, SEED_PODS, assert_refused, lab_fixture, \
-    run_lab
+from factories import ROOT, SEED_NODE_IPS, SEED_POD_MASTER, SEED_POD_NODE2, SEED_PODS, assert_refused, \
+    exercise_folders, lab_fixture, run_lab, unique_lab_name
+from lab.classroom.exercise import catalog, runner
+from lab.kernel import record
+from lab.live import down
 
 pytestmark = pytest.mark.skipif(not browser.available(), reason="needs chromium and chromium-driver (./setup)")
 
 seed = lab_fixture("seed.yml", "ui")
+nft = lab_fixture("nodeport-nft.yml", "uin")
 NODE_PORT = 30090
 
 
 def start_ui(lab, *args):
-    proc = subprocess.Popen([sys.executable, "-m", "lab", "ui", "--lab", lab.name, *args], cwd=ROOT,
+    name = lab if isinstance(lab, str) else lab.name
+    proc = subprocess.Popen([sys.executable, "-m", "lab", "ui", "--lab", name, *args], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     m = re.search(r"http://127\.0\.0\.1:(\d+)/\?token=(\S+)", line)
@@ -193,3 +203,133 @@ def test_ctrl_c_leaves_nothing(seed):
         urllib.request.urlopen(url, timeout=2)
     children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
     assert children.strip() == ""
+
+
+# nftables mode: lab ui's own counting table ------------------------------------------------------
+
+NODES = ("master", "node1", "node2")
+
+
+def tables(lab, node):
+    return lab.ip_netns_exec(node, "nft", "list", "tables").stdout.split("\n")
+
+
+def ui_table_counts(lab, table):
+    """From ``nft -j list set`` of lab ui's table in each node, read here: {(node, sent to, DNATed to): packets}."""
+    out = {}
+    for node in NODES:
+        listed = json.loads(lab.ip_netns_exec(node, "nft", "-j", "list", "set", "ip", table, "conns").stdout)
+        for item in listed["nftables"]:
+            for elem in item.get("set", {}).get("elem", []):
+                dst, proto, port, to, to_port = elem["elem"]["val"]["concat"]
+                out[(node, f"{dst}:{port}/{proto.upper()}", f"{to}:{to_port}")] = elem["elem"]["counter"]["packets"]
+    return out
+
+
+def test_nftables_counts_in_a_table_of_its_own(nft):
+    kube_proxy = {n: nft.ip_netns_exec(n, "nft", "list", "table", "ip", "kube-proxy").stdout for n in NODES}
+    cluster = record.Record.load(nft.name).load_cluster()
+    pods = {f"{p.ip}:8080": p.name for p in cluster.pods if p.name.startswith("pod-nodeport-")}
+    node1 = next(str(n.ip) for n in cluster.nodes if n.name == "node1")
+    path_address = f"{node1}:{NODE_PORT}/TCP"
+    proc, url, _ = start_ui(nft)
+    table = f"svclab-ui-{proc.pid}"
+    try:
+        assert f"table ip {table}" in proc.stdout.readline()
+        for n in NODES:
+            assert f"table ip {table}" in tables(nft, n)
+        host = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
+        assert "svclab-ui" not in host
+        with browser.Browser() as b:
+            b.open(url)
+            b.wait_for("return document.querySelectorAll('[data-role=backend]').length === 2 && "
+                       "document.getElementById('counted').textContent.includes(arguments[0])", 10, f"table ip {table}")
+            shown_before = int(b.run(READ_PATH, path_address))
+            done = nft.exec("client", "sh", "-c", f"for i in $(seq 100); do curl -s -o /dev/null -m 2 "
+                                                  f"http://{node1}:{NODE_PORT}/ || echo failed; done", timeout=120)
+            assert "failed" not in done.stdout
+            b.wait_for(f"return {PATH_COUNT} === String(arguments[1])", 5, path_address, shown_before + 100)
+            counted = ui_table_counts(nft, table)
+            assert sum(n for (node, sent, _), n in counted.items() if node == "node1" and sent == path_address) == \
+                shown_before + 100
+            assert int(b.run(READ_PATH, path_address)) == shown_before + 100
+            shown = page_counts(b)
+            per_pod = {a: sum(n for (_, _, to), n in counted.items() if to == a) for a in pods}
+            assert {a: c for a, (_, c) in shown.items()} == per_pod
+            assert {a: pod for a, (pod, _) in shown.items()} == pods
+            assert all(20 <= n <= 80 for n in per_pod.values()), per_pod  # both pods get a share
+            # on hover: kube-proxy's rule that made the DNAT, named as lab explain names it
+            address, pod = sorted(pods.items())[0]
+            b.hover(f'[data-role=backend][data-address="{address}"]')
+            tip = b.wait_for("const t = document.getElementById('tip'); "
+                             "return t.style.display === 'block' && t.textContent")
+            assert f"meta l4proto tcp dnat to {address}" in tip
+            assert f"default/nodeport-svc/tcp/ -> pod {pod} {address}" in tip
+            assert f"lab ui's table (set conns): new connections to this service port DNATed to {address}" in tip
+            b.hover(f'[data-role=path][data-address="{path_address}"]')
+            assert "vmap @service-nodeports" in b.wait_for("return document.getElementById('tip').textContent")
+        # kube-proxy's table was left as it was (its elements and rules; it has no counters)
+        assert {n: nft.ip_netns_exec(n, "nft", "list", "table", "ip", "kube-proxy").stdout for n in NODES} == kube_proxy
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    for n in NODES:
+        assert not any("svclab-ui" in t for t in tables(nft, n)), n
+
+
+def test_a_crashed_ui_s_table_goes_at_the_next(nft):
+    proc, _, _ = start_ui(nft)
+    proc.kill()  # no chance to clean up
+    proc.wait(timeout=10)
+    stale = f"table ip svclab-ui-{proc.pid}"
+    assert all(stale in tables(nft, n) for n in NODES)
+    again, _, _ = start_ui(nft)
+    try:
+        assert all(stale not in tables(nft, n) and f"table ip svclab-ui-{again.pid}" in tables(nft, n) for n in NODES)
+    finally:
+        assert stop_ui(again) == 0
+    assert not any("svclab-ui" in t for n in NODES for t in tables(nft, n))
+
+
+# the running exercise -----------------------------------------------------------------------------
+
+READ_CHECKS = ("return [...document.querySelectorAll('#exercise [data-role=check]')]"
+               ".map(e => [e.children[1].textContent, e.dataset.passed])")
+
+
+def test_the_running_exercise_and_its_re_run_button():
+    folder = next(f for f in exercise_folders()[0] if os.path.basename(f).startswith("01-"))
+    ex = catalog.load(folder)
+    lab = unique_lab_name("uix")
+    proc = None
+    try:
+        runner.start(ex, lab, out=io.StringIO())
+        proc, url, _ = start_ui(lab)
+        with browser.Browser() as b:
+            b.open(url)
+            # the checks lab ui ran at its start, each passed or failed (none pending)
+            first = b.wait_for(f"const c = (() => {{ {READ_CHECKS} }})(); "
+                               "return c.length && c.every(x => x[1] !== 'null') && "
+                               "!document.getElementById('recheck').disabled && c", 30)
+            assert [name for name, _ in first] == [c.name for c in ex.checks]
+            assert "false" in [passed for _, passed in first], first  # the exercise starts broken
+            assert b.run("return document.querySelector('#exercise h2').textContent") == \
+                f"Exercise {ex.name}: {ex.title}"
+            task = b.run("return document.querySelector('#exercise pre.task').textContent")
+            assert task.strip() == catalog.task_text(ex).strip()
+
+            runner.solve(lab, ex)  # the reference fix, as the exercise tests apply it
+            b.click("#recheck")
+            b.wait_for("return document.getElementById('recheck').disabled || "
+                       "[...document.querySelectorAll('#exercise [data-role=check]')]"
+                       ".every(e => e.dataset.passed === 'true')", 5)
+            after = b.wait_for(f"const c = (() => {{ {READ_CHECKS} }})(); "
+                               "return c.every(x => x[1] === 'true') && c", 30)
+            assert [name for name, _ in after] == [c.name for c in ex.checks]
+            assert "solved" in b.run("return document.querySelector('#exercise [data-role=score]').textContent")
+            assert b.run("return document.querySelectorAll('#exercise .fail').length") == 0
+    finally:
+        if proc is not None:
+            stop_ui(proc)
+        down.down(lab)
+    assert record.Record.load(lab) is None

@@ -12,12 +12,18 @@ connection is counted on the node where it entered the service: a NodePort on no
 on node2 counts on node1 (node2 sees a packet to the pod's own address, which no service rule
 matches).
 
+In nftables mode kube-proxy's rules carry no counters: the counts come from lab ui's own table
+(lab.classroom.ui.nftcount), whose elements count the new connections DNATed on a node by where
+they were sent and where they went. A path counts the elements sent to its address, an endpoint
+those DNATed to its address from any of its service port's paths; the rules found by the walk
+are the same in both modes, so the rows and their hover text are too.
+
 ``layout`` (costly: the walks) depends only on the cluster state and the rules' text, so it is
 computed again only when one of them changes; ``tally`` puts the counters of the moment in it.
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from lab.classroom.diagram import _id, is_system
 from lab.classroom.explain import walk, words
@@ -28,8 +34,41 @@ _COUNTER = re.compile(r"^\[(\d+):(\d+)\] ")
 
 
 @dataclass(frozen=True)
+class RuleCounter:
+    """iptables: the rule's own packet counter; a node's counters are {(table, chain, index): packets}."""
+
+    table: str
+    chain: str
+    index: int
+
+    def read(self, node_counts):
+        return node_counts.get((self.table, self.chain, self.index))
+
+    source = None  # the rule itself
+
+
+@dataclass(frozen=True)
+class ConnCounter:
+    """nftables: lab ui's elements of the connections sent to one of ``sent_to`` (ip:port/PROTO)
+    and DNATed to ``to`` (ip:port; None: anywhere); a node's counters are {(sent to, to): packets}."""
+
+    sent_to: frozenset
+    to: str = None
+
+    def read(self, node_counts):
+        return sum(n for (sent, to), n in node_counts.items()
+                   if sent in self.sent_to and (self.to is None or to == self.to))
+
+    @property
+    def source(self):
+        if self.to is None:
+            return f"lab ui's table (set conns): new connections to {' or '.join(sorted(self.sent_to))}"
+        return f"lab ui's table (set conns): new connections to this service port DNATed to {self.to}"
+
+
+@dataclass(frozen=True)
 class RuleRef:
-    """One rule of one node, whose packet counter is read."""
+    """One rule of one node and the counter its new connections are read from."""
 
     node: str
     table: str
@@ -37,10 +76,16 @@ class RuleRef:
     index: int  # the rule's place in its chain
     text: str
     note: str  # what the rule's chain is, as lab explain names it
+    counter: object = None  # RuleCounter or ConnCounter
 
     @property
     def key(self):
         return (self.node, self.table, self.chain, self.index)
+
+    def count(self, counters):
+        """Its count in ``counters`` ({node: that node's counters}), None when the node's are unread."""
+        node_counts = counters.get(self.node)
+        return None if node_counts is None else self.counter.read(node_counts)
 
 
 def read_iptables_counters(text):
@@ -83,7 +128,8 @@ def _ref(rs, node, step, notes):
     target = step.outcome.target
     if target and notes.get(target):
         chain_note = f"on to {target} = {notes[target]}"
-    return RuleRef(node.name, rule.table, rule.chain, index, rule.text, chain_note)
+    return RuleRef(node.name, rule.table, rule.chain, index, rule.text, chain_note,
+                   RuleCounter(rule.table, rule.chain, index))
 
 
 def _walk_refs(rs, node, entry, ctx, notes, is_service_chain):
@@ -152,12 +198,25 @@ def layout(cluster, rulesets, include_system=False):
                     paths.setdefault(key, {}).update({r.key: r for r in refs})
                     for address, dnat_refs in dnat.items():
                         backends.setdefault(address, {}).update({r.key: r for r in dnat_refs})
+            if mode is modes.NFTABLES:
+                _count_connections(paths, backends)
             out.append(PortLayout(
                 f"{svc.namespace}/{svc.name}", _id("svc", svc.namespace, svc.name),
                 f"{port.port}/{port.protocol}" + (f" ({port.name})" if port.name else ""),
                 tuple(Path(kind, address, tuple(refs.values())) for (kind, address), refs in paths.items()),
                 tuple(_backend(cluster, svc, address, refs) for address, refs in sorted(backends.items()))))
     return out
+
+
+def _count_connections(paths, backends):
+    """nftables: the refs read lab ui's elements instead of the rules' (absent) counters."""
+    sent_to = frozenset(address for _, address in paths)
+    for (_, address), refs in paths.items():
+        for k, r in refs.items():
+            refs[k] = replace(r, counter=ConnCounter(frozenset([address])))
+    for address, refs in backends.items():
+        for k, r in refs.items():
+            refs[k] = replace(r, counter=ConnCounter(sent_to, address))
 
 
 def _backend(cluster, svc, address, refs):
@@ -167,22 +226,23 @@ def _backend(cluster, svc, address, refs):
 
 
 def tally(layouts, counters, baseline=None):
-    """The layout with counts: ``counters`` is {node: {(table, chain, index): packets}} read now,
-    ``baseline`` {RuleRef.key: (text, packets)} taken at the last reset (a rule whose text changed,
-    or whose counter went back, was rewritten by kube-proxy: its count starts again from 0).
-    Returns plain data for the page, with each endpoint's share of the port's new connections."""
+    """The layout with counts: ``counters`` is {node: its counters} read now (see RuleCounter and
+    ConnCounter), ``baseline`` {(node, counter): (text, packets)} taken at the last reset (a rule
+    whose text changed, or whose counter went back, was rewritten by kube-proxy, or lab ui's table
+    made again: its count starts again from 0). Returns plain data for the page, with each
+    endpoint's share of the port's new connections."""
     baseline = baseline or {}
 
     def count(ref):
-        now = counters.get(ref.node, {}).get((ref.table, ref.chain, ref.index))
+        now = ref.count(counters)
         if now is None:
             return None
-        text, then = baseline.get(ref.key, (ref.text, 0))
+        text, then = baseline.get((ref.node, ref.counter), (ref.text, 0))
         return now - then if text == ref.text and then <= now else now
 
     def rule(ref):
         return {"node": ref.node, "table": ref.table, "chain": ref.chain, "rule": ref.text, "note": ref.note,
-                "count": count(ref)}
+                "count": count(ref), "counted": ref.counter.source}
 
     out = []
     for lay in layouts:
@@ -214,7 +274,7 @@ def baseline_of(layouts, counters):
     out = {}
     for lay in layouts:
         for ref in [r for p in lay.paths for r in p.refs] + [r for b in lay.backends for r in b.refs]:
-            now = counters.get(ref.node, {}).get((ref.table, ref.chain, ref.index))
+            now = ref.count(counters)
             if now is not None:
-                out[ref.key] = (ref.text, now)
+                out[(ref.node, ref.counter)] = (ref.text, now)
     return out

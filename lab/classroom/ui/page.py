@@ -64,7 +64,8 @@ const pct = (s) => (s === null || s === undefined) ? "" : Math.round(s * 100) + 
 
 function ruleTip(rules) {
   return [...rules].sort((a, b) => (b.count || 0) - (a.count || 0))
-    .map(r => `${r.node}: ${num(r.count)} new connection(s)\n  ${r.rule}\n  # ${r.note}`)
+    .map(r => `${r.node}: ${num(r.count)} new connection(s)\n  ${r.rule}\n  # ${r.note}` +
+              (r.counted ? `\n  (counted by ${r.counted})` : ""))
     .join("\n\n");
 }
 

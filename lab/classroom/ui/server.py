@@ -3,16 +3,23 @@ rules with their counters, the running exercise) a few times a second, and the s
 threading HTTP server on 127.0.0.1 that hands it to the page as server-sent events.
 
 Every request must carry the token printed in the URL (``?token=``), else 403: another user of
-the machine can reach 127.0.0.1 but cannot read the URL. Nothing is written anywhere: the reset
-button keeps a baseline of the counters in memory (zeroing them, ``iptables -Z``, would also
-zero them for ``iptables-save -c``, ``lab explain`` readers and a second ``lab ui``), and stopping
-the server (Ctrl-C) closes its socket and its threads; the commands it runs (``iptables-save -c``,
-``dot``) each end before the next poll.
+the machine can reach 127.0.0.1 but cannot read the URL. The reset button keeps a baseline of the
+counters in memory (zeroing them, ``iptables -Z``, would also zero them for ``iptables-save -c``,
+``lab explain`` readers and a second ``lab ui``), and stopping the server (Ctrl-C, SIGTERM) closes
+its socket and its threads; the commands it runs (``iptables-save -c``, ``nft``, ``dot``) each end
+before the next poll.
+
+In iptables mode nothing is written anywhere. In nftables mode the one thing written is lab ui's
+counting table (lab.classroom.ui.nftcount), in each node's namespace only (never the host's): made
+at the first poll that finds it missing (a node made again gets it again), deleted when the
+server stops; after a crash it goes with the node's namespace at ``lab down``, or is deleted by
+the next ``lab ui`` on the lab (its process is gone).
 """
 
 import hmac
 import http.server
 import json
+import os
 import secrets
 import threading
 import time
@@ -20,7 +27,7 @@ import urllib.parse
 
 from lab.classroom import diagram
 from lab.classroom.exercise import catalog, runner
-from lab.classroom.ui import counters, page, snapshot
+from lab.classroom.ui import counters, nftcount, page, snapshot
 from lab.cluster import codec
 from lab.errors import LabError
 from lab.kernel import commands, record
@@ -45,6 +52,9 @@ class Watcher:
         self._counts, self.baseline, self.reset_at = {}, {}, None
         self._exercise, self._grade, self._checking, self._check_error = None, None, False, None
         self._lock = threading.Lock()
+        self.table = nftcount.table_name(os.getpid())  # nftables mode's counting table
+        self._tables = set()  # the node namespaces where this process made it
+        self._swept = False
 
     # reading the lab ---------------------------------------------------------------------
     def _rules(self, cluster):
@@ -59,23 +69,70 @@ class Watcher:
             if mode is modes.IPTABLES:
                 plain, counts[node.name] = counters.read_iptables_counters(done.stdout)
             else:
-                plain, counts[node.name] = done.stdout, {}
+                plain = done.stdout
+                found = self._connections(node, problems)
+                if found is not None:
+                    counts[node.name] = found
             texts.append(plain)
             rulesets[node.name] = (plain, mode)
         return rulesets, counts, texts, problems
+
+    def _connections(self, node, problems):
+        """nftables: the node's elements of lab ui's table, the table made first where it is missing."""
+        if not node.netns:  # never the host's ruleset
+            problems.append(f"{node.name}: no network namespace recorded; not counted")
+            return None
+        listed = commands.run(nftcount.list_argv(self.table), node.netns, timeout=READ_TIMEOUT, check=False)
+        if listed.returncode == 0:
+            return nftcount.read_elements(listed.stdout)
+        made = commands.run(["nft", "-f", "-"], node.netns, input=nftcount.table_text(self.table),
+                            timeout=READ_TIMEOUT, check=False)
+        if made.returncode != 0:
+            problems.append(f"{node.name}: cannot add table ip {self.table} ({made.stderr.strip()[:120]})")
+            return None
+        self._tables.add(node.netns)
+        return {}
+
+    def sweep(self, cluster):
+        """Delete the counting tables of ``lab ui`` processes that are gone (killed before they could)."""
+        if self._swept or modes.of(cluster) is not modes.NFTABLES:
+            return
+        self._swept = True
+        for node in cluster.nodes:
+            if not node.netns:
+                continue
+            listed = commands.run(["nft", "list", "tables"], node.netns, timeout=READ_TIMEOUT, check=False)
+            for name, pid in nftcount.ui_tables(listed.stdout):
+                if pid != os.getpid() and not _alive(pid):
+                    commands.run(nftcount.delete_argv(name), node.netns, timeout=READ_TIMEOUT, check=False)
+
+    def remove_tables(self):
+        """Delete this process's counting table from every node it was added to."""
+        for netns in sorted(self._tables):
+            commands.run(nftcount.delete_argv(self.table), netns, timeout=READ_TIMEOUT, check=False)
+            self._tables.discard(netns)
+
+    @property
+    def added_table(self):
+        """The counting table's name while it is in some node, else None."""
+        return self.table if self._tables else None
 
     def _counted_from(self, cluster):
         if modes.of(cluster) is modes.IPTABLES:
             return ("Counted by the kernel: the packet counters of each node's nat rules "
                     "(ip netns exec NODE iptables-save -c); hover a row for its rules.")
-        return ("nftables mode: kube-proxy's nft rules carry no counters, so there is nothing to count "
-                "(the rules are on hover).")
+        return (f"Counted by the kernel: kube-proxy's nft rules carry no counters, so while lab ui runs each "
+                f"node has one extra table, lab ui's own: table ip {self.table} (ip netns exec NODE nft list "
+                f"table ip {self.table}), whose counters count the new connections kube-proxy's rules DNAT, by "
+                "where they were sent and where they went. kube-proxy's table is left as it is; lab ui's goes "
+                "when lab ui stops. Hover a row for kube-proxy's rules.")
 
     def poll(self):
         lab_record = record.Record.load(self.lab)
         cluster = lab_record.load_cluster() if lab_record else None
         if cluster is None:
             return self._publish(json.dumps({"lab": self.lab, "down": True, "traffic": [], "problems": []}))
+        self.sweep(cluster)
         text = codec.dumps(cluster)
         if text != self._cluster_text:
             self._cluster_text = text
@@ -260,21 +317,36 @@ class Server(http.server.ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.server_address[1]}/?token={self.token}"
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        pass
+    return True
+
+
 def serve(lab, port=0, include_system=False, ready=print):
-    """Serve until Ctrl-C (or SIGTERM, which the caller turns into KeyboardInterrupt)."""
+    """Serve until Ctrl-C (or SIGTERM, which the caller turns into KeyboardInterrupt); ``ready``
+    gets the lab, the URL and the name of the counting table added to the nodes (or None)."""
     lab = record.find_running(lab)[0].lab
     watcher = Watcher(lab, include_system)
-    watcher.poll()  # a broken lab fails here, before any URL is printed
-    server = Server(watcher, port)
-    watcher.check()  # which of the running exercise's checks pass now, if one runs
-    poller = threading.Thread(target=watcher.run, name="lab-ui-poller", daemon=True)
-    poller.start()
+    server = poller = None
     try:
-        ready(lab, server.url)
+        watcher.poll()  # a broken lab fails here, before any URL is printed
+        server = Server(watcher, port)
+        watcher.check()  # which of the running exercise's checks pass now, if one runs
+        poller = threading.Thread(target=watcher.run, name="lab-ui-poller", daemon=True)
+        poller.start()
+        ready(lab, server.url, watcher.added_table)
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
         pass
     finally:
         watcher.stop()
-        server.server_close()
-        poller.join(timeout=READ_TIMEOUT + 1)
+        if server is not None:
+            server.server_close()
+        if poller is not None:
+            poller.join(timeout=READ_TIMEOUT + 1)
+        watcher.remove_tables()
