@@ -1,6 +1,6 @@
 """Mininet and IPMininet exports, pure: the files compile and carry each node's rules, and the
 members a CLI attached to a running lab would have. Running them under Debian's Mininet, and the
-CLI on a running lab: tests/labs/test_mininet_lab.py."""
+CLI on a running lab: tests/labs/test_mininet_lab.py; under IPMininet: tests/labs/test_ipmininet_lab.py."""
 
 import os
 
