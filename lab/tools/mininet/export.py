@@ -478,7 +478,10 @@ class SvclabTopo(IPTopo):
 
 
 class SvclabIPCLI(IPCLI):
-    identchars = SvclabCLI.identchars  # pod names have dashes and dots
+    """IPMininet's CLI, with pod names and pingall as in SvclabCLI."""
+
+    identchars = SvclabCLI.identchars
+    do_pingall = SvclabCLI.do_pingall
 
 
 class SvclabNet(IPNet):
