@@ -14,28 +14,9 @@ its address), ``{lb}``, ``{dns}``, ``{svc:NAME}`` / ``{svc:NS/NAME}`` (ClusterIP
 
 import time
 
-from lab.cluster import addons, lookup
+from lab.cluster import lookup
 from lab.verify import dist, expect, probe, report, urls
-from lab.verify.report import CheckResult, expand, junit  # noqa: F401 (what callers use)
-
-
-def placeholders(cluster):
-    values = {m.name: str(m.ip) for m in cluster.nodes + cluster.hosts}
-    values["dns"] = str(addons.dns_ip(cluster.service_cidr))
-    if cluster.lb is not None:
-        values["lb"] = str(cluster.lb.ip)
-    for s in cluster.services:
-        for key in ([s.name] if s.namespace == "default" else []) + [f"{s.namespace}/{s.name}"]:
-            if s.cluster_ip not in (None, "None"):
-                values[f"svc:{key}"] = s.cluster_ip
-            node_ports = [p.node_port for p in s.ports if p.node_port]
-            if node_ports:
-                values[f"nodeport:{key}"] = str(node_ports[0])
-            if s.lb_ips:
-                values[f"lbip:{key}"] = s.lb_ips[0]
-    for p in cluster.pods:
-        values[f"pod:{p.name}"] = str(p.ip)
-    return values
+from lab.verify.report import CheckResult, expand, junit, placeholders  # noqa: F401 (what callers use)
 
 
 def source_netns(cluster, check):

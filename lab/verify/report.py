@@ -5,6 +5,7 @@ Pure."""
 import re
 from dataclasses import dataclass, field
 
+from lab.cluster import addons
 from lab.spec.checks import OUTCOMES
 from lab.tables import table
 
@@ -19,6 +20,26 @@ def expand(text, values, where):
             raise where.error(f"unknown placeholder {{{m.group(1)}}}", PLACEHOLDER_FIX)
         return values[m.group(1)]
     return PLACEHOLDER.sub(one, text)
+
+
+def placeholders(cluster):
+    """Every placeholder's value in a lab's cluster state."""
+    values = {m.name: str(m.ip) for m in cluster.nodes + cluster.hosts}
+    values["dns"] = str(addons.dns_ip(cluster.service_cidr))
+    if cluster.lb is not None:
+        values["lb"] = str(cluster.lb.ip)
+    for s in cluster.services:
+        for key in ([s.name] if s.namespace == "default" else []) + [f"{s.namespace}/{s.name}"]:
+            if s.cluster_ip not in (None, "None"):
+                values[f"svc:{key}"] = s.cluster_ip
+            node_ports = [p.node_port for p in s.ports if p.node_port]
+            if node_ports:
+                values[f"nodeport:{key}"] = str(node_ports[0])
+            if s.lb_ips:
+                values[f"lbip:{key}"] = s.lb_ips[0]
+    for p in cluster.pods:
+        values[f"pod:{p.name}"] = str(p.ip)
+    return values
 
 
 def names_in(text):
