@@ -3,6 +3,7 @@ from a kubeconfig (and context), plain JSON requests by path, and exec in a pod 
 client's WebSocket. Every failure the user can act on is a LabError naming the kubeconfig."""
 
 import json
+import os
 
 from lab.errors import LabError
 
@@ -47,6 +48,11 @@ class Cluster:
             raise LabError("the official Kubernetes Python client is not installed (the 'kubernetes' package): "
                            "sudo ./setup installs it (Debian's python3-kubernetes), or: pip install kubernetes") from None
         self.config_file = config_file
+        if not os.path.isfile(config_file):
+            raise LabError(f"--kubeconfig {config_file}: no such file (kind writes ~/.kube/config; "
+                           "a lab's: lab kubeconfig)")
+        if not os.access(config_file, os.R_OK):
+            raise LabError(f"--kubeconfig {config_file}: cannot read it (permission denied)")
         try:
             self.api = config.new_client_from_config(config_file=config_file, context=context)
         except (ConfigException, OSError, ValueError, TypeError, KeyError) as exc:

@@ -118,6 +118,10 @@ class ClusterNode:
     name: str
     ip: str
     control_plane: bool = False
+    topology_name: str = None  # the node label lab export --format kind gives each kind node
+
+
+TOPOLOGY_LABEL = "svclab.io/node"
 
 
 def cluster_nodes(items):
@@ -128,7 +132,8 @@ def cluster_nodes(items):
         ip = next((a["address"] for a in addresses if a.get("type") == "InternalIP"),
                   next((a["address"] for a in addresses if a.get("type") != "Hostname"), None))
         labels = n["metadata"].get("labels") or {}
-        out.append(ClusterNode(n["metadata"]["name"], ip, any(k in labels for k in CONTROL_PLANE_LABELS)))
+        out.append(ClusterNode(n["metadata"]["name"], ip, any(k in labels for k in CONTROL_PLANE_LABELS),
+                               labels.get(TOPOLOGY_LABEL)))
     return out
 
 
@@ -147,7 +152,8 @@ def parse_node_map(text):
 
 
 def map_nodes(topology_names, nodes, explicit=None):
-    """{topology node: ClusterNode}: the explicit map, else the same names (or ``<anything>-name``,
+    """{topology node: ClusterNode}: the explicit map, else the nodes labelled svclab.io/node=NAME
+    (as lab export --format kind labels them), else the same names (or ``<anything>-name``,
     as a lab's nodes are named), else the topology's order against the cluster's (control-plane
     nodes first, then by name). A topology node without a cluster node is left out."""
     by_name = {n.name: n for n in nodes}
@@ -161,6 +167,9 @@ def map_nodes(topology_names, nodes, explicit=None):
             raise LabError(f"--node-map names {', '.join(missing)}, which the cluster has not "
                            f"(its nodes: {', '.join(sorted(by_name))})")
         return {t: by_name[c] for t, c in explicit.items()}
+    labelled = {n.topology_name: n for n in nodes if n.topology_name}
+    if all(t in labelled for t in topology_names):
+        return {t: labelled[t] for t in topology_names}
     if all(t in by_name for t in topology_names):
         return {t: by_name[t] for t in topology_names}
     suffixed = {t: [n for n in nodes if n.name.endswith(f"-{t}")] for t in topology_names}

@@ -14,8 +14,11 @@ CURL_ERROR = re.compile(r"^curl: \((\d+)\) (.*)$")
 MISSING = ("executable file not found", "no such file or directory", "not found")
 
 
-def curl_argv(url, timeout):
-    return ["curl", "-sS", "-m", f"{timeout:g}", "-H", "Connection: close", "-w", f"\n{MARK}%{{http_code}}\n", url]
+def curl_argv(url, timeout, verbose=True):
+    """One request (``verbose``: curl's connect errors with the system's words, such as
+    "Connection refused", which its own summary line no longer gives)."""
+    return ["curl", "-sS", *(["-v"] if verbose else []), "-m", f"{timeout:g}", "-H", "Connection: close",
+            "-w", f"\n{MARK}%{{http_code}}\n", url]
 
 
 def many_url(url, n):
@@ -50,7 +53,9 @@ def outcome(code, stdout, stderr, seconds=0.0):
         return ProbeOutcome("reached", int(status) if status.isdigit() and status != "000" else None, body,
                             seconds)
     m = next((CURL_ERROR.match(line) for line in stderr.splitlines() if CURL_ERROR.match(line)), None)
-    kind, error = _kind(code, m.group(2) if m else stderr.strip() or f"exit code {code}")
+    reason = next((line.split(" failed: ", 1)[1].strip() for line in stderr.splitlines()
+                   if line.startswith("* ") and " failed: " in line), None)
+    kind, error = _kind(code, reason or (m.group(2) if m else stderr.strip() or f"exit code {code}"))
     return ProbeOutcome(kind, seconds=seconds, error=error)
 
 

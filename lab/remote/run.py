@@ -45,21 +45,29 @@ class Run:
     # the run ------------------------------------------------------------------------------
     def verify(self):
         try:
-            nodes = plan.cluster_nodes(self.cluster.list("Node"))
-            self.nodes = plan.map_nodes([n.name for n in self.spec.topology.nodes], nodes,
-                                        plan.parse_node_map(self.o.node_map))
-            self.all_nodes = nodes
-            self._check_names()
-            gone = remove(self.cluster, f"{plan.SCENARIO_LABEL}={self.labels[plan.SCENARIO_LABEL]}")
-            if gone:
-                self.say(f"Removed {gone} objects an earlier run of {self.spec.name} left on the cluster")
-            self.say(f"Applying {len(self.spec.objects)} objects of {self.spec.name} to {self.cluster.server} "
-                     f"(label {plan.RUN_LABEL}={self.run})")
-            self._apply()
-            self._wait()
-            return self._checks()
+            self.start()
+            return [self.check(c) for c in self.spec.checks]
         finally:
-            self._finish()
+            self.finish()
+
+    def start(self, checks=None):
+        """Apply the scenario and wait for it (with probe pods on the nodes ``checks`` start from)."""
+        nodes = plan.cluster_nodes(self.cluster.list("Node"))
+        self.nodes = plan.map_nodes([n.name for n in self.spec.topology.nodes], nodes,
+                                    plan.parse_node_map(self.o.node_map))
+        self.all_nodes = nodes
+        self._check_names(self.spec.checks if checks is None else checks)
+        gone = remove(self.cluster, f"{plan.SCENARIO_LABEL}={self.labels[plan.SCENARIO_LABEL]}")
+        if gone:
+            self.say(f"Removed {gone} objects an earlier run of {self.spec.name} left on the cluster")
+        self.say(f"Applying {len(self.spec.objects)} objects of {self.spec.name} to {self.cluster.server} "
+                 f"(label {plan.RUN_LABEL}={self.run})")
+        self._apply(self.spec.checks if checks is None else checks)
+        self._wait()
+        self._read()
+
+    def finish(self):
+        self._finish()
 
     def _finish(self):
         try:
@@ -71,11 +79,11 @@ class Run:
         finally:
             self.cluster.close()
 
-    def _check_names(self):
+    def _check_names(self, checks):
         """Every check's placeholders and sources are names the scenario knows (bad input fails
         before anything is created, as on a lab)."""
         known = {k: "x" for k in self.model.known}
-        for c in self.spec.checks:
+        for c in checks:
             for text, field in ((c.url or c.dns, "url" if c.url else "dns"), (c.expect, "expect")):
                 if text:
                     report.expand(text, known, c.where.child(field))
@@ -93,7 +101,7 @@ class Run:
             raise LabError(f"the cluster refused {where}: {exc}") from None
         self.created.append((obj["kind"], meta.get("namespace"), meta["name"]))
 
-    def _apply(self):
+    def _apply(self, checks):
         objects = plan.manifests(self.spec, self.labels, self.o.prefix)
         written = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"}
         for ns in plan.namespaces(objects):
@@ -103,19 +111,18 @@ class Run:
             if obj["kind"] == "Namespace" and self.cluster.get("Namespace", name=obj["metadata"]["name"]):
                 continue  # a namespace that is there already is used, not taken over
             self._create(obj)
+        for node in sorted({n for n in (plan.node_of(c.source, self.spec) for c in checks) if n in self.nodes}):
+            self._probe_pod(node)
+
+    def _probe_pod(self, node):
         home = plan.mapped_namespace("default", self.o.prefix)
-        image = self.spec_probe_image()
-        for node in sorted({s.node for s in self._sources() if s.kind == "node"}):
-            pod = plan.probe_pod(self.nodes[node], home, image, self.labels, self.run)
-            self._create(pod)
-            self.probe_pods[node] = (home, pod["metadata"]["name"])
+        pod = plan.probe_pod(self.nodes[node], home, self.spec_probe_image(), self.labels, self.run)
+        self._create(pod)
+        self.probe_pods[node] = (home, pod["metadata"]["name"])
+        return pod
 
     def spec_probe_image(self):
         return getattr(self.spec, "probe_image", None) or plan.DEFAULT_PROBE_IMAGE
-
-    def _sources(self):
-        return [plan.Source("node", node=n) for n in (plan.node_of(c.source, self.spec) for c in self.spec.checks)
-                if n in self.nodes]
 
     def _wait(self):
         """Until the scenario's pods are Ready and its services have endpoints (as many as the
@@ -156,7 +163,8 @@ class Run:
             time.sleep(0.5 if self.o.timeout - left < 10 else 2.0)
 
     # checks -------------------------------------------------------------------------------
-    def _checks(self):
+    def _read(self):
+        """What the checks need of the cluster's objects, read once the scenario is ready."""
         pods = [p for p in self.cluster.list("Pod", labels=f"{plan.RUN_LABEL}={self.run}")
                 if p["metadata"]["name"] not in {n for _, n in self.probe_pods.values()} and plan.pod_ready(p)]
         self.pods = pods
@@ -174,12 +182,12 @@ class Run:
         self.values, self.unavailable = plan.values(self.spec, self.nodes, self.services, pod_ips,
                                                     (dns or {}).get("spec", {}).get("clusterIP"), self.o.prefix)
         self.probe_objects = {node: self.cluster.get("Pod", ns, name) for node, (ns, name) in self.probe_pods.items()}
-        return [self._check(c) for c in self.spec.checks]
 
     def _fill(self, c, text, field):
         return plan.fill(text, c.where.child(field), self.values, self.unavailable, self.model.known)
 
-    def _check(self, c):
+    def check(self, c):
+        """The result of one check (lab.spec.checks.Check) on the cluster."""
         started = time.monotonic()
         raw = c.url or plan.rename_dns(c.dns, self.o.prefix, plan._scenario_namespaces(self.spec))
         target, why = self._fill(c, raw, "url" if c.url else "dns")
@@ -194,7 +202,7 @@ class Run:
         src = plan.source(c.source, self.spec, self.model, self.pods, self.nodes, self.o.prefix)
         if src.kind == "skip":
             return report.skipped(c, shown, expected, src.reason)
-        runner, via, reason = self._runner(src, c, target)
+        runner, via, reason = self._runner(src, bool(c.dns), target)
         if reason:
             return report.skipped(c, shown, expected, reason)
         if c.dns:
@@ -218,12 +226,51 @@ class Run:
         got, passed = report.url_verdict(wanted, outcome.kind, outcome.body, outcome.describe())
         return report.CheckResult(c, shown, wanted, got, passed, time.monotonic() - started, {"via": via})
 
+    # what the pytest fixture asks ----------------------------------------------------------
+    def _source_runner(self, source_name, target, dns=False):
+        src = plan.source(source_name, self.spec, self.model, self.pods, self.nodes, self.o.prefix)
+        if src.kind == "skip":
+            raise Skipped(src.reason)
+        runner, _, reason = self._runner(src, dns, target)
+        if reason:
+            raise Skipped(reason)
+        return src, runner
+
+    def probe(self, source_name, url, timeout=3.0):
+        """The ProbeOutcome of one request from ``source_name``; Skipped when it cannot be sent."""
+        src, runner = self._source_runner(source_name, url)
+        parsed = urls.parse(url)
+        if hasattr(runner, "http"):
+            return runner.http(parsed, timeout)
+        code, out, err = runner(probes.curl_argv(url, timeout), timeout + EXEC_MARGIN)
+        missing = probes.missing_tool(code, err, "curl")
+        if missing:
+            raise LabError(f"{source_name}: {missing}")
+        return probes.outcome(code, out, err) if code is not None else \
+            probes.ProbeOutcome("timeout", error="exec did not finish")
+
+    def resolve(self, source_name, name, timeout=3.0):
+        _, runner = self._source_runner(source_name, name, dns=True)
+        code, out, err = runner(probes.nslookup_argv(name), timeout + EXEC_MARGIN)
+        missing = probes.missing_tool(code, err, "nslookup")
+        if missing:
+            raise LabError(f"{source_name}: {missing}")
+        return probes.addresses(out) if code == 0 else []
+
+    def fill(self, text):
+        """``text`` with its placeholders ({node1}, {svc:NAME}, ...) as the cluster's objects give them."""
+        for name in report.names_in(text):
+            if name not in self.values:
+                raise Skipped(self.unavailable.get(name) or f"the cluster has no value for {{{name}}}")
+        return report.PLACEHOLDER.sub(lambda m: self.values[m.group(1)], text)
+
     def _distribution(self, c, src, runner, via, parsed, target, started):
         if hasattr(runner, "http"):
             outcomes = [runner.http(parsed, c.timeout) for _ in range(c.distribution)]
         else:
             budget = min(c.distribution * c.timeout, 600) + EXEC_MARGIN
-            code, out, err = runner(probes.curl_argv(probes.many_url(target, c.distribution), c.timeout), budget)
+            code, out, err = runner(probes.curl_argv(probes.many_url(target, c.distribution), c.timeout, verbose=False),
+                                    budget)
             missing = probes.missing_tool(code, err, "curl")
             if missing:
                 return report.CheckResult(c, target, "expected split", missing, False, time.monotonic() - started)
@@ -247,10 +294,10 @@ class Run:
         return report.CheckResult(c, target, "expected split", result.verdict, result.passed, result.seconds,
                                   {"distribution": result.as_dict(), "via": via})
 
-    def _runner(self, src, c, target):
+    def _runner(self, src, dns, target):
         """(run(argv, timeout) -> (code, out, err), how, why not) for the check's source."""
         if src.kind == "client":
-            if c.dns:
+            if dns:
                 return None, None, ("a dns check from the client would ask this machine's own resolver, "
                                     "which is not the cluster's")
             host = urls.parse(target).host
@@ -260,6 +307,10 @@ class Run:
                     return None, None, f"{words}: nothing sent (--client-routes-ok if it does lead to the cluster)"
             return _ClientRunner(), "from this machine", None
         if src.kind == "node":
+            if src.node not in self.probe_pods:  # a check the run was not started for (the pytest fixture's)
+                self._probe_pod(src.node)
+                self._wait()
+                self._read()
             ns, name = self.probe_pods[src.node]
             obj = self.probe_objects.get(src.node) or {}
             if not plan.host_network_honoured(obj):
@@ -275,6 +326,10 @@ class Run:
         def run(argv, timeout):
             return self.cluster.exec(namespace, name, argv, timeout)
         return run
+
+
+class Skipped(Exception):
+    """A probe that cannot be made on this cluster from this machine: why."""
 
 
 class _ClientRunner:
