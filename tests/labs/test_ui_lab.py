@@ -1,7 +1,7 @@
 """``lab ui`` on a running seed lab, in a real browser (headless Chromium through chromedriver):
 served on 127.0.0.1 behind its token, the page's counts equal to the kernel's (``iptables-save -c``)
 after 100 curls to a NodePort, the reset, the rule on hover, a deleted pod gone from the page, no
-request leaving 127.0.0.1, and Ctrl-C leaving nothing behind. In nftables mode the same counts
+request leaving 127.0.0.1, a node going down and coming back, and Ctrl-C leaving nothing behind. In nftables mode the same counts
 come from lab ui's own table in each node (equal to its counters, kube-proxy's table untouched,
 the table gone when lab ui stops, or at the next lab ui after a crash). A running exercise: its
 task and checks on the page, the reference fix, the re-run button, the checks passed."""
@@ -189,6 +189,28 @@ def test_the_page_counts_what_the_kernel_counts(seed, ui, tmp_path):
         urls = [u for u in b.requested_urls() if not u.startswith(("chrome:", "data:", "about:", "blob:"))]
         assert urls and all(u.startswith(url.split("?")[0]) for u in urls), urls
         assert any("/events?token=" in u for u in urls) and any("/reset?token=" in u for u in urls), urls
+
+
+def test_a_node_that_goes_down_and_comes_back(seed, ui):
+    url, _ = ui
+    title = "node node2 ("
+    not_ready = "return [...document.querySelectorAll('#diagram svg text')].some(t => t.textContent.startsWith(arguments[0]) && t.textContent.endsWith('NotReady'))"
+    with browser.Browser() as b:
+        b.open(url)
+        b.wait_for("return document.querySelectorAll('#diagram svg').length")
+        assert not b.run(not_ready, title)
+        started = time.monotonic()
+        run_lab("node", "down", "node2", "--grace", "0", "--lab", seed.name)
+        returned = time.monotonic() - started
+        b.wait_for(not_ready, 5, title)
+        down_lag = time.monotonic() - started - returned
+        started = time.monotonic()
+        run_lab("node", "up", "node2", "--lab", seed.name)
+        returned = time.monotonic() - started
+        b.wait_for("return !(" + not_ready[len("return "):] + ")", 5, title)
+        up_lag = time.monotonic() - started - returned
+        assert down_lag < 1.5 and up_lag < 1.5, (down_lag, up_lag)
+        print(f"page followed node down in {down_lag:.2f} s, node up in {up_lag:.2f} s after the command returned")
 
 
 def test_ctrl_c_leaves_nothing(seed):
