@@ -21,11 +21,12 @@ def pod_report(cluster, pod, kernel):
             "node": pod.node, "node_netns": node.netns if node else None, "ip": str(pod.ip),
             "labels": dict(pod.labels), "ready": pod.ready, "terminating": pod.terminating,
             "ports": [{"containerPort": p.container_port, "protocol": p.protocol, "name": p.name} for p in pod.ports],
-            "services": selecting_services(cluster, pod), "expected_host_veth": pod.host_veth, **kernel}
+            "services": selecting_services(cluster, pod), "expected_host_veth": pod.host_veth, "host_network": pod.host_network, **kernel}
 
 
 def format_pod(r):
-    lines = [f"Pod {r['namespace']}/{r['name']} on node {r['node']}: network namespace {r['netns']}"]
+    netns = f"its node's, {r['node_netns']} (hostNetwork)" if r.get("host_network") else r["netns"]
+    lines = [f"Pod {r['namespace']}/{r['name']} on node {r['node']}: network namespace {netns}"]
     labels = ",".join(f"{k}={v}" for k, v in r["labels"].items()) or "<none>"
     lines.append(f"  labels {labels}; {'ready' if r['ready'] else 'not ready'}"
                  + ("; terminating" if r["terminating"] else ""))
