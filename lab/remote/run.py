@@ -202,6 +202,9 @@ class Run:
         src = plan.source(c.source, self.spec, self.model, self.pods, self.nodes, self.o.prefix)
         if src.kind == "skip":
             return report.skipped(c, shown, expected, src.reason)
+        pinned = plan.pinned_address(self.spec, urls.parse(target).host) if c.url else None
+        if pinned:
+            return report.skipped(c, shown, expected, pinned)
         runner, via, reason = self._runner(src, bool(c.dns), target)
         if reason:
             return report.skipped(c, shown, expected, reason)
