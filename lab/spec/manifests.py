@@ -51,6 +51,7 @@ SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 SUPPORTED_KINDS = {("apps/v1", "Deployment"), ("apps/v1", "ReplicaSet"), ("apps/v1", "StatefulSet"),
                    ("apps/v1", "DaemonSet"), ("v1", "Pod"), ("v1", "Service"), ("v1", "Namespace"),
                    ("v1", "ConfigMap"), ("discovery.k8s.io/v1", "EndpointSlice"), ("v1", "Endpoints")}
+DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
 WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
@@ -60,8 +61,7 @@ UNMODELLED_TYPES = {
     "deployment": {"minReadySeconds": _INT, "revisionHistoryLimit": _INT, "paused": _BOOL,
                    "progressDeadlineSeconds": _INT},
     "pod": {"restartPolicy": ("Always", "OnFailure", "Never"), "terminationGracePeriodSeconds": _INT,
-            "activeDeadlineSeconds": _INT, "hostNetwork": _BOOL, "hostPID": _BOOL, "hostIPC": _BOOL,
-            "dnsPolicy": ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"),
+            "activeDeadlineSeconds": _INT, "hostPID": _BOOL, "hostIPC": _BOOL,
             "serviceAccountName": _STR, "serviceAccount": _STR, "automountServiceAccountToken": _BOOL,
             "enableServiceLinks": _BOOL, "priority": _INT, "priorityClassName": _STR, "schedulerName": _STR,
             "setHostnameAsFQDN": _BOOL, "shareProcessNamespace": _BOOL, "runtimeClassName": _STR},
@@ -463,7 +463,7 @@ def _pod_template(labels, spec, raw):
     node_name = spec.child("nodeName").str() if spec.has("nodeName") else None
     hostname = spec.child("hostname").str(DNS_LABEL, "hostname", max_len=63) if spec.has("hostname") else None
     subdomain = spec.child("subdomain").str(DNS_LABEL, "subdomain", max_len=63) if spec.has("subdomain") else None
-    dns_policy = spec.child("dnsPolicy").str() if spec.has("dnsPolicy") else "ClusterFirst"
+    dns_policy = spec.child("dnsPolicy").choice(DNS_POLICIES) if spec.has("dnsPolicy") else "ClusterFirst"
     return PodTemplate(tuple(sorted(labels.items())), tuple(containers), node_name, raw, hostname, subdomain,
                        host_network, dns_policy)
 
