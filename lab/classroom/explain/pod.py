@@ -21,7 +21,8 @@ def pod_report(cluster, pod, kernel):
             "node": pod.node, "node_netns": node.netns if node else None, "ip": str(pod.ip),
             "labels": dict(pod.labels), "ready": pod.ready, "terminating": pod.terminating,
             "ports": [{"containerPort": p.container_port, "protocol": p.protocol, "name": p.name} for p in pod.ports],
-            "services": selecting_services(cluster, pod), "expected_host_veth": pod.host_veth, "host_network": pod.host_network, **kernel}
+            "services": selecting_services(cluster, pod), "expected_host_veth": pod.host_veth,
+            "host_network": pod.host_network, **kernel}
 
 
 def format_pod(r):
