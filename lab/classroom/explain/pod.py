@@ -36,9 +36,12 @@ def format_pod(r):
     lines.append("")
     lines.append(f"  Interface (inside the pod): {ifc.get('name', 'eth0')} {addrs}, mac {ifc.get('mac', '?')}, "
                  f"{ifc.get('state', '?')}" + (f", veth peer ifindex {ifc['peer_ifindex']} in the node"
-                                               if ifc.get("peer_ifindex") else ""))
+                                               if ifc.get("peer_ifindex") and not r.get("host_network") else ""))
     peer = r.get("peer") or {}
-    if peer:
+    if r.get("host_network"):
+        lines.append("  No veth of its own (hostNetwork): these are its node's interfaces, eth0 on the LAN, and "
+                     "the node's routes and resolver below")
+    elif peer:
         hair = {True: "on", False: "off"}.get(peer.get("hairpin"), "?")
         lines.append(f"  Its other end (in {r['node_netns']}): {peer.get('name')}, port of bridge "
                      f"{peer.get('master') or 'none!'}, {peer.get('state', '?')}, hairpin {hair}")
