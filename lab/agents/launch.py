@@ -25,7 +25,7 @@ def write_pod_spec(record, cluster, key, members, app):
     """The pods one pod server serves (it re-reads this on SIGHUP). False when there are none."""
     pods = [p for node in members for p in cluster.pods_on(node) if p.app == app]
     with open(record.path(registry.POD_APPS[app].spec_file(key)), "w") as f:
-        json.dump({"pods": [{"name": p.name, "netns": p.netns, "ports": workloads.listen_ports(p)}
+        json.dump({"pods": [{"name": p.name, "netns": p.exec_netns, "ports": workloads.listen_ports(p)}
                             for p in pods]}, f)
     return bool(pods)
 

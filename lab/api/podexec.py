@@ -12,7 +12,7 @@ import subprocess
 import termios
 import threading
 
-from lab.images import toolsets
+from lab.images import containers, toolsets
 from lab.kernel import commands, record
 
 
@@ -25,11 +25,13 @@ class Session:
     """``argv`` running in ``netns`` of ``lab``. ``on_output(stream, data)`` receives its output
     ("stdout", "stderr"; on a tty everything is stdout) until ``wait()`` returns its exit code."""
 
-    def __init__(self, lab, netns, argv, tty, stdin, on_output, image=""):
+    def __init__(self, lab, netns, argv, tty, stdin, on_output, image="", mark=None):
         self.tty, self.on_output = tty, on_output
         lab_dir = record.lab_dir(lab)
         full = commands.user_argv(netns, toolsets.command(lab_dir, [image], argv), lab)
         env = toolsets.environment(lab_dir, [image], "xterm" if tty else "dumb")
+        if mark:  # the pod's own name: what it leaves behind goes with the pod (lab.images.containers)
+            env |= containers.mark(lab, mark)
         self._pumps = []
         if tty:
             master, slave = pty.openpty()

@@ -534,13 +534,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         entry = self.api.store.meta.get(self._key(r, live)) or {}
         return entry.get("written") or writes.as_manifest(live)
 
-    def _delete(self, r):
-        if "delete" not in r.resource.verbs or r.name is None:
-            raise status.method_not_allowed()
+    def _delete_options(self):
+        """(DeleteOptions, dry run, grace period seconds or None) of a DELETE request."""
         options = bodies.options_body(self._body(), self.headers.get("Content-Type"))
         dry = validation.dry_run(self.query, "DeleteOptions") or options.get("dryRun") == ["All"]
-        self.api.reload()
-        live = self._find(r, self.api.store)
         grace = options.get("gracePeriodSeconds")
         if "gracePeriodSeconds" in self.query:
             try:
@@ -550,6 +547,44 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                          "invalid syntax") from None
         if grace is not None and not (isinstance(grace, int) and not isinstance(grace, bool) and 0 <= grace <= 3600):
             raise status.bad_request("gracePeriodSeconds must be 0 to 3600")
+        return options, dry, grace
+
+    def _delete_collection(self, r):
+        """DELETE on a collection (the deletecollection verb): what a list with the same selectors
+        gives is deleted object by object, as kube-apiserver's store does, and the answer is that
+        list as it was listed (``PodList``...). Only a namespace's collection of a namespaced
+        resource: ``/api/v1/pods`` serves list and watch alone."""
+        if "deletecollection" not in r.resource.verbs or (r.resource.namespaced and r.namespace is None):
+            raise status.method_not_allowed()
+        _, dry, grace = self._delete_options()
+        self.api.reload()
+        store = self.api.store
+        items = self._matching(r, store)
+        listed = {"kind": f"{r.resource.kind}List", "apiVersion": r.resource.api_version,
+                  "metadata": {"resourceVersion": str(store.resource_version)}, "items": items}
+        if dry:
+            return self._send(200, listed)
+        with self.api.write_lock:
+            for obj in items:
+                one = Route(r.resource, obj["metadata"].get("namespace"), obj["metadata"]["name"])
+                if r.resource.kind == "Pod" and grace:
+                    threading.Thread(target=self._delete_pod_later, args=(one, grace), daemon=True).start()
+                    continue
+                try:
+                    writes.delete(self.api.lab, r.resource, one.namespace, one.name)
+                except status.ApiError as exc:
+                    if exc.code != 404:  # gone meanwhile (a namespace's objects go with it): as upstream, fine
+                        raise
+        return self._send(200, listed)
+
+    def _delete(self, r):
+        if r.name is None and r.sub is None:
+            return self._delete_collection(r)
+        if "delete" not in r.resource.verbs or r.name is None:
+            raise status.method_not_allowed()
+        options, dry, grace = self._delete_options()
+        self.api.reload()
+        live = self._find(r, self.api.store)
         self._preconditions(r, live, options.get("preconditions"))
         if dry:
             return self._send(200, live)

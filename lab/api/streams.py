@@ -74,7 +74,8 @@ def _exec(handler, pod, query):
     phase = pod.get("status", {}).get("phase")
     if phase in ("Succeeded", "Failed"):
         raise status.bad_request(f"cannot exec into a container in a completed pod; current phase is {phase}")
-    netns = pod_netns(handler, pod)
+    model = _pod_model(handler, pod)
+    netns = model.exec_netns
     tty, stdin = _flag(query, "tty"), _flag(query, "stdin")
     streams = {"stdout": _flag(query, "stdout"), "stderr": _flag(query, "stderr") and not tty, "stdin": stdin}
     if not any(streams.values()):
@@ -85,7 +86,8 @@ def _exec(handler, pod, query):
         if not transport.ready():
             return
         try:
-            session = podexec.Session(handler.api.lab, netns, command, tty, stdin, transport.output, image)
+            session = podexec.Session(handler.api.lab, netns, command, tty, stdin, transport.output, image,
+                                      mark=model.netns)
         except OSError as exc:
             return transport.finish(_failure(f"failed to exec in container: {exc}", None))
         transport.attach(session)
@@ -99,11 +101,16 @@ def _exec(handler, pod, query):
 
 
 def pod_netns(handler, pod):
+    """Where the pod's processes run (its node's namespace for a hostNetwork pod)."""
+    return _pod_model(handler, pod).exec_netns
+
+
+def _pod_model(handler, pod):
     from lab.cluster import lookup
     from lab.errors import LabError
     cluster = handler.api.record.load_cluster()
     try:
-        return lookup.pod(cluster, pod["metadata"]["namespace"], pod["metadata"]["name"]).netns
+        return lookup.pod(cluster, pod["metadata"]["namespace"], pod["metadata"]["name"])
     except (LabError, AttributeError):
         raise status.ApiError(404, "NotFound", f'pods "{pod["metadata"]["name"]}" not found') from None
 

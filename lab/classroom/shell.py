@@ -123,7 +123,7 @@ def prepare(lab_record, cluster, target, namespace=None, kubeconfig=None, outer=
         pod = pods[0]
         env = toolsets.environment(lab_record.path(), [c.image for c in pod.containers], outer.get("TERM", "xterm"))
         env.update({k: outer[k] for k in PASSED_ON if k in outer})
-        return Shell(tuple(commands.user_argv(pod.netns, ["sh"], lab_record.lab)), env, "/")
+        return Shell(tuple(commands.user_argv(pod.exec_netns, ["sh"], lab_record.lab)), env, "/")
     name, netns_name, hostname, control_plane = found
     home = lab_record.path(HOME_DIR, name)
     with record.locked():  # not while the lab is taken down

@@ -21,7 +21,7 @@ def add_arguments(p):
 def run(args):
     lab_record, cluster = find_running(args.lab)
     netns_name = lookup.netns_of(cluster, args.target, args.namespace)
-    images = lookup.images_in(cluster, netns_name)
+    images = lookup.images_of(cluster, args.target, args.namespace)
     command = toolsets.command(lab_record.path(), images, args.cmd or [os.environ.get("SHELL", "/bin/sh")])
     argv = commands.user_argv(netns_name, command, cluster.lab)
     env = toolsets.prefixed(lab_record.path(), images, os.environ)

@@ -50,6 +50,8 @@ def new_replica(cluster, template, others, seed):
         node = cluster.node(template.node)
     else:
         ready_nodes = [n for n in cluster.nodes if n.ready] or list(cluster.nodes)
+        if template.host_network:  # kube-scheduler's NodePorts filter, where some node has the ports free
+            ready_nodes = [n for n in ready_nodes if not _holds_ports(others, n.name, template)] or ready_nodes
         load = {n.name: 0 for n in ready_nodes}
         owner_load = {}
         for p in others:
@@ -57,11 +59,20 @@ def new_replica(cluster, template, others, seed):
                 load[p.node] += 1
                 owner_load[(p.owner, p.node)] = owner_load.get((p.owner, p.node), 0) + 1
         node = cluster.node(pick_node(name, template.owner, load, owner_load))
+    netns = template.netns[: len(template.netns) - len(template.name)] + name
+    if template.host_network:
+        return dataclasses.replace(template, name=name, node=node.name, ip=node.ip, netns=netns,
+                                   node_netns=node.netns, ready=True, terminating=False, incarnation=0)
     used = {p.ip for p in list(cluster.pods) + list(others) if p.node == node.name}
     ip = ipam.next_after(node.pod_cidr, used)
-    netns = template.netns[: len(template.netns) - len(template.name)] + name
     return dataclasses.replace(template, name=name, node=node.name, ip=ip, netns=netns,
                                host_veth=naming.host_veth_name(netns), ready=True, terminating=False, incarnation=0)
+
+
+def _holds_ports(pods, node_name, template):
+    wanted = {(p.container_port, p.protocol) for p in template.ports}
+    return any(p.host_network and p.node == node_name and wanted & {(q.container_port, q.protocol) for q in p.ports}
+               for p in pods)
 
 
 def set_node_ready(cluster, node_name, ready):
@@ -114,6 +125,8 @@ def _owner_key(pod):
 
 
 def _readdress(old, pod, others):
+    if pod.host_network:  # the node's address, shared with the node
+        return pod
     used = {p.ip for p in list(old.pods) + list(others) if p.node == pod.node}
     if pod.ip not in used:
         return pod

@@ -16,9 +16,10 @@ def labelled_pod(cluster, label):
 
 def netns_of(cluster, target, namespace=None):
     """The network namespace of a node, host or pod named ``target``, or of ``pod:KEY=VALUE``
-    (the first pod with that label)."""
+    (the first pod with that label): where a command run "in" it runs (a hostNetwork pod's is its
+    node's)."""
     if target.startswith("pod:") and "=" in target:
-        return labelled_pod(cluster, target[4:]).netns
+        return labelled_pod(cluster, target[4:]).exec_netns
     for n in cluster.nodes:
         if target in (n.name, n.hostname):
             return n.netns
@@ -29,7 +30,7 @@ def netns_of(cluster, target, namespace=None):
         return cluster.lb.netns
     pods = [p for p in cluster.pods if p.name == target and (namespace is None or p.namespace == namespace)]
     if len(pods) == 1:
-        return pods[0].netns
+        return pods[0].exec_netns
     if len(pods) > 1:
         raise LabError(f"several pods are named {target!r}; say which namespace with -n")
     names = [n.name for n in cluster.nodes] + [h.name for h in cluster.hosts]
@@ -37,10 +38,15 @@ def netns_of(cluster, target, namespace=None):
                    f"pods: see {PROG} get pods -A)")
 
 
-def images_in(cluster, netns_name):
-    """The images of the pod whose network namespace is ``netns_name`` (none for a machine's)."""
-    pod = next((p for p in cluster.pods if p.netns == netns_name), None)
-    return [c.image for c in pod.containers] if pod else []
+def images_of(cluster, target, namespace=None):
+    """The images of the pod ``target`` names, as ``netns_of`` finds it (none for a machine)."""
+    if any(target in (m.name, getattr(m, "hostname", None)) for m in cluster.nodes + cluster.hosts):
+        return []
+    if target.startswith("pod:") and "=" in target:
+        pods = [labelled_pod(cluster, target[4:])]
+    else:
+        pods = [p for p in cluster.pods if p.name == target and (namespace is None or p.namespace == namespace)]
+    return [c.image for c in pods[0].containers] if len(pods) == 1 else []
 
 
 def pod(cluster, namespace, name):

@@ -89,6 +89,21 @@ class Pod:
     subdomain: str = None  # spec.subdomain
     owner_kind: str = None  # ReplicaSet (a Deployment's or one's own), StatefulSet or DaemonSet
     incarnation: int = 0  # how many times its controller made it again under the same name
+    host_network: bool = False  # spec.hostNetwork: no namespace of its own, it runs in its node's
+    node_netns: str = None  # its node's namespace (where a hostNetwork pod's processes run)
+    dns_policy: str = "ClusterFirst"  # spec.dnsPolicy as written (ClusterFirst when not)
+
+    @property
+    def exec_netns(self):
+        """Where the pod's processes run, ``kubectl exec`` enters and its servers listen: its own
+        namespace, or its node's for a hostNetwork pod. ``netns`` stays the pod's own name (its
+        record keys and logs); nothing is made, entered or deleted under it for a hostNetwork pod."""
+        return self.node_netns if self.host_network else self.netns
+
+    @property
+    def sandbox(self):
+        """The network namespace made for the pod alone, or None (hostNetwork)."""
+        return None if self.host_network else self.netns
 
     @property
     def label_dict(self):

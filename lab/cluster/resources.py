@@ -480,6 +480,8 @@ def _pod_spec_defaults(spec):
         for p in c.get("ports") or []:
             if isinstance(p, dict):
                 p.setdefault("protocol", "TCP")
+                if spec.get("hostNetwork") is True and not p.get("hostPort"):  # defaultHostNetworkPorts
+                    p["hostPort"] = p.get("containerPort")
 
 
 # pods -----------------------------------------------------------------------------------------

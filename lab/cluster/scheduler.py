@@ -40,6 +40,13 @@ def place_pods(scenario, objects, nodes):
         if node:
             load[node] += 1
             owner_load[(entry.owner, node)] = owner_load.get((entry.owner, node), 0) + 1
+    by_name = {n.name: n for n in nodes}
+    host_ports = {}  # node -> {(port, protocol): pod}: what hostNetwork pods hold there
+    for entry in planned:
+        node = entry.fixed_node(nodes) or (_node_by_hostname(entry.template.node_name, nodes, entry.source)
+                                           if entry.template.node_name else None)
+        if node and entry.template.host_network:
+            _hold_host_ports(host_ports, node, entry)
     pods = []
     for entry in planned:
         tmpl, pin = entry.template, entry.pin
@@ -48,12 +55,55 @@ def place_pods(scenario, objects, nodes):
             if tmpl.node_name:
                 node = _node_by_hostname(tmpl.node_name, nodes, entry.source)
             else:
-                node = pick_node(entry.name, entry.owner, load, owner_load)
+                fits = load
+                if tmpl.host_network:  # kube-scheduler's NodePorts filter: a node whose ports are free
+                    fits = {n: c for n, c in load.items() if not _port_clash(host_ports, n, entry)}
+                    if not fits:
+                        raise _ports_taken_error(entry, host_ports, None)
+                node = pick_node(entry.name, entry.owner, fits, owner_load)
+                if tmpl.host_network:
+                    _hold_host_ports(host_ports, node, entry)
             load[node] += 1
             owner_load[(entry.owner, node)] = owner_load.get((entry.owner, node), 0) + 1
-        ip = pin.ip if pin and pin.ip else _allocate_pod_ip(pools[node], node, scenario)
-        pods.append(make_pod(scenario.name, entry, node, ip))
+        if tmpl.host_network:
+            ip = by_name[node].ip  # the node's own address: no pod address is used
+        else:
+            ip = pin.ip if pin and pin.ip else _allocate_pod_ip(pools[node], node, scenario)
+        pods.append(make_pod(scenario.name, entry, by_name[node], ip))
     return tuple(pods)
+
+
+def host_ports_of(template):
+    """The (port, protocol) pairs a hostNetwork pod holds on its node (hostPort is containerPort)."""
+    return {(p.container_port, p.protocol) for c in template.containers for p in c.ports}
+
+
+def _port_clash(held, node, entry):
+    taken = held.get(node, {})
+    return next(((port, taken[port]) for port in sorted(host_ports_of(entry.template))
+                 if port in taken and taken[port] != entry.name), None)
+
+
+def _hold_host_ports(held, node, entry):
+    clash = _port_clash(held, node, entry)
+    if clash:
+        raise _ports_taken_error(entry, held, node)
+    for port in host_ports_of(entry.template):
+        held.setdefault(node, {})[port] = entry.name
+
+
+def _ports_taken_error(entry, held, node):
+    """As kube-scheduler leaves such a pod Pending ("didn't have free ports for the requested pod
+    ports"), svclab refuses it."""
+    if node is None:
+        (port, protocol), where = sorted(host_ports_of(entry.template))[0], "every node"
+    else:
+        (port, protocol), other = _port_clash(held, node, entry)
+        where = f"node {node} (pod {other} holds it)"
+    return InputError(entry.source, "spec.containers[].ports", f"pod {entry.namespace}/{entry.name} has "
+                      f"hostNetwork: true and port {port}/{protocol}, already in use on {where}: kube-scheduler "
+                      "would leave it Pending (no node has free ports for the requested pod ports)",
+                      "give the pods different containerPorts, pin them to different nodes, or run fewer replicas")
 
 
 @dataclass(frozen=True)
@@ -115,7 +165,7 @@ def _planned(obj, pins, taken_names, node_names):
 
 
 def make_pod(lab, entry, node, ip):
-    """The Pod a planned entry becomes on ``node`` with address ``ip``."""
+    """The Pod a planned entry becomes on ``node`` (a Node) with address ``ip``."""
     tmpl = entry.template
     labels = tmpl.labels + ((("pod-template-hash", entry.template_hash),) if entry.template_hash else ())
     if entry.owner_kind == "StatefulSet":
@@ -124,10 +174,12 @@ def make_pod(lab, entry, node, ip):
                                                          for p in c.ports), c.command, c.args)
                        for c in tmpl.containers)
     netns = pod_netns(lab, entry.namespace, entry.name)
-    return Pod(entry.namespace, entry.name, node, ip, tuple(sorted(labels)), containers, workloads.app_for(tmpl),
-               netns, naming.host_veth_name(netns), entry.owner, entry.template_hash,
-               hostname=entry.hostname or tmpl.hostname, subdomain=entry.subdomain or tmpl.subdomain,
-               owner_kind=entry.owner_kind)
+    host = tmpl.host_network
+    return Pod(entry.namespace, entry.name, node.name, ip, tuple(sorted(labels)), containers,
+               workloads.app_for(tmpl), netns, None if host else naming.host_veth_name(netns), entry.owner,
+               entry.template_hash, hostname=entry.hostname or tmpl.hostname,
+               subdomain=entry.subdomain or tmpl.subdomain, owner_kind=entry.owner_kind, host_network=host,
+               node_netns=node.netns if host else None, dns_policy=tmpl.dns_policy)
 
 
 def pod_netns(lab, namespace, name):

@@ -88,7 +88,7 @@ def repair(lab_record, cluster):
         uts.remove(lab_record.path(), stray)
         lab_record.forget(stray)
     present = netns.existing()
-    missing = [p.netns for p in cluster.pods if p.netns not in present]
+    missing = [p.sandbox for p in cluster.pods if p.sandbox and p.sandbox not in present]
     if missing:
         sub = wiring.subplan(plan, missing)
         steps.run_all(steps.NEW_PODS, steps.Context(lab_record, cluster, sub, Progress(None, interactive=False),

@@ -112,13 +112,19 @@ def write_etc_files(ctx):
 
 def start_container_commands(ctx):
     """The commands of containers whose image no svclab server stands for (``sleep 3600``)."""
-    wanted = ctx.only if ctx.only is not None else set(ctx.plan.namespace_names)
-    containers.start(ctx.record, [p for p in ctx.cluster.pods if p.netns in wanted])
+    containers.start(ctx.record, _new_pods(ctx))
 
 
 def _has_container_commands(ctx):
-    wanted = ctx.only if ctx.only is not None else set(ctx.plan.namespace_names)
-    return any(workloads.commands(p) for p in ctx.cluster.pods if p.netns in wanted)
+    return any(workloads.commands(p) for p in _new_pods(ctx))
+
+
+def _new_pods(ctx):
+    """The pods this run of the steps brings: all (up), or a live change's (named by ``only``; a
+    hostNetwork pod has no namespace in the plan, only its name in ``only``)."""
+    if ctx.only is None:
+        return list(ctx.cluster.pods)
+    return [p for p in ctx.cluster.pods if p.netns in ctx.only]
 
 
 def wait_for_agents(ctx):

@@ -2,7 +2,11 @@
 
 Pods get the resolver configuration and hosts file the kubelet writes; nodes resolve cluster
 names through kube-dns too; hosts outside the cluster get a resolver that answers nothing
-(the lab has no upstream DNS, and no lookup may leave the lab).
+(the lab has no upstream DNS, and no lookup may leave the lab). A hostNetwork pod has no files
+of its own: it sees its node's, as the kubelet gives it the node's resolver for ClusterFirst
+(and Default). For ClusterFirstWithHostNet the kubelet would write the cluster's resolv.conf for
+the pod's namespace; svclab cannot lay a file over the node's /etc for one pod alone, so such a pod
+sees the node's, which already names the cluster DNS with the search list of namespace default.
 """
 
 from lab.cluster import addons
@@ -38,6 +42,8 @@ def files(cluster):
     for host in cluster.hosts:
         out[host.netns] = {"resolv.conf": NO_DNS}
     for pod in cluster.pods:
+        if pod.host_network:  # the node's own files: it runs where the node's programs run
+            continue
         if pod.app == "coredns" or not has_dns:  # dnsPolicy: Default, the node's resolver
             resolv = out[cluster.node(pod.node).netns]["resolv.conf"]
         else:

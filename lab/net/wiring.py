@@ -148,6 +148,8 @@ def plan(cluster, neighbour_limit=None):
             rules.append(PolicyRule(node.netns, LB_RETURN_MARK, LB_RETURN_MARK, LB_TABLE))
             routes.append(Route(node.netns, "default", str(cluster.lb.ip), table=LB_TABLE))
     for pod in cluster.pods:
+        if pod.host_network:  # it runs in its node's namespace: no namespace, veth or address of its own
+            continue
         node = cluster.node(pod.node)
         namespaces.append(Namespace(pod.netns, "pod", COMMON_SYSCTLS))
         veths.append(Veth(node.netns, pod.host_veth, POD_BRIDGE, pod.netns, ETH,
@@ -183,6 +185,8 @@ def permanent_neighbours(cluster):
     out = [Neighbour(netns, dev, ip, mac, owner) for netns, dev, _, _ in lan
            for owner, _, ip, mac in lan if owner != netns]
     for pod in cluster.pods:
+        if pod.host_network:
+            continue
         node = cluster.node(pod.node)
         out.append(Neighbour(pod.netns, ETH, str(node.pod_gateway), mac_for(node.pod_gateway), node.netns))
         out.append(Neighbour(node.netns, POD_BRIDGE, str(pod.ip), mac_for(pod.ip), pod.netns))

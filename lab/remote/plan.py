@@ -211,6 +211,21 @@ def values(spec, node_map, services, pod_ips, dns_ip, prefix=""):
     return out, unavailable
 
 
+def pinned_address(spec, host):
+    """Why a check aimed at ``host`` cannot run on a cluster when ``host`` is an address the
+    scenario pins for the lab (a pod's IP, a Service's ClusterIP): a cluster chooses its own. None
+    otherwise."""
+    for pin in spec.pod_pins:
+        if pin.ip is not None and str(pin.ip) == host:
+            return (f"{host} is the address the scenario pins for a pod of {pin.deployment}, which a cluster "
+                    f"chooses itself (write {{pod:NAME}} to follow the pod)")
+    for pin in spec.service_pins:
+        if str(pin.cluster_ip) == host:
+            return (f"{host} is the ClusterIP the scenario pins for Service {pin.name}, which a cluster chooses "
+                    f"itself (write {{svc:{pin.name}}} to follow it)")
+    return None
+
+
 def _scenario_namespaces(spec):
     found = {"default"}
     for obj in spec.objects:

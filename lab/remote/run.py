@@ -202,6 +202,9 @@ class Run:
         src = plan.source(c.source, self.spec, self.model, self.pods, self.nodes, self.o.prefix)
         if src.kind == "skip":
             return report.skipped(c, shown, expected, src.reason)
+        pinned = plan.pinned_address(self.spec, urls.parse(target).host) if c.url else None
+        if pinned:
+            return report.skipped(c, shown, expected, pinned)
         runner, via, reason = self._runner(src, bool(c.dns), target)
         if reason:
             return report.skipped(c, shown, expected, reason)
@@ -352,6 +355,26 @@ def delete_all(cluster, created):
             pass  # the rest still goes; the next run or --cleanup finds what stayed
 
 
+def _delete_collections(cluster, found, selector):
+    """Delete the namespaced objects of ``found`` a collection at a time (deletecollection with
+    the run's label selector, pods at once), dependents first; what is left to delete one by one
+    (a resource or a namespace whose collection the server would not delete)."""
+    order = {k: i for i, k in enumerate(DELETE_ORDER)}
+    groups = {}
+    for kind, ns, name in found:
+        groups.setdefault((kind, ns), []).append(name)
+    left = []
+    for (kind, ns), names in sorted(groups.items(), key=lambda g: (order.get(g[0][0], -1), g[0][1] or "")):
+        if ns is None or not kubeapi.RESOURCES[kind][2]:
+            left += [(kind, ns, n) for n in names]
+            continue
+        try:
+            cluster.delete_collection(kind, ns, selector, grace=0 if kind == "Pod" else None)
+        except (kubeapi.ApiFailure, LabError):
+            left += [(kind, ns, n) for n in names]
+    return left
+
+
 def remove(cluster, selector, wait=60.0):
     """Delete every object a run labelled (``selector`` picks the runs), and wait until the
     names are free again; returns how many there were."""
@@ -364,7 +387,7 @@ def remove(cluster, selector, wait=60.0):
                 continue
             raise LabError(f"cannot list the cluster's {kind} objects: {exc}") from None
         found += [(kind, i["metadata"].get("namespace"), i["metadata"]["name"]) for i in items]
-    delete_all(cluster, found)
+    delete_all(cluster, _delete_collections(cluster, found, selector))
     deadline = time.monotonic() + wait
     left = [f for f in found if f[0] != "Pod"]  # the names a new run takes again
     while left and time.monotonic() < deadline:

@@ -51,6 +51,7 @@ SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 SUPPORTED_KINDS = {("apps/v1", "Deployment"), ("apps/v1", "ReplicaSet"), ("apps/v1", "StatefulSet"),
                    ("apps/v1", "DaemonSet"), ("v1", "Pod"), ("v1", "Service"), ("v1", "Namespace"),
                    ("v1", "ConfigMap"), ("discovery.k8s.io/v1", "EndpointSlice"), ("v1", "Endpoints")}
+DNS_POLICIES = ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None")
 WORKLOAD_KINDS = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet")
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
@@ -60,8 +61,7 @@ UNMODELLED_TYPES = {
     "deployment": {"minReadySeconds": _INT, "revisionHistoryLimit": _INT, "paused": _BOOL,
                    "progressDeadlineSeconds": _INT},
     "pod": {"restartPolicy": ("Always", "OnFailure", "Never"), "terminationGracePeriodSeconds": _INT,
-            "activeDeadlineSeconds": _INT, "hostNetwork": _BOOL, "hostPID": _BOOL, "hostIPC": _BOOL,
-            "dnsPolicy": ("ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"),
+            "activeDeadlineSeconds": _INT, "hostPID": _BOOL, "hostIPC": _BOOL,
             "serviceAccountName": _STR, "serviceAccount": _STR, "automountServiceAccountToken": _BOOL,
             "enableServiceLinks": _BOOL, "priority": _INT, "priorityClassName": _STR, "schedulerName": _STR,
             "setHostnameAsFQDN": _BOOL, "shareProcessNamespace": _BOOL, "runtimeClassName": _STR},
@@ -143,6 +143,8 @@ class PodTemplate:
     raw: dict = field(default=None, compare=False, hash=False)  # the template as written
     hostname: str = None  # spec.hostname (the pod's name when not given)
     subdomain: str = None  # spec.subdomain: with a headless Service of that name, a DNS name
+    host_network: bool = False  # spec.hostNetwork
+    dns_policy: str = "ClusterFirst"  # spec.dnsPolicy
 
 
 @dataclass(frozen=True)
@@ -433,6 +435,7 @@ def _label_selector(f):
 def _pod_template(labels, spec, raw):
     spec.mapping(allowed=POD_SPEC_FIELDS, required=("containers",))
     _check_types(spec, "pod")
+    host_network = spec.child("hostNetwork").bool() if spec.has("hostNetwork") else False
     containers = []
     names = set()
     for cf in spec.child("containers").list():
@@ -448,6 +451,9 @@ def _pod_template(labels, spec, raw):
             number = pf.child("containerPort").int(1, 65535)
             protocol = pf.child("protocol").choice(PROTOCOLS) if pf.has("protocol") else "TCP"
             pname = pf.child("name").port_name() if pf.has("name") else None
+            if host_network and pf.has("hostPort") and pf.child("hostPort").int(0, 65535) not in (0, number):
+                raise pf.child("hostPort").error("must match `containerPort` when `hostNetwork` is true",
+                                                 f"set hostPort to {number} or leave it out")
             ports.append(ContainerPort(number, protocol, pname))
         command, args = (tuple(item.str(empty=True) for item in cf.child(key).list()) if cf.has(key) else ()
                          for key in ("command", "args"))
@@ -457,7 +463,9 @@ def _pod_template(labels, spec, raw):
     node_name = spec.child("nodeName").str() if spec.has("nodeName") else None
     hostname = spec.child("hostname").str(DNS_LABEL, "hostname", max_len=63) if spec.has("hostname") else None
     subdomain = spec.child("subdomain").str(DNS_LABEL, "subdomain", max_len=63) if spec.has("subdomain") else None
-    return PodTemplate(tuple(sorted(labels.items())), tuple(containers), node_name, raw, hostname, subdomain)
+    dns_policy = spec.child("dnsPolicy").choice(DNS_POLICIES) if spec.has("dnsPolicy") else "ClusterFirst"
+    return PodTemplate(tuple(sorted(labels.items())), tuple(containers), node_name, raw, hostname, subdomain,
+                       host_network, dns_policy)
 
 
 def _service(namespace, name, spec, source):

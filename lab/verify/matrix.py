@@ -22,7 +22,7 @@ def sources(cluster):
     for node in cluster.nodes:
         pods = sorted(cluster.pods_on(node.name), key=lambda p: (p.app == "coredns", p.name))
         if pods:
-            out.append((pods[0].name, pods[0].netns))
+            out.append((pods[0].name, pods[0].exec_netns))
     return out
 
 

@@ -18,7 +18,7 @@ def source_of(cluster, name):
     pods = [p for p in cluster.pods if p.name == name]
     if len(pods) == 1:
         p = pods[0]
-        return {"name": p.name, "role": "pod", "ip": str(p.ip), "netns": p.netns, "node": p.node}
+        return {"name": p.name, "role": "pod", "ip": str(p.ip), "netns": p.exec_netns, "node": p.node}
     if len(pods) > 1:
         raise LabError(f"several pods are named {name!r}; probe from a host or a node instead")
     names = [h.name for h in cluster.hosts] + [n.name for n in cluster.nodes]
@@ -59,7 +59,7 @@ def _points(cluster, source, eps, lan=False):
     for n in cluster.nodes:
         pts.append(packets.Point(n.name, "node", n.netns, "eth0"))
     for _, pod in eps:
-        pts.append(packets.Point(pod.name, "pod", pod.netns, "eth0"))
+        pts.append(packets.Point(pod.name, "pod", pod.exec_netns, "eth0"))
     seen, out = set(), []
     for p in pts:
         if p.netns not in seen:

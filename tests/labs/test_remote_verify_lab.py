@@ -22,9 +22,12 @@ from lab.live import down, up
 SEED = os.path.join(ROOT, "scenarios", "seed.yml")
 EXERCISES = os.path.join(ROOT, "exercises")
 # exercises whose scenario, as written, is the solved state (their break is applied after up),
-# with checks from pods: their probe checks (url, dns) run through the API; 04's are answered
-# by pods on both nodes (hairpin and not)
-EXERCISE_SUBSET = ("01-selector-no-endpoints", "02-wrong-target-port", "04-hairpin-off")
+# with checks from pods and nodes: their probe checks (url, dns) run through the API, a node's
+# through a hostNetwork probe pod on it; 04's are answered by pods on both nodes (hairpin and
+# not), 03's and 12's from a node
+EXERCISE_SUBSET = ("01-selector-no-endpoints", "02-wrong-target-port", "03-node-forwarding-off", "04-hairpin-off",
+                   "12-scaled-to-zero")
+NODES = ("master", "node1", "node2")
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +108,12 @@ def test_seed_through_the_api_as_on_the_lab(cluster, tmp_path):
     for i in (1, 2, 3, 4, 8):  # from: client, to node and service addresses: nothing sent from the host
         assert "is its default route" in reasons[i] and "nothing sent" in reasons[i], reasons[i]
     assert "this machine's own resolver" in reasons[7]
-    assert "hostNetwork probe pod" in reasons[5]  # the lab runs no pod in a node's network namespace
+    # from node1: through the hostNetwork probe pod, which the lab runs in node1's own namespace
+    assert reasons[5] is None and api_results[4]["passed"] is True, api_results[4]
+    assert api_results[4]["via"].startswith("exec in default/svclab-probe-") and "(hostNetwork on " in \
+        api_results[4]["via"], api_results[4]["via"]
     assert reasons[6] is None and api_results[5]["via"].startswith("exec in default/pod-nodeport-")
+    assert ran == 2 and skipped == 6
     junit = (tmp_path / "junit.xml").read_text()
     assert junit.count("<skipped ") == skipped and 'failures="0"' in junit
     assert "Waiting for the cluster: 2/2 pods Ready, 1/1 services with endpoints" in api.stderr
@@ -117,8 +124,8 @@ def test_the_table_lists_what_was_skipped(cluster):
     _, config = cluster
     r = as_nobody("verify", SEED, "--kubeconfig", config)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.rstrip().endswith("1 passed, 0 failed, 7 skipped")
-    assert sum(line.endswith("SKIP") for line in r.stdout.splitlines()) == 7
+    assert r.stdout.rstrip().endswith("2 passed, 0 failed, 6 skipped")
+    assert sum(line.endswith("SKIP") for line in r.stdout.splitlines()) == 6
 
 
 def test_a_broken_scenario_fails_the_same_checks(cluster, tmp_path):
@@ -154,6 +161,13 @@ def test_solved_exercises_pass_the_same_way(cluster, tmp_path, exercise):
     assert lab.returncode == 0 and api.returncode == 0, api.stdout + api.stderr
     ran, _ = compare(lab_results, api_results)
     assert ran >= 1
+    for check, result in zip(solved["checks"], api_results):
+        if check["from"] in NODES:  # through the probe pod, unless aimed at an address only the lab pins
+            reason = result.get("skipped") or ""
+            assert not reason or "the scenario pins" in reason, result
+            assert reason or "(hostNetwork on " in result["via"], result
+    if exercise == "04-hairpin-off":
+        assert "10.244.1.10 is the address the scenario pins for a pod of solo" in api_results[-1]["skipped"]
 
 
 def test_kept_then_cleaned_up_and_an_interrupted_run_is_cleared_by_the_next(cluster):

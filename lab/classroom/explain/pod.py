@@ -21,11 +21,13 @@ def pod_report(cluster, pod, kernel):
             "node": pod.node, "node_netns": node.netns if node else None, "ip": str(pod.ip),
             "labels": dict(pod.labels), "ready": pod.ready, "terminating": pod.terminating,
             "ports": [{"containerPort": p.container_port, "protocol": p.protocol, "name": p.name} for p in pod.ports],
-            "services": selecting_services(cluster, pod), "expected_host_veth": pod.host_veth, **kernel}
+            "services": selecting_services(cluster, pod), "expected_host_veth": pod.host_veth,
+            "host_network": pod.host_network, **kernel}
 
 
 def format_pod(r):
-    lines = [f"Pod {r['namespace']}/{r['name']} on node {r['node']}: network namespace {r['netns']}"]
+    netns = f"its node's, {r['node_netns']} (hostNetwork)" if r.get("host_network") else r["netns"]
+    lines = [f"Pod {r['namespace']}/{r['name']} on node {r['node']}: network namespace {netns}"]
     labels = ",".join(f"{k}={v}" for k, v in r["labels"].items()) or "<none>"
     lines.append(f"  labels {labels}; {'ready' if r['ready'] else 'not ready'}"
                  + ("; terminating" if r["terminating"] else ""))
@@ -34,9 +36,12 @@ def format_pod(r):
     lines.append("")
     lines.append(f"  Interface (inside the pod): {ifc.get('name', 'eth0')} {addrs}, mac {ifc.get('mac', '?')}, "
                  f"{ifc.get('state', '?')}" + (f", veth peer ifindex {ifc['peer_ifindex']} in the node"
-                                               if ifc.get("peer_ifindex") else ""))
+                                               if ifc.get("peer_ifindex") and not r.get("host_network") else ""))
     peer = r.get("peer") or {}
-    if peer:
+    if r.get("host_network"):
+        lines.append("  No veth of its own (hostNetwork): these are its node's interfaces, eth0 on the LAN, and "
+                     "the node's routes and resolver below")
+    elif peer:
         hair = {True: "on", False: "off"}.get(peer.get("hairpin"), "?")
         lines.append(f"  Its other end (in {r['node_netns']}): {peer.get('name')}, port of bridge "
                      f"{peer.get('master') or 'none!'}, {peer.get('state', '?')}, hairpin {hair}")

@@ -45,10 +45,11 @@ def node_rules(cluster, node):
 
 def pod_facts(cluster, pod):
     """The pod's interface, its veth peer in the node (bridge, hairpin), routes and resolver."""
-    _need_netns(pod.netns, cluster.lab)
+    ns = pod.exec_netns  # a hostNetwork pod's is its node's: no veth, the node's interfaces and files
+    _need_netns(ns, cluster.lab)
     node = cluster.node(pod.node)
     facts = {"interface": None, "peer": None, "routes": [], "resolv_path": None, "resolv_conf": None}
-    links = _ip_json(pod.netns, "-d", "addr", "show") or []
+    links = _ip_json(ns, "-d", "addr", "show") or []
     eth = next((l for l in links if l.get("ifname") == "eth0"), None) or \
         next((l for l in links if l.get("ifname") != "lo"), None)
     if eth:
@@ -57,10 +58,13 @@ def pod_facts(cluster, pod):
             "addresses": [f"{a['local']}/{a['prefixlen']}" for a in eth.get("addr_info", [])
                           if a.get("family") == "inet"],
             "peer_ifindex": eth.get("link_index"), "kind": (eth.get("linkinfo") or {}).get("info_kind")}
-        facts["peer"], facts["peer_error"] = _peer(node.netns if node else None, eth.get("link_index"))
-    routes = commands.run(["ip", "route", "show"], pod.netns, timeout=TIMEOUT, check=False)
+        if pod.host_network:
+            facts["peer_error"] = "hostNetwork: the pod has no veth, it uses its node's interfaces"
+        else:
+            facts["peer"], facts["peer_error"] = _peer(node.netns if node else None, eth.get("link_index"))
+    routes = commands.run(["ip", "route", "show"], ns, timeout=TIMEOUT, check=False)
     facts["routes"] = [line.rstrip() for line in routes.stdout.strip().splitlines()]
-    path = os.path.join(etcdirs.directory(pod.netns), "resolv.conf")
+    path = os.path.join(etcdirs.directory(ns), "resolv.conf")
     facts["resolv_path"] = path
     try:
         with open(path) as f:

@@ -19,7 +19,7 @@ def members(cluster):
     out += [(h.name, h.netns, str(h.ip), lan) for h in cluster.hosts]
     names = pod_names(cluster)
     out += [(names[(p.namespace, p.name)], p.netns, str(p.ip), cluster.node(p.node).pod_cidr.prefixlen)
-            for p in cluster.pods]
+            for p in cluster.pods if not p.host_network]  # a hostNetwork pod is its node's namespace
     return out
 
 

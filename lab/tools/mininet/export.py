@@ -25,7 +25,7 @@ def export_data(cluster):
     names = pod_names(cluster)
     nodes = []
     for node in cluster.nodes:
-        pods = cluster.pods_on(node.name)
+        pods = [p for p in cluster.pods_on(node.name) if not p.host_network]
         nodes.append({
             "name": node.name, "ip": f"{node.ip}/{prefix}",
             "podGateway": f"{node.pod_gateway}/{node.pod_cidr.prefixlen}",
@@ -43,7 +43,8 @@ def export_data(cluster):
                   "namespace": p.namespace, "node": p.node,
                   "ip": f"{p.ip}/{cluster.node(p.node).pod_cidr.prefixlen}", "gateway": str(cluster.node(p.node).pod_gateway),
                   "veth": p.host_veth, "app": p.app if p.app in POD_SERVER_APPS else "",
-                  "ports": list(p.serving_ports)} for p in cluster.pods],
+                  "ports": list(p.serving_ports)} for p in cluster.pods
+                 if not p.host_network],  # no host of its own: it is its node's namespace
     }
 
 
