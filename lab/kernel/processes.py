@@ -4,7 +4,6 @@ import contextlib
 import os
 import select
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -61,6 +60,7 @@ def spawn(argv0, module, args, netns_name, log_path, lab, bin_dir, pass_fds=(), 
     symlink still lets Python find its standard library. A forked daemon sets the same name and
     command line itself.
     """
+    import subprocess  # not for down, which only signals
     executable = _named_interpreter(bin_dir, argv0)
     ready_r, ready_w = os.pipe()
     argv = [executable, "-m", module, LAB_MARKER, lab, "--ready-fd", str(ready_w)] + list(args)
@@ -101,6 +101,7 @@ def _fork(argv0, argv, module, netns_name, log, ready_r, ready_w, pass_fds, on_p
 
 def spawn_command(argv, netns_name, log_path):
     """Run a program (nginx) in ``netns_name``, in a session of its own, logging to ``log_path``."""
+    import subprocess
     ns_fd = os.open(netns.path(netns_name), os.O_RDONLY)
     log = open(log_path, "ab")
     try:
@@ -114,6 +115,7 @@ def spawn_command(argv, netns_name, log_path):
 def spawn_program(argv, log_path, env):
     """Run ``argv`` (a user's command, already prefixed to enter its namespaces) in a session of
     its own, from /, logging to ``log_path``; not waited for."""
+    import subprocess
     log = open(log_path, "ab")
     try:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
