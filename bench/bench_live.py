@@ -15,7 +15,6 @@ Run as root:  sudo python3 bench/bench_live.py
 """
 
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -23,7 +22,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import machine  # noqa: E402
 from lab.cluster import lookup  # noqa: E402
 from lab.kernel.record import find_running  # noqa: E402
 from lab.verify import probe, steady  # noqa: E402
@@ -137,18 +138,13 @@ def load_test(name, rounds=20, concurrency=1000):
           f"p99 {q[98] * 1000:.1f} ms, max {latencies[-1] * 1000:.1f} ms")
 
 
-def _cpu_model():
-    with open("/proc/cpuinfo") as f:
-        return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "unknown")
-
-
 def main():
     if os.geteuid() != 0:
         sys.exit("run as root: sudo python3 bench/bench_live.py")
     name = f"blive{os.getpid() % 1000}"
     lab("up", SEED, "--name", name)
     try:
-        print(f"{platform.processor() or platform.machine()}: {_cpu_model()}, Python {platform.python_version()}")
+        print(machine.line())
         with tempfile.TemporaryDirectory() as tmp:
             rolling(name, tmp)
             changes_under_load(name, tmp)
