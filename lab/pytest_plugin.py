@@ -13,6 +13,13 @@ Needs root. ``lab.kubeconfig`` and ``lab.api_client()`` reach the lab's Kubernet
     def test_two_pods(svclab):
         core = kubernetes.client.CoreV1Api(svclab("scenarios/seed.yml").api_client())
         assert len(core.list_namespaced_pod("default", label_selector="app=myapp").items) == 2
+
+The same tests run against a real cluster with ``pytest --svclab-kubeconfig FILE`` (or
+``SVCLAB_KUBECONFIG=FILE``; ``--svclab-context`` picks a context): ``svclab(path)`` then applies
+the scenario there through the API (as ``lab verify --kubeconfig`` does) and deletes it after the
+module; probes run by exec in pods and hostNetwork probe pods, a probe from ``client`` only where
+the route leads to the cluster (else the test is skipped, with the reason). ``lab.fill(text)``
+gives placeholders their values on either (``lab.fill("http://{node2}:{nodeport:web}")``).
 """
 
 import os
@@ -20,13 +27,17 @@ import subprocess
 
 import pytest
 
-from lab.api import client
-from lab.cluster import lookup
 from lab.errors import LabError
-from lab.kernel import commands
-from lab.kernel.record import find_running
-from lab.live import down, up
-from lab.verify import dist, probe, urls
+from lab.verify import report, urls
+
+KUBECONFIG_ENV = "SVCLAB_KUBECONFIG"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("svclab")
+    group.addoption("--svclab-kubeconfig", metavar="FILE", default=None,
+                    help=f"run the svclab fixture's scenarios on this cluster, through its API (or ${KUBECONFIG_ENV})")
+    group.addoption("--svclab-context", metavar="NAME", default=None, help="the kubeconfig's context")
 
 
 class ProbeFailed(AssertionError):
@@ -43,13 +54,21 @@ class LabHandle:
     @property
     def cluster(self):
         """The lab's cluster state, as it is now."""
+        from lab.kernel.record import find_running
         return find_running(self.name)[1]
 
     def _netns(self, source):
+        from lab.cluster import lookup
         return lookup.netns_of(self.cluster, source)
+
+    def fill(self, text):
+        """``text`` with its placeholders ({node1}, {svc:NAME}, {nodeport:NAME}, ...) filled in."""
+        from lab.spec.fields import Field
+        return report.expand(text, report.placeholders(self.cluster), Field(text, "svclab fixture", "text"))
 
     def probe(self, source, url, timeout=3.0):
         """The outcome of one request (reached / refused / timeout / unreachable), never raising."""
+        from lab.verify import probe
         target = urls.parse(url)
         return probe.run(probe.http_get(self._netns(source), target.host, target.port, target.path, timeout))
 
@@ -62,10 +81,13 @@ class LabHandle:
 
     def resolve(self, source, name):
         """The A records ``source`` gets for ``name`` through its own resolver (empty if none)."""
+        from lab.verify import probe
         return probe.resolve(self.cluster, self._netns(source), name)
 
     def distribution(self, source, url, n=1000):
         """{pod name: answers} for ``n`` new connections."""
+        from lab.cluster import lookup
+        from lab.verify import dist
         cluster = self.cluster
         return dict(dist.measure(cluster, lookup.netns_of(cluster, source), source, url, n).counts)
 
@@ -73,11 +95,14 @@ class LabHandle:
     def kubeconfig(self):
         """The path of the lab's admin kubeconfig (``https://127.0.0.1:<port>``, the admin's client
         certificate): for kubectl, or any client library."""
+        from lab.api import client
+        from lab.kernel.record import find_running
         return _or_fail(lambda: client.kubeconfig_path(find_running(self.name)[0]))
 
     def api_client(self):
         """A ``kubernetes.client.ApiClient`` (the official Python client) for the lab's API,
         closed when the lab goes down."""
+        from lab.api import client
         api = _or_fail(client.api_client, self.kubeconfig)
         self._api_clients.append(api)
         return api
@@ -88,6 +113,7 @@ class LabHandle:
 
     def exec(self, target, *cmd, check=True):
         """Run a command inside a node, host or pod (``ip netns exec``); the CompletedProcess."""
+        from lab.kernel import commands
         return subprocess.run(commands.user_argv(self._netns(target), cmd, self.name), capture_output=True,
                               text=True, check=check, timeout=60)
 
@@ -111,21 +137,87 @@ def _find(path, request):
     raise LabError(f"scenario {path!r} not found (relative to the working directory, the test file or the rootdir)")
 
 
+class ClusterHandle:
+    """A scenario applied to a real cluster, seen through its API (``--svclab-kubeconfig``)."""
+
+    def __init__(self, run, kubeconfig, context):
+        self.run, self.kubeconfig, self.context = run, kubeconfig, context
+        self.name, self.scenario = run.spec.name, run.spec.source
+        self._api_clients = []
+
+    def _do(self, call, *args):
+        from lab.remote.run import Skipped
+        try:
+            return call(*args)
+        except Skipped as exc:
+            pytest.skip(str(exc))
+        except LabError as exc:
+            pytest.fail(str(exc), pytrace=False)
+
+    def fill(self, text):
+        return self._do(self.run.fill, text)
+
+    def probe(self, source, url, timeout=3.0):
+        return self._do(self.run.probe, source, url, timeout)
+
+    def curl(self, source, url, timeout=3.0):
+        outcome = self.probe(source, url, timeout)
+        if not outcome.ok:
+            raise ProbeFailed(f"{source} -> {url}: {outcome.describe()}")
+        return outcome.body
+
+    def resolve(self, source, name):
+        return self._do(self.run.resolve, source, name)
+
+    def distribution(self, source, url, n=1000):
+        counts = {}
+        for _ in range(n):
+            outcome = self.probe(source, url)
+            if outcome.ok and outcome.pod:
+                counts[outcome.pod] = counts.get(outcome.pod, 0) + 1
+        return counts
+
+    def api_client(self):
+        from kubernetes import config
+        api = config.new_client_from_config(config_file=self.kubeconfig, context=self.context)
+        self._api_clients.append(api)
+        return api
+
+    def exec(self, target, *cmd, check=True):
+        pytest.skip("exec in a lab's namespace: not on a cluster reached through its API")
+
+    def close(self):
+        for api in self._api_clients:
+            api.close()
+        self.run.finish()
+
+
+def _kubeconfig(request):
+    return (request.config.getoption("--svclab-kubeconfig", default=None) or os.environ.get(KUBECONFIG_ENV) or None,
+            request.config.getoption("--svclab-context", default=None))
+
+
 @pytest.fixture(scope="module")
 def svclab(request):
     """A factory: ``svclab("scenarios/seed.yml")`` -> a LabHandle, up for the rest of the module
-    (``api_server=False``: a lab without its API server, as ``lab up --no-api-server``)."""
-    if os.geteuid() != 0:
+    (``api_server=False``: a lab without its API server, as ``lab up --no-api-server``); with
+    ``--svclab-kubeconfig``, a ClusterHandle: the scenario applied to that cluster."""
+    kubeconfig, context = _kubeconfig(request)
+    if kubeconfig is None and os.geteuid() != 0:
         pytest.skip("svclab builds network namespaces: run the tests as root")
     labs = {}
 
     def factory(path, api_server=True):
         key = (_find(path, request), api_server)
         if key not in labs:
-            name = f"pt{os.getpid() % 100000}{len(labs)}"
-            with open(os.devnull, "w") as quiet:
-                up.up(key[0], name, out=quiet, api_server=api_server)
-            labs[key] = LabHandle(name, key[0])
+            if kubeconfig is not None:
+                labs[key] = _or_fail(_on_cluster, key[0], kubeconfig, context)
+            else:
+                from lab.live import up
+                name = f"pt{os.getpid() % 100000}{len(labs)}"
+                with open(os.devnull, "w") as quiet:
+                    up.up(key[0], name, out=quiet, api_server=api_server)
+                labs[key] = LabHandle(name, key[0])
         return labs[key]
 
     yield factory
@@ -133,4 +225,20 @@ def svclab(request):
         try:
             handle.close()
         finally:
-            down.down(handle.name)
+            if isinstance(handle, LabHandle):
+                from lab.live import down
+                down.down(handle.name)
+
+
+def _on_cluster(path, kubeconfig, context):
+    from lab.remote import run as remote_run
+    from lab.spec import scenario
+    spec = scenario.load(path)
+    with open(os.devnull, "w") as quiet:
+        run = remote_run.Run(spec, remote_run.Options(kubeconfig, context, out=quiet))
+        try:
+            run.start(checks=())
+        except BaseException:
+            run.finish()
+            raise
+    return ClusterHandle(run, kubeconfig, context)

@@ -10,6 +10,7 @@ import asyncio
 import os
 import struct
 import sys
+import time
 from collections import Counter
 
 import dns.exception
@@ -23,10 +24,36 @@ import dns.rrset
 from lab.agents import registry
 from lab.agents.podserver import PodServer
 from lab.agents.protocol import parse_args
+from lab.agents.web import log_line
 from lab.cluster import addons, codec
 from lab.net.dnsrecords import ClusterDNS
 
 SECTIONS = ("answer", "authority", "additional")
+FLAG_ORDER = (("qr", dns.flags.QR), ("aa", dns.flags.AA), ("tc", dns.flags.TC), ("rd", dns.flags.RD),
+              ("ra", dns.flags.RA), ("ad", dns.flags.AD), ("cd", dns.flags.CD))
+
+
+def query_log_line(peer, query, proto, size, reply, seconds):
+    """The line CoreDNS's ``log`` plugin writes for one answered query (its default format)."""
+    question = query.question[0]
+    do = bool(query.ednsflags & dns.flags.DO)
+    bufsize = 65535 if proto == "tcp" else max(512, query.payload) if query.edns >= 0 else 512
+    flags = ",".join(name for name, bit in FLAG_ORDER if reply.flags & bit)
+    duration = f"{seconds:.9f}".rstrip("0") + "s"
+    return (f'[INFO] {peer[0]}:{peer[1]} - {query.id} "{dns.rdatatype.to_text(question.rdtype)} '
+            f'{dns.rdataclass.to_text(question.rdclass)} {question.name.to_text().lower()} {proto} {size} '
+            f'{str(do).lower()} {bufsize}" {dns.rcode.to_text(reply.rcode())} {flags} {reply.size} {duration}')
+
+
+class _Reply:
+    """What the query log reads of a reply in wire format."""
+
+    def __init__(self, wire):
+        self.size = len(wire)
+        self.flags = struct.unpack("!H", wire[2:4])[0]
+
+    def rcode(self):
+        return self.flags & 0xF
 
 
 class Resolver:
@@ -34,21 +61,34 @@ class Resolver:
         self.cluster_file = cluster_file
         self.dns = None
         self.requests = Counter()
+        self.query_log = False
+        self.version = ""
 
     def reload(self):
         with open(self.cluster_file) as f:
             cluster = codec.loads(f.read())
         serial = int(os.stat(self.cluster_file).st_mtime)
         self.dns = ClusterDNS(cluster, addons.dns_ip(cluster.service_cidr), serial)
+        self.query_log = cluster.dns_query_log
+        self.version = addons.COREDNS_IMAGES[cluster.kube_proxy.profile].rpartition(":")[2].lstrip("v")
 
-    def answer(self, wire, proto, max_size):
-        """The reply to one query in wire format, or None for something that is not a query."""
+    def answer(self, wire, proto, max_size, pod_name=None, peer=None):
+        """The reply to one query in wire format, or None for something that is not a query.
+        With the Corefile's ``log`` plugin, the query goes in the pod's log."""
+        started = time.monotonic()
         try:
             query = dns.message.from_wire(wire)
         except dns.exception.DNSException:
             return None
         if query.flags & dns.flags.QR:
             return None
+        reply = self._reply(query, proto, max_size)
+        if self.query_log and pod_name and peer and len(query.question) == 1:
+            line = query_log_line(peer, query, proto, len(wire), _Reply(reply), time.monotonic() - started)
+            print(log_line(pod_name, line), flush=True)
+        return reply
+
+    def _reply(self, query, proto, max_size):
         response = dns.message.make_response(query)
         response.flags &= ~dns.flags.RA  # CoreDNS: recursion requested but not available
         if len(query.question) != 1 or query.question[0].rdclass != dns.rdataclass.IN:
@@ -82,8 +122,8 @@ class Resolver:
 
 
 class UDPProtocol(asyncio.DatagramProtocol):
-    def __init__(self, resolver):
-        self.resolver = resolver
+    def __init__(self, resolver, pod_name):
+        self.resolver, self.pod_name = resolver, pod_name
 
     def connection_made(self, transport):
         self.transport = transport
@@ -96,16 +136,17 @@ class UDPProtocol(asyncio.DatagramProtocol):
                 max_size = max(512, query.payload)
         except dns.exception.DNSException:
             pass
-        reply = self.resolver.answer(data, "udp", max_size)
+        reply = self.resolver.answer(data, "udp", max_size, self.pod_name, addr)
         if reply is not None:
             self.transport.sendto(reply, addr)
 
 
-async def handle_tcp(resolver, reader, writer):
+async def handle_tcp(resolver, pod_name, reader, writer):
+    peer = writer.get_extra_info("peername")
     try:
         while True:
             length = struct.unpack("!H", await reader.readexactly(2))[0]
-            reply = resolver.answer(await reader.readexactly(length), "tcp", 65535)
+            reply = resolver.answer(await reader.readexactly(length), "tcp", 65535, pod_name, peer)
             if reply is None:
                 break
             writer.write(struct.pack("!H", len(reply)) + reply)
@@ -133,11 +174,14 @@ def server_for(resolver):
     async def serve(pod_name, protocol, sock):
         loop = asyncio.get_running_loop()
         if protocol == "UDP":
-            transport, _ = await loop.create_datagram_endpoint(lambda: UDPProtocol(resolver), sock=sock)
+            for line in (".:53", f"CoreDNS-{resolver.version}"):  # what CoreDNS prints as it starts
+                print(log_line(pod_name, line), flush=True)
+            transport, _ = await loop.create_datagram_endpoint(lambda: UDPProtocol(resolver, pod_name), sock=sock)
             return transport
-        port = sock.getsockname()[1]
-        handler = handle_tcp if port == 53 else handle_metrics
-        return await asyncio.start_server(lambda r, w: handler(resolver, r, w), sock=sock, backlog=1024)
+        if sock.getsockname()[1] == 53:
+            return await asyncio.start_server(lambda r, w: handle_tcp(resolver, pod_name, r, w), sock=sock,
+                                              backlog=1024)
+        return await asyncio.start_server(lambda r, w: handle_metrics(resolver, r, w), sock=sock, backlog=1024)
     return serve
 
 

@@ -38,7 +38,7 @@ VERBS = (
     ("exercise", "classroom exercises: list, start NAME, check, hint, reset"),
     ("diagram", "the lab's network and services as a picture (Mermaid, DOT, SVG, PNG)"),
     ("render", "the rules kube-proxy would write on a node for these manifests (no root)"),
-    ("export", "write a scenario as a Mininet custom topology or an IPMininet script"),
+    ("export", "write a scenario as a Mininet custom topology, an IPMininet script or a kind cluster configuration"),
     ("mininet-cli", "Mininet's CLI on a running lab (pingall, node1 iptables-save, ...)"),
     ("bench", "measure svclab's data path (bench proxy: kube-proxy modes vs services)"),
     ("doctor", "check the host: root, kernel features, iptables, nginx, tools; exit 0 ready, 1 something to fix"),

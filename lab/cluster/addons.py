@@ -24,8 +24,40 @@ def dns_ip(service_cidr):
     return service_cidr.network_address + 10
 
 
-def coredns_objects(service_cidr, profile):
-    """kubeadm's CoreDNS Deployment (two replicas) and the ``kube-dns`` Service in front of it."""
+def corefile(domain, profile):
+    """kubeadm's Corefile for the cluster domain."""
+    forward = "forward . /etc/resolv.conf" if profile == "1.18" else \
+        "forward . /etc/resolv.conf {\n       max_concurrent 1000\n    }"
+    return (".:53 {\n    errors\n    health {\n       lameduck 5s\n    }\n    ready\n"
+            f"    kubernetes {domain} in-addr.arpa ip6.arpa {{\n       pods insecure\n"
+            "       fallthrough in-addr.arpa ip6.arpa\n       ttl 30\n    }\n    prometheus :9153\n"
+            f"    {forward}\n    cache 30\n    loop\n    reload\n    loadbalance\n}}\n")
+
+
+def logs_queries(corefile_text):
+    """Whether a server block of the Corefile has the ``log`` plugin (CoreDNS then logs every query)."""
+    depth = 0
+    for line in (corefile_text or "").splitlines():
+        tokens = line.split("#", 1)[0].split()
+        if depth == 1 and tokens and tokens[0] == "log":
+            return True
+        depth += sum(t.count("{") - t.count("}") for t in tokens)
+    return False
+
+
+def query_log(objects):
+    """Whether the cluster's CoreDNS logs queries: the ``log`` plugin in the Corefile of the
+    ``kube-system/coredns`` ConfigMap among ``objects``."""
+    config = next((o for o in objects if (o.kind, o.namespace, o.name) == ("ConfigMap", "kube-system", "coredns")),
+                  None)
+    return bool(config) and logs_queries(config.value("Corefile"))
+
+
+def coredns_objects(service_cidr, profile, domain="cluster.local"):
+    """kubeadm's CoreDNS Deployment (two replicas), its Corefile's ConfigMap and the ``kube-dns``
+    Service in front of it."""
+    config = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "coredns", "namespace": "kube-system"},
+              "data": {"Corefile": corefile(domain, profile)}}
     deployment = {
         "apiVersion": "apps/v1", "kind": "Deployment",
         "metadata": {"name": "coredns", "namespace": "kube-system", "labels": dict(DNS_LABELS)},
@@ -61,4 +93,4 @@ def coredns_objects(service_cidr, profile):
                       {"name": "metrics", "port": 9153, "protocol": "TCP", "targetPort": 9153}],
         },
     }
-    return [parse_object(Field(obj, "(built-in CoreDNS addon)")) for obj in (deployment, service)]
+    return [parse_object(Field(obj, "(built-in CoreDNS addon)")) for obj in (deployment, config, service)]

@@ -28,7 +28,8 @@ def build_cluster(scenario):
         service_cidr=scenario.cluster.service_cidr, cluster_cidr=scenario.cluster.cluster_cidr,
         domain=scenario.cluster.domain, kube_proxy=scenario.kube_proxy, pods=pods,
         services=svcs, endpoints=eps, warnings=tuple(warnings), switch_netns=f"{lab}-lan",
-        lb=lb_host, frontends=loadbalancer.frontends(scenario, svcs), endpoint_slices=slices)
+        lb=lb_host, frontends=loadbalancer.frontends(scenario, svcs), endpoint_slices=slices,
+        dns_query_log=addons.query_log(objects))
     _check_netns_names(cluster, scenario, objects)
     return cluster
 
@@ -41,15 +42,19 @@ def addon_objects(scenario):
 
 
 def _addons(scenario):
+    """The built-in objects; a ConfigMap of the user's (CoreDNS's Corefile) stands in for the built-in one."""
     if not scenario.cluster.dns:
         return []
-    objects = addons.coredns_objects(scenario.cluster.service_cidr, scenario.kube_proxy.profile)
+    objects = addons.coredns_objects(scenario.cluster.service_cidr, scenario.kube_proxy.profile,
+                                     scenario.cluster.domain)
     taken = {(o.kind, o.namespace, o.name) for o in objects}
+    users = set()
     for obj in scenario.objects:
-        if (obj.kind, obj.namespace, obj.name) in taken:
+        users.add((obj.kind, obj.namespace, obj.name))
+        if (obj.kind, obj.namespace, obj.name) in taken and obj.kind != "ConfigMap":
             raise InputError(obj.source, "metadata.name", f"{obj.kind} {obj.namespace}/{obj.name} is the lab's "
                              "built-in cluster DNS", "rename it, or set cluster.dns: false to bring your own")
-    return objects
+    return [o for o in objects if (o.kind, o.namespace, o.name) not in users]
 
 
 

@@ -194,6 +194,7 @@ class ClusterState:
     lb: LoadBalancerHost = None
     frontends: tuple = ()
     endpoint_slices: tuple = ()  # hand-written EndpointSlices (and Endpoints) of selector-less services
+    dns_query_log: bool = False  # the ``log`` plugin in CoreDNS's Corefile
 
     def node(self, name):
         return next((n for n in self.nodes if n.name == name), None)

@@ -38,7 +38,7 @@ def current(scenario, applied, deleted):
 
 def with_addons(scenario, objects):
     """``objects`` and the cluster's own (cluster DNS): everything the API shows as written."""
-    return addon_objects(scenario) + list(objects)
+    return addon_objects(dataclasses.replace(scenario, objects=tuple(objects))) + list(objects)
 
 
 def next_state(old, scenario, objects):

@@ -219,12 +219,17 @@ class NamespaceSpec:
 
 @dataclass(frozen=True)
 class ConfigMapSpec:
-    """Kept as written and served by the API; nothing in the lab reads it."""
+    """Kept as written and served by the API; the lab reads one: cluster DNS's Corefile."""
 
     kind: ClassVar[str] = "ConfigMap"
     namespace: str
     name: str
     source: str = field(compare=False)
+    data: tuple = ()  # ("data" or "binaryData", key, value), in order
+
+    def value(self, key):
+        """``data[key]``, or None."""
+        return next((v for section, k, v in self.data if section == "data" and k == key), None)
     manifest: dict = field(default=None, compare=False, hash=False, repr=False)
 
 
@@ -350,12 +355,13 @@ def _plain_object(doc, kind, default_namespace):
         return NamespaceSpec(name, str(doc.file))
     namespace = meta.child("namespace").str(DNS_LABEL, "namespace", max_len=63) \
         if meta.has("namespace") else default_namespace
-    for key in ("data", "binaryData"):
-        if doc.has(key):
-            doc.child(key).string_map()
+    data = []
+    for section in ("data", "binaryData"):
+        if doc.has(section):
+            data += [(section, k, v) for k, v in sorted(doc.child(section).string_map().items())]
     if doc.has("immutable"):
         doc.child("immutable").bool()
-    return ConfigMapSpec(namespace, name, str(doc.file))
+    return ConfigMapSpec(namespace, name, str(doc.file), tuple(data))
 
 
 WORKLOAD_SPEC_FIELDS = {

@@ -3,6 +3,7 @@
 import contextlib
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 
 from lab.errors import InputError
@@ -16,7 +17,8 @@ from lab.spec.sources import Sources
 
 PROFILES = ("1.18", "current")
 MODES = ("iptables", "nftables")
-SCENARIO_FIELDS = {"name", "topology", "cluster", "kubeProxy", "manifests", "pins", "frontend", "checks"}
+IMAGE = re.compile(r"[a-z0-9][a-z0-9._/:@-]*")  # the images a probe pod may name
+SCENARIO_FIELDS = {"name", "topology", "cluster", "kubeProxy", "manifests", "pins", "frontend", "checks", "probeImage"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,14 @@ class Scenario:
     service_pins: tuple = ()
     frontends: tuple = ()
     checks: tuple = ()
+    probe_image: str = None  # the image of the probe pods `lab verify --kubeconfig` runs on a cluster's nodes
+
+
+def _image(f):
+    text = f.str(max_len=255)
+    if not IMAGE.fullmatch(text):
+        raise f.error(f"{text!r} is not an image reference", "e.g. curlimages/curl or busybox:1.36")
+    return text
 
 
 def load(path, name=None, files=None):
@@ -95,8 +105,9 @@ def load(path, name=None, files=None):
     pod_pins, service_pins = _pins(doc.get("pins"))
     frontends = _frontends(doc.get("frontend"))
     checks = parse_checks(doc.child("checks")) if doc.has("checks") else ()
+    probe_image = _image(doc.child("probeImage")) if doc.has("probeImage") else None
     return Scenario(str(path), lab_name, topo, cluster, kube_proxy, tuple(objects), pod_pins, service_pins,
-                    frontends, checks)
+                    frontends, checks, probe_image)
 
 
 def _frontends(f):

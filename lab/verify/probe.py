@@ -9,38 +9,12 @@ namespaces run concurrently without a process per probe.
 import asyncio
 import errno
 import os
-import re
 import socket
 import time
-from dataclasses import dataclass
 
 from lab.kernel import netns
 from lab.net import etcfiles
-
-HIT = re.compile(r"You've hit (\S+)")
-
-
-@dataclass(frozen=True)
-class ProbeOutcome:
-    kind: str  # reached, refused, timeout, unreachable
-    status: int = None
-    body: str = ""
-    seconds: float = 0.0
-    error: str = ""
-
-    @property
-    def pod(self):
-        m = HIT.search(self.body)
-        return m.group(1) if m else None
-
-    @property
-    def ok(self):
-        return self.kind == "reached"
-
-    def describe(self):
-        if self.kind == "reached":
-            return f"reached {self.pod}" if self.pod else f"reached (HTTP {self.status})"
-        return self.kind + (f" ({self.error})" if self.error else "")
+from lab.verify.outcome import HIT, ProbeOutcome  # noqa: F401 (what callers use)
 
 
 def _socket_in(netns_name, kind=socket.SOCK_STREAM):

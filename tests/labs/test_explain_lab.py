@@ -58,7 +58,7 @@ def test_explain_pod_reads_the_kernel(seed):
     assert "nameserver 10.96.0.10" in report["resolv_conf"]
     assert report["services"] == [{"namespace": "default", "name": "nodeport-svc", "clusterIP": "10.105.182.209",
                                    "endpoint": True}]
-    assert f"port of bridge cni0, UP, hairpin on" in out and "search default.svc.cluster.local" in out
+    assert "port of bridge cni0, UP, hairpin on" in out and "search default.svc.cluster.local" in out
 
 
 @pytest.mark.parametrize("args, message", [

@@ -216,7 +216,7 @@ LAB_VERBS = {
     "probe nodeport": ["probe", "nodeport", "client", "node1", "30090"],
     "probe clusterip": ["probe", "clusterip", "client", "10.96.0.1"],
     "trace": ["trace", "client", "http://" + NODE_PORT], "explain": ["explain", "svc", "nodeport-svc"],
-    "diagram": ["diagram"], "mininet-cli": ["mininet-cli"], "kubeconfig": ["kubeconfig"],
+    "diagram": ["diagram"], "mininet-cli": ["mininet-cli"],
     **{f"exercise {a}": ["exercise", a] for a in ("task", "check", "hint", "reset", "solve")},
 }
 BAD_NAMES = ["", "../x", "a-b"]  # "" is no name (not "the only lab up"), a path, another lab's namespace prefix

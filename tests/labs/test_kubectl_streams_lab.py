@@ -189,3 +189,35 @@ def test_the_python_clients_exec(streams_lab):
                   stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
     resp.run_forever(timeout=20)
     assert (resp.read_stdout().strip(), resp.read_stderr().strip(), resp.returncode) == (pod, "e", 5)
+
+
+def _coredns_logs(lab):
+    return kubectl(lab, "logs", "-n", "kube-system", "-l", "k8s-app=kube-dns", "--tail", "-1", check=True).stdout
+
+
+def _set_corefile(lab, text):
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "coredns", "namespace": "kube-system"},
+                "data": {"Corefile": text}}
+    kubectl(lab, "apply", "-f", "-", input=json.dumps(manifest), check=True)
+
+
+def test_coredns_logs_queries_once_the_corefile_has_the_log_plugin(streams_lab):
+    corefile = kubectl(streams_lab, "get", "cm", "coredns", "-n", "kube-system", "-o", "jsonpath={.data.Corefile}",
+                       check=True).stdout
+    assert corefile.startswith(".:53 {\n    errors\n") and "\n    log\n" not in corefile, corefile
+    pod = pod_names(streams_lab)[0]
+    ip = json.loads(streams_lab.get("pod", pod, "-o", "json"))["status"]["podIP"]
+    query = re.compile(r'\[INFO\] ' + re.escape(ip) + r':\d+ - \d+ "A IN nodeport-svc\.default\.svc\.cluster\.local\. '
+                       r'udp \d+ false 512" NOERROR qr,aa,rd \d+ \d+\.\d+s')
+    assert kubectl(streams_lab, "exec", pod, "--", "nslookup", "nodeport-svc").returncode == 0
+    before = _coredns_logs(streams_lab)
+    assert before.startswith(".:53\nCoreDNS-") and not query.search(before), before
+    _set_corefile(streams_lab, corefile.replace("    errors\n", "    errors\n    log\n"))
+    try:
+        assert kubectl(streams_lab, "exec", pod, "--", "nslookup", "nodeport-svc").returncode == 0
+        logged = _coredns_logs(streams_lab)
+        assert len(query.findall(logged)) == 1, logged
+    finally:
+        _set_corefile(streams_lab, corefile)
+    assert kubectl(streams_lab, "exec", pod, "--", "nslookup", "nodeport-svc").returncode == 0
+    assert len(query.findall(_coredns_logs(streams_lab))) == 1  # logging is off again

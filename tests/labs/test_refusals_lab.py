@@ -137,7 +137,7 @@ def root_verbs(lab, tmp_path):
         "trace": ["trace", "client", f"http://{NODE1}", *on], "explain": ["explain", "svc", "nodeport-svc", *on],
         "exercise": ["exercise", "list"], "exercise check": ["exercise", "check", *on],
         "exercise start": ["exercise", "start", "1", "--name", unique_lab_name("n")],
-        "diagram": ["diagram", *on], "mininet-cli": ["mininet-cli", *on], "kubeconfig": ["kubeconfig", *on], "bench": ["bench", "proxy", "--sizes", "10"],
+        "diagram": ["diagram", *on], "mininet-cli": ["mininet-cli", *on], "bench": ["bench", "proxy", "--sizes", "10"],
     }
 
 

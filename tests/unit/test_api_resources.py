@@ -31,7 +31,7 @@ def test_render_is_pure_and_repeatable(seed):
 def test_the_seeds_objects(seed):
     kinds = sorted({k.rsplit("/", 2)[0] for k in seed})
     assert kinds == ["apps/v1/Deployment", "apps/v1/ReplicaSet", "coordination.k8s.io/v1/Lease",
-                     "discovery.k8s.io/v1/EndpointSlice", "v1/Endpoints",
+                     "discovery.k8s.io/v1/EndpointSlice", "v1/ConfigMap", "v1/Endpoints",
                      "v1/Namespace", "v1/Node", "v1/Pod", "v1/Service"]
     pods = {k.rsplit("/", 1)[1] for k in seed if k.startswith("v1/Pod/default/")}
     assert pods == set(SEED_PODS)

@@ -162,3 +162,35 @@ def test_builtin_dns_objects_cannot_be_redefined(tmp_path):
         build(tmp_path, [service(name="kube-dns").replace("metadata: {name: kube-dns}",
                                                           "metadata: {name: kube-dns, namespace: kube-system}")],
               extra="")
+
+
+COREFILE_WITH_LOG = """\
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: coredns, namespace: kube-system}
+    data:
+      Corefile: |
+        .:53 {
+            errors
+            log
+            kubernetes cluster.local in-addr.arpa ip6.arpa {
+               pods insecure
+            }
+        }
+    """
+
+
+def test_corefile_is_kubeadms_and_queries_are_logged_only_with_the_log_plugin(tmp_path):
+    from lab.cluster import addons
+    built_in = addons.corefile("cluster.local", "1.18")
+    assert "    kubernetes cluster.local in-addr.arpa ip6.arpa {\n" in built_in and not addons.logs_queries(built_in)
+    assert addons.logs_queries(built_in.replace("    errors\n", "    errors\n    log\n"))
+    assert not addons.logs_queries(".:53 {\n    kubernetes cluster.local {\n       log\n    }\n}\n")  # not a plugin there
+    assert not addons.logs_queries(".:53 {\n    # log\n    errors\n}\n")
+    assert not build(tmp_path, [], extra="").dns_query_log
+
+
+def test_a_users_coredns_configmap_stands_in_for_the_built_in_one(tmp_path):
+    state = build(tmp_path, [COREFILE_WITH_LOG], extra="")
+    assert state.dns_query_log
+    assert sum(p.namespace == "kube-system" for p in state.pods) == 2  # the rest of the addon stays

@@ -1,6 +1,6 @@
 """Mininet and IPMininet exports, pure: the files compile and carry each node's rules, and the
 members a CLI attached to a running lab would have. Running them under Debian's Mininet, and the
-CLI on a running lab: tests/labs/test_mininet_lab.py."""
+CLI on a running lab: tests/labs/test_mininet_lab.py; under IPMininet: tests/labs/test_ipmininet_lab.py."""
 
 import os
 
@@ -36,7 +36,7 @@ def test_nftables_scenario_exports_an_nft_transaction():
 def test_ipmininet_file_compiles_with_merged_tables():
     text = export.render(scenario_state("seed.yml", "mxt"), "ipmininet")
     compile(text, "export.py", "exec")
-    assert "from ipmininet.iptopo import IPTopo" in text and "IPNet(topo=SvclabTopo(), allocate_IPs=False" in text
+    assert "from ipmininet.iptopo import IPTopo" in text and "SvclabNet(topo=SvclabTopo(workdir=workdir), allocate_IPs=False" in text
     tables = export.merged_restore(export.node_rules(scenario_state("seed.yml", "mxt"), "node1"))
     nat = dict(tables)["nat"]
     first_rule = next(i for i, line in enumerate(nat) if not line.startswith(":"))

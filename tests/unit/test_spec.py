@@ -217,3 +217,14 @@ def test_bad_port_names_and_hostnames(text, problem):
     with pytest.raises(InputError) as err:
         parse(text)
     assert str(err.value).startswith(problem), str(err.value)
+
+
+def test_configmaps_with_other_data_are_other_objects():
+    from lab.spec.fields import Field
+    from lab.spec.manifests import parse_object
+
+    def cm(value):
+        return parse_object(Field({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+                                   "data": {"k": value}}, "cm.yml"))
+    assert cm("a") == cm("a") and cm("a") != cm("b")  # so applying a changed one says configured
+    assert cm("a").value("k") == "a" and cm("a").value("nope") is None

@@ -193,6 +193,8 @@ import sys
 
 from mininet.cli import CLI as _MininetCLI
 from mininet.log import error
+from mininet.node import Switch
+from mininet.nodelib import LinuxBridge
 
 SVCLAB_POD_SERVER = ''' + repr(POD_SERVER) + '''
 
@@ -259,24 +261,6 @@ class SvclabCLI(_MininetCLI):
 CLI = SvclabCLI  # mn uses it for --custom files
 
 
-def cleanup():
-    """mn calls this after an error or Ctrl-C: Mininet's `mn -c`, which kills processes by name
-    host-wide (every ping, every mnexec) and deletes links by pattern. This network goes away
-    with its nodes' shells (the pods' servers follow them), so svclab skips it."""
-    error("svclab: skipping Mininet's host-wide cleanup (mn -c); this network's nodes end with mn\\n")
-'''
-
-MININET_RUNTIME = _COMMON_RUNTIME + '''
-from mininet.net import Mininet
-from mininet.node import Host, Switch
-from mininet.nodelib import LinuxBridge
-from mininet.topo import Topo
-
-# Mininet raises the host's limits and root-namespace sysctls (buffer sizes, ARP table, ptys)
-# when it first starts; a lab this small needs none of that, and svclab leaves the host alone.
-Mininet.inited = True
-
-
 class SvclabLan(LinuxBridge):
     """The LAN: a Linux bridge (made with ip, no brctl needed) in a namespace of its own, holding
     the gateway address, as svclab's <lab>-lan namespace does. Nothing lands in the root namespace."""
@@ -303,6 +287,23 @@ class SvclabLan(LinuxBridge):
     def stop(self, deleteIntfs=True):
         self.cmd("ip link del br0")
         Switch.stop(self, deleteIntfs)
+
+
+def cleanup():
+    """mn calls this after an error or Ctrl-C: Mininet's `mn -c`, which kills processes by name
+    host-wide (every ping, every mnexec) and deletes links by pattern. This network goes away
+    with its nodes' shells (the pods' servers follow them), so svclab skips it."""
+    error("svclab: skipping Mininet's host-wide cleanup (mn -c); this network's nodes end with mn\\n")
+'''
+
+MININET_RUNTIME = _COMMON_RUNTIME + '''
+from mininet.net import Mininet
+from mininet.node import Host
+from mininet.topo import Topo
+
+# Mininet raises the host's limits and root-namespace sysctls (buffer sizes, ARP table, ptys)
+# when it first starts; a lab this small needs none of that, and svclab leaves the host alone.
+Mininet.inited = True
 
 
 class SvclabNode(Host):
@@ -363,15 +364,48 @@ topos = {"svclab": SvclabTopo}
 '''
 
 IPMININET_RUNTIME = _COMMON_RUNTIME + '''
+import shutil
+import tempfile
+import types
+
+import mininet.clean
+from mininet.net import Mininet
+
+# IPMininet's sshd module makes an SSH key pair in /tmp as it is imported (and cannot be imported
+# where ssh-keygen is missing); no sshd runs here, so a stand-in takes its place.
+_sshd = types.ModuleType("ipmininet.router.config.sshd")
+_sshd.SSHd = type("SSHd", (), {"NAME": "sshd", "KILL_PATTERNS": ()})
+sys.modules.setdefault("ipmininet.router.config.sshd", _sshd)
+
 from ipmininet.cli import IPCLI
 from ipmininet.host import IPHost
+from ipmininet.host.config import HostConfig
 from ipmininet.ipnet import IPNet
 from ipmininet.iptopo import IPTopo
 from ipmininet.router import Router
 from ipmininet.router.config import IPTables, RouterConfig, Rule
-from mininet.net import Mininet
 
 Mininet.inited = True  # no host-wide limits and sysctls raised (see Mininet.init)
+# IPMininet runs Mininet's host-wide cleanup (mn -c) when a daemon's configuration check fails or
+# two nodes share an IPv6 address; this network ends with its nodes instead.
+mininet.clean.cleanup = cleanup
+
+
+def _without_frr_dir(paths):
+    # Each node gets a private /etc/hosts and /etc/resolv.conf (bind mounts in the node's own mount
+    # namespace, from files in its working directory) and a tmpfs on /var/run/frr, which Mininet
+    # would first create on the host with mkdir -p. No FRR runs here: that one is left out.
+    return [p for p in paths if p != "/var/run/frr"]
+
+
+class SvclabRouterConfig(RouterConfig):
+    def add_private_fs_path(self, loc=()):
+        RouterConfig.add_private_fs_path(self, _without_frr_dir(loc))
+
+
+class SvclabHostConfig(HostConfig):
+    def add_private_fs_path(self, loc=()):
+        HostConfig.add_private_fs_path(self, _without_frr_dir(loc))
 
 
 class SvclabRouter(Router):
@@ -388,7 +422,17 @@ class SvclabRouter(Router):
         svclab_run(self, "ip route replace default via %s" % SVCLAB["lan"]["gateway"].split("/")[0])
 
 
+class SvclabHost(IPHost):
+    """A machine outside the cluster on the LAN (the client)."""
+
+    def start(self):
+        IPHost.start(self)
+        svclab_run(self, "sysctl -qw net.ipv6.conf.all.disable_ipv6=1")
+
+
 class SvclabPod(IPHost):
+    """A pod: eth0 on its node's cni0, a default route via cni0, an HTTP server."""
+
     server = None
 
     def __init__(self, name, svclab=None, **params):
@@ -397,6 +441,7 @@ class SvclabPod(IPHost):
 
     def start(self):
         IPHost.start(self)
+        svclab_run(self, "sysctl -qw net.ipv6.conf.all.disable_ipv6=1")
         self.server = svclab_start_server(self, self.svclab)
 
     def terminate(self):
@@ -405,34 +450,66 @@ class SvclabPod(IPHost):
 
 
 class SvclabTopo(IPTopo):
-    def build(self, *args, **kwargs):
+    """The lab's machines and pods. workdir holds what IPMininet writes for its nodes (their
+    hosts and resolv.conf files, the iptables daemon's input and log)."""
+
+    def build(self, *args, workdir="/tmp", **kwargs):
         data = SVCLAB
-        lan = self.addSwitch("lan")
+        lan = self.addSwitch("lan", cls=SvclabLan, dpid="1", inNamespace=True, gateway=data["lan"]["gateway"])
         gateway = data["lan"]["gateway"].split("/")[0]
         for node in data["nodes"]:
-            router = self.addRouter(node["name"], cls=SvclabRouter, config=RouterConfig, svclab=node)
+            router = self.addRouter(node["name"], cls=SvclabRouter, config=SvclabRouterConfig, cwd=workdir,
+                                    svclab=node)
             router.addDaemon(IPTables, rules=[Rule(line, table=t["table"]) for t in node["iptables"]
                                               for line in t["rules"].splitlines()])
             link = self.addLink(router, lan, intfName1="eth0", intfName2=node["name"])
             link[router].addParams(ip=node["ip"])
         for host in data["hosts"]:
-            self.addHost(host["name"], defaultRoute="via " + gateway)
+            self.addHost(host["name"], cls=SvclabHost, config=SvclabHostConfig, cwd=workdir,
+                         defaultRoute="via " + gateway)
             link = self.addLink(host["name"], lan, intfName1="eth0", intfName2=host["name"])
             link[host["name"]].addParams(ip=host["ip"])
         for pod in data["pods"]:
-            self.addHost(pod["name"], cls=SvclabPod, defaultRoute="via " + pod["gateway"], svclab=pod)
+            self.addHost(pod["name"], cls=SvclabPod, config=SvclabHostConfig, cwd=workdir,
+                         defaultRoute="via " + pod["gateway"], svclab=pod)
             link = self.addLink(pod["name"], pod["node"], intfName1="eth0", intfName2=pod["veth"])
             link[pod["name"]].addParams(ip=pod["ip"])
         super().build(*args, **kwargs)
 
 
+class SvclabIPCLI(IPCLI):
+    """IPMininet's CLI, with pod names and pingall as in SvclabCLI."""
+
+    identchars = SvclabCLI.identchars
+    do_pingall = SvclabCLI.do_pingall
+
+
+class SvclabNet(IPNet):
+    def stop(self):
+        # IPNet ends the routers before Mininet deletes the links: each link's veth went with its
+        # router's namespace, so deleting it first spares a warning per link
+        for link in self.links:
+            link.stop()
+        self.links = []
+        IPNet.stop(self)
+
+
+def svclab_net(workdir):
+    """The network, built, not started: nodes, pods and the LAN all in namespaces of their own."""
+    return SvclabNet(topo=SvclabTopo(workdir=workdir), allocate_IPs=False, use_v6=False)
+
+
 def main():
-    net = IPNet(topo=SvclabTopo(), allocate_IPs=False, use_v6=False)
+    workdir = tempfile.mkdtemp(prefix="svclab-ipmininet-")
     try:
-        net.start()
-        IPCLI(net)
+        net = svclab_net(workdir)
+        try:
+            net.start()
+            SvclabIPCLI(net)
+        finally:
+            net.stop()
     finally:
-        net.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

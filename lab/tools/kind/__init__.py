@@ -1,0 +1,1 @@
+"""kind: a scenario as the configuration of a kind cluster (and its manifests)."""
