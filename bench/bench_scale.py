@@ -236,12 +236,10 @@ def main():
     lab_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"scale scenarios, {args.runs} runs each; {machine.line()}; load average before: "
           f"{' '.join(f'{x:.1f}' for x in LOAD)}, after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
-    if args.large_only:
-        results = {POINTS[0]: results[POINTS[1]], **results}
-    labels = {p: f"{p[0]} nodes, {p[1] * p[2]} pods, {2 * p[1]} svc" for p in POINTS}
+    labels = {p: f"{p[0]} nodes, {p[1] * p[2]} pods, {2 * p[1]} svc" for p in points}
     large = POINTS[-1]
-    print(f"{'':52}" + "".join(f"{labels[p]:>36}" for p in POINTS) + f"{'ratio':>8}")
-    print(f"{'':52}" + f"{'median   (min - max)':>36}" * 2)
+    print(f"{'':52}" + "".join(f"{labels[p]:>36}" for p in points) + (f"{'ratio':>8}" if len(points) > 1 else ""))
+    print(f"{'':52}" + f"{'median   (min - max)':>36}" * len(points))
     rows = [("up (command returns)", "up"), ("up (every pod and NodePort answering)", "up_answering"),
             ("down", "down"), ("lab processes, sum of peak RSS (MB)", "daemons_peak_rss_mb"),
             ("lab processes, sum of PSS (MB)", "daemons_pss_mb"),
@@ -250,13 +248,14 @@ def main():
     rows += [(f"  phase: {ph}", ("phases", ph)) for ph in phases]
     for label, key in rows:
         cells, medians = [], []
-        for p in POINTS:
+        for p in points:
             values = [r[key[0]][key[1]] if isinstance(key, tuple) else r[key] for r in results[p]]
             med, lo, hi = summary(values)
             medians.append(med)
             cells.append(f"{med:10.3f}  ({lo:.3f} - {hi:.3f})")
-        ratio = medians[1] / medians[0] if medians[0] > 0.0005 else float("nan")
-        print(f"{label:52}" + "".join(f"{c:>36}" for c in cells) + f"{ratio:8.1f}")
+        ratio = "" if len(points) == 1 else \
+            f"{medians[1] / medians[0] if medians[0] > 0.0005 else float('nan'):8.1f}"
+        print(f"{label:52}" + "".join(f"{c:>36}" for c in cells) + ratio)
     print(f"peak RSS of the largest child process (a lab up, or a floor's tool): {lab_peak:.0f} MB")
     if floors:
         print_floor(results[large], floors)
