@@ -3,8 +3,13 @@ each agent into its network namespace, where a new interpreter per agent would p
 start-up and the agent's imports again (50-150 ms of CPU each, several agents on two cores).
 
 ``up`` starts it before the lab has anything else and while ``up`` has no thread: the server
-stays single-threaded all its life (fork is only safe there), dies with ``up``
-(PR_SET_PDEATHSIG) and exits when ``up`` closes its socket. For each request it enters the
+stays single-threaded all its life (fork is only safe there) and, while ``up`` runs, dies with
+it (PR_SET_PDEATHSIG). Once the lab is up, ``up`` hands it over to the lab (``detach``): it moves
+into one of the lab's namespaces (``ip netns pids`` and ``down`` find it there; the record lists
+it too), leaves ``up``'s session, and serves the same requests on a socket in the lab's state
+directory, so a live change (``lab apply``, or the multi-threaded API server, which must not
+fork itself) gets a new agent in a few milliseconds rather than a new interpreter's 80-150 ms.
+It lives until ``down`` kills it; if ``up`` closes its socket without handing it over, it exits. For each request it enters the
 agent's namespace and forks there, so the agent is in one of the lab's namespaces from its first
 instruction (``down`` finds it through ``ip netns pids`` before its PID is recorded). The child
 then becomes what ``python3 -m MODULE`` run as ``argv0`` would be: a session of its own, only its
@@ -14,6 +19,7 @@ Where the kernel refuses to move the command line, the child execs the interpret
 the slow path, with the same result.
 """
 
+import contextlib
 import ctypes
 import fcntl
 import importlib
@@ -26,6 +32,8 @@ import sys
 import traceback
 
 from lab.kernel import netns
+
+SOCKET_NAME = "forkserver.sock"  # in the lab's state directory, once up has handed the server over
 
 PR_SET_NAME, PR_SET_PDEATHSIG, PR_SET_MM, PR_SET_MM_MAP = 15, 1, 35, 14
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -122,10 +130,42 @@ class ForkServer:
             else:
                 on_reply(reply.get("pid"), reply.get("error"))
 
+    @classmethod
+    def connect(cls, path):
+        """A client of a lab's detached server (from any process, threads or not); None if there
+        is none listening at ``path``."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            sock.connect(path)
+        except OSError:
+            sock.close()
+            return None
+        return cls(None, sock)
+
+    def detach(self, path, netns_name):
+        """Hand the server over to the lab: it forks once more (so it is no child of ``up``'s),
+        moves into ``netns_name``, leaves ``up``'s session and death signal, and listens at
+        ``path``. Its new PID, or None. It exits when this socket closes unless ``confirm`` came
+        first: the caller records the PID in between, so a killed ``up`` leaves no server unrecorded."""
+        self.settle()
+        try:
+            self.sock.send(json.dumps({"detach": {"path": path, "netns": netns_name}}).encode())
+            reply = json.loads(self.sock.recv(65536) or b"null")
+        except OSError:
+            reply = None
+        return reply.get("pid") if reply else None
+
+    def confirm(self):
+        with contextlib.suppress(OSError):
+            self.sock.send(json.dumps({"confirm": True}).encode())
+
     def close(self):
-        """Read what is still owed, tell the server to exit, and reap it."""
+        """Read what is still owed and close; a server started here (not detached) then exits,
+        and is reaped."""
         self.settle()
         self.sock.close()
+        if self.pid is None:
+            return
         try:
             os.waitpid(self.pid, 0)
         except ChildProcessError:
@@ -142,24 +182,80 @@ def _serve(sock, lab, preload, parent):
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # a child that dies before the server exits is reaped
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is up's to handle; it closes the socket
     home = os.open("/proc/self/ns/net", os.O_RDONLY)
+    clients, listener, confirmed = [sock], None, False
     while True:
-        if preload and not select.select([sock], [], [], 0)[0]:
+        waiting = clients + ([listener] if listener else [])
+        if preload and not select.select(waiting, [], [], 0)[0]:
             _import(preload.pop(0))
             continue
-        try:
-            message, fds, _, _ = socket.recv_fds(sock, 65536, 64)
-        except OSError:
-            return 0
-        if not message:
-            return 0
-        try:
-            reply = {"pid": _fork(json.loads(message), fds, sock, home)}
-        except OSError as exc:
-            reply = {"error": str(exc)}
-        finally:
-            for fd in fds:
+        for ready in select.select(waiting, [], [])[0]:
+            if ready is listener:
+                try:
+                    clients.append(listener.accept()[0])
+                except OSError:
+                    pass
+                continue
+            try:
+                message, fds, _, _ = socket.recv_fds(ready, 65536, 64)
+            except OSError:
+                message, fds = b"", []
+            if not message:
+                clients.remove(ready)
+                ready.close()
+                if ready is sock and not confirmed:  # up is done (or killed) and never handed it over
+                    return 0
+                continue
+            request = json.loads(message)
+            if "confirm" in request:
+                confirmed = True
+                continue
+            try:
+                if "detach" in request:
+                    if os.fork() != 0:
+                        os._exit(0)  # up reaps this one; the child goes on as the lab's server
+                    listener, home = _detach(request["detach"], home, {c.fileno() for c in clients})
+                    reply = {"pid": os.getpid(), "listening": request["detach"]["path"]}
+                else:
+                    reply = {"pid": _fork(request, fds, ready, home)}
+            except OSError as exc:
+                reply = {"error": str(exc)}
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            try:
+                ready.send(json.dumps(reply).encode())
+            except OSError:
+                pass
+
+
+def _detach(request, home, keep):
+    """Become the lab's: into its namespace ``request["netns"]``, out of up's session, death
+    signal and terminal, holding no fd of up's but ``keep``; listening at ``request["path"]``
+    (root only). (listener, new home fd)."""
+    target = os.open(netns.path(request["netns"]), os.O_RDONLY)
+    netns.setns_fd(target)
+    os.close(home)
+    _libc.prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0)
+    os.setsid()
+    os.chdir("/")
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    for fd in [int(n) for n in os.listdir("/proc/self/fd")]:
+        if fd > 2 and fd not in keep | {target}:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-        sock.send(json.dumps(reply).encode())
+    path = request["path"]
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    old_mask = os.umask(0o077)
+    try:
+        listener.bind(path)
+    finally:
+        os.umask(old_mask)
+    listener.listen(16)
+    return listener, target
 
 
 def _import(module):
@@ -171,6 +267,8 @@ def _import(module):
 
 def _fork(request, fds, sock, home):
     """Fork the requested agent inside its namespace; its PID."""
+    if not request["module"].startswith("lab.agents.") and request["module"] != "lab.api.daemon":
+        raise OSError(f"not an agent of the lab: {request['module']}")
     _import(request["module"])
     target = os.open(netns.path(request["netns"]), os.O_RDONLY) if request["netns"] else None
     try:

@@ -66,7 +66,8 @@ def spawn(argv0, module, args, netns_name, log_path, lab, bin_dir, pass_fds=(), 
     argv = [executable, "-m", module, LAB_MARKER, lab, "--ready-fd", str(ready_w)] + list(args)
     log = open(log_path, "ab")
     try:
-        daemon = _fork(argv0, argv, module, netns_name, log, ready_r, ready_w, pass_fds, on_pid)
+        daemon = _fork(argv0, argv, module, netns_name, log, ready_r, ready_w, pass_fds, on_pid,
+                       os.path.dirname(bin_dir))
         if daemon is None:
             # no preexec function: Python can vfork instead of copying this (large) process per daemon
             proc = subprocess.Popen((netns.enter_argv(netns_name) if netns_name else []) + argv,
@@ -81,11 +82,15 @@ def spawn(argv0, module, args, netns_name, log_path, lab, bin_dir, pass_fds=(), 
     return daemon
 
 
-def _fork(argv0, argv, module, netns_name, log, ready_r, ready_w, pass_fds, on_pid):
-    """The daemon, asked of the fork server; None when there is none (or it is gone)."""
-    server = _fork_server
+def _fork(argv0, argv, module, netns_name, log, ready_r, ready_w, pass_fds, on_pid, lab_dir):
+    """The daemon, asked of ``up``'s fork server, or else of the one ``up`` handed over to the lab
+    (listening in ``lab_dir``); None when there is none (or it is gone)."""
+    server, own = _fork_server, False
     if server is None:
-        return None
+        from lab.kernel import forkserver
+        server, own = forkserver.ForkServer.connect(os.path.join(lab_dir, forkserver.SOCKET_NAME)), True
+        if server is None:
+            return None
     daemon = Daemon(argv0, ready_r, server=server)
 
     def on_reply(pid, error):
@@ -94,9 +99,12 @@ def _fork(argv0, argv, module, netns_name, log, ready_r, ready_w, pass_fds, on_p
             on_pid(pid)
 
     fds = [log.fileno(), log.fileno(), ready_w, *pass_fds]
-    if not server.submit(argv, module, netns_name, fds, [1, 2, ready_w, *pass_fds], _child_env(), on_reply):
-        return None
-    return daemon
+    submitted = server.submit(argv, module, netns_name, fds, [1, 2, ready_w, *pass_fds], _child_env(), on_reply)
+    if own:
+        server.close()  # the PID is read back now: this connection is for this daemon only
+        if daemon.error is not None:
+            return None  # not started: an interpreter instead
+    return daemon if submitted else None
 
 
 def spawn_command(argv, netns_name, log_path):

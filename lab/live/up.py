@@ -10,7 +10,7 @@ from lab.agents import launch, loadbalancer
 from lab.cluster import objects
 from lab.cluster.build import build_cluster
 from lab.errors import LabError
-from lab.kernel import netns, processes, record
+from lab.kernel import forkserver, netns, processes, record
 from lab.live import down, steps
 from lab.live.progress import Progress
 from lab.net import nginx, wiring
@@ -19,6 +19,7 @@ from lab.spec import scenario, sources
 
 REQUIRED_TOOLS = ("ip", "nsenter")
 FORK_SERVER_KEY = "fork-server/up"
+LAB_FORK_SERVER_KEY = "fork-server/lab"  # the same process, once handed over to the lab
 
 
 def up(scenario_path, name=None, out=None, progress=None, api_server=True):
@@ -52,7 +53,11 @@ def up(scenario_path, name=None, out=None, progress=None, api_server=True):
             steps.run_all(steps.UP, steps.Context(lab_record, cluster, plan, progress,
                                                   objects=objects.with_addons(spec, spec.objects),
                                                   api_server=api_server))
-            if server is not None:
+            if server is not None:  # from now on the lab's: live changes fork their agents from it
+                lab_pid = server.detach(lab_record.path(forkserver.SOCKET_NAME), cluster.nodes[0].netns)
+                if lab_pid:
+                    lab_record.add_pid(LAB_FORK_SERVER_KEY, lab_pid)
+                    server.confirm()
                 server.close()
                 lab_record.drop_pids([FORK_SERVER_KEY])
         except BaseException:

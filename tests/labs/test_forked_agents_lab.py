@@ -1,5 +1,7 @@
 """The agents forked by up's fork server look, to ps, netstat, ss and the lab, as the interpreters
-they replace did; the fork server exists only while up runs, and dies with a killed up."""
+they replace did; the fork server dies with a killed up; once up is done it is the lab's (recorded,
+in the master's namespace, holding nothing of up's), forks a live change's new agents, and goes
+with down."""
 
 import json
 import os
@@ -22,8 +24,18 @@ def status_field(pid, name):
 
 def test_each_agent_has_its_name_command_line_namespace_and_nothing_of_the_fork_server(seed_lab):
     rec = record.Record.load(seed_lab.name)
-    pids = rec.pids
-    assert not any(key.startswith("fork-server/") for key in pids)
+    pids = dict(rec.pids)
+    assert [key for key in pids if key.startswith("fork-server/")] == ["fork-server/lab"]
+    server = pids.pop("fork-server/lab")
+    assert open(f"/proc/{server}/cmdline", "rb").read().split(b"\0")[:3] == [b"svclab-forkserver", b"--lab",
+                                                                              seed_lab.name.encode()]
+    ns, master = os.stat(f"/proc/{server}/ns/net"), os.stat(netns.path(f"{seed_lab.name}-master"))
+    assert (ns.st_dev, ns.st_ino) == (master.st_dev, master.st_ino)
+    assert os.getsid(server) == server
+    fds = {fd: os.readlink(f"/proc/{server}/fd/{fd}") for fd in os.listdir(f"/proc/{server}/fd")}
+    assert [fds[fd] for fd in ("0", "1", "2")] == ["/dev/null"] * 3
+    assert sorted(t for fd, t in fds.items() if fd not in ("0", "1", "2") and not t.startswith("socket:")) == \
+        [netns.path(f"{seed_lab.name}-master")], fds
     proxies = {key: pid for key, pid in pids.items() if key.startswith("kube-proxy/")}
     assert sorted(proxies) == ["kube-proxy/master", "kube-proxy/node1", "kube-proxy/node2"]
     assert len(set(proxies.values())) == 3
@@ -52,7 +64,30 @@ def test_each_agent_has_its_name_command_line_namespace_and_nothing_of_the_fork_
         out = subprocess.run(["ip", "netns", "exec", f"{seed_lab.name}-{node}", "netstat", "-tpln"],
                              capture_output=True, text=True, check=True).stdout
         assert f"{proxies['kube-proxy/' + node]}/kube-proxy" in out, out
-    assert [p for p in lab_processes(seed_lab.name) if p not in pids.values()] == []
+    assert [p for p in lab_processes(seed_lab.name) if p not in pids.values() and p != server] == []
+
+
+def test_a_live_change_forks_its_new_agent_from_the_labs_fork_server_and_down_kills_it(tmp_path):
+    before = netns_list()
+    name = unique_lab_name("fl")
+    run_lab("up", os.path.join(SCENARIOS, "seed.yml"), "--name", name)
+    try:
+        pids = record.Record.load(name).pids
+        server = pids["fork-server/lab"]
+        assert "kubia/node1" not in pids  # the seed's two kubia pods run on master and node2
+        scaled = tmp_path / "scale5.yml"
+        with open(os.path.join(SCENARIOS, "seed", "pod-nodeport.yml")) as f:
+            scaled.write_text(f.read().replace("replicas: 2", "replicas: 5"))
+        run_lab("apply", "-f", str(scaled), "--lab", name)
+        kubia = record.Record.load(name).pids["kubia/node1"]
+        assert int(status_field(kubia, "PPid")) == server
+        assert open(f"/proc/{kubia}/comm").read().strip() == "kubia"
+        ns, node1 = os.stat(f"/proc/{kubia}/ns/net"), os.stat(netns.path(f"{name}-node1"))
+        assert (ns.st_dev, ns.st_ino) == (node1.st_dev, node1.st_ino)
+    finally:
+        run_lab("down", name)
+    assert not os.path.exists(f"/proc/{server}") or status_field(server, "State").startswith("Z")
+    assert_gone(name, before)
 
 def test_a_killed_up_takes_its_fork_server_along():
     before = netns_list()
