@@ -9,10 +9,11 @@ into one of the lab's namespaces (``ip netns pids`` and ``down`` find it there; 
 it too), leaves ``up``'s session, and serves the same requests on a socket in the lab's state
 directory, so a live change (``lab apply``, or the multi-threaded API server, which must not
 fork itself) gets a new agent in a few milliseconds rather than a new interpreter's 80-150 ms.
-It lives until ``down`` kills it; if ``up`` closes its socket without handing it over, it exits. For each request it enters the
-agent's namespace and forks there, so the agent is in one of the lab's namespaces from its first
-instruction (``down`` finds it through ``ip netns pids`` before its PID is recorded). The child
-then becomes what ``python3 -m MODULE`` run as ``argv0`` would be: a session of its own, only its
+It lives until ``down`` kills it; if ``up`` closes its socket without handing it over, it exits.
+
+For each request it enters the agent's namespace and forks there, so the agent is in one of the
+lab's namespaces from its first instruction (``down`` finds it through ``ip netns pids`` before
+its PID is recorded). The child then becomes what ``python3 -m MODULE`` run as ``argv0`` would be: a session of its own, only its
 own fds, default signal handlers, its name (PR_SET_NAME: ps and ss) and its command line
 (PR_SET_MM_MAP: netstat shows argv[0]'s basename, and the lab finds ``--lab NAME`` there).
 Where the kernel refuses to move the command line, the child execs the interpreter instead:
