@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import machine  # noqa: E402
+
 from lab.cluster import lookup  # noqa: E402
 from lab.kernel.record import find_running  # noqa: E402
 from lab.verify import probe, steady  # noqa: E402
