@@ -5,14 +5,17 @@ distribution check of 10,000 new connections (``lab dist``) in one lab.
 Beside it, in the same run, a plain-tools baseline builds the same namespaces, links,
 addresses and routes from the same plan with ``ip -batch`` files, loads the same rules with
 ``iptables-restore``, and starts one stdlib server per pod (``http.server`` for the web pods, a
-UDP stub that answers NXDOMAIN for the DNS pods). Prints medians with min/max
+UDP stub that answers NXDOMAIN for the DNS pods). svclab's ``up`` counts until its API server
+also answers the pod list ``kubectl get pods`` asks for. Prints medians with min/max
 and the ratio ours/raw. Run as root:  sudo python3 bench/bench_seed.py [-n RUNS]
 """
 
 import argparse
+import http.client
 import json
 import os
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -86,12 +89,43 @@ def all_pods_answer(cluster):
             http_get(node.netns, str(pod.ip), pod.serving_ports[0], deadline)
 
 
+KUBECTL_GET_PODS = ("/api/v1/namespaces/default/pods?limit=500",
+                    "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,"
+                    "application/json")
+
+
+def api_answers(name, deadline):
+    """The lab's API server answers the pod list ``kubectl get pods`` asks for (with the admin
+    certificate of the lab's kubeconfig, over its loopback port), retried until ``deadline``."""
+    base = f"/run/svclab/{name}"
+    while True:
+        try:
+            with open(f"{base}/api.json") as f:
+                port = json.load(f)["port"]
+            context = ssl.create_default_context(cafile=f"{base}/pki/ca.crt")
+            context.load_cert_chain(f"{base}/pki/admin.crt", f"{base}/pki/admin.key")
+            conn = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=5)
+            conn.request("GET", KUBECTL_GET_PODS[0], headers={"Accept": KUBECTL_GET_PODS[1]})
+            response = conn.getresponse()
+            body = response.read()
+            conn.close()
+            if response.status == 200 and b'"kind":"Table"' in body.replace(b" ", b""):
+                return
+        except (OSError, ValueError, KeyError, http.client.HTTPException):
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"lab {name}'s API server never answered a pod list")
+        time.sleep(0.002)
+
+
 def ours(name, flags=()):
     cluster = build_cluster(scenario.load(SEED, name))
     t0 = time.monotonic()
     try:
         lab("up", SEED, "--name", name, *flags)
         all_pods_answer(cluster)
+        if "--no-api-server" not in flags:
+            api_answers(name, time.monotonic() + 10)
         t1 = time.monotonic()
     finally:
         lab("down", name)

@@ -1,5 +1,7 @@
 """Starting the lab's agents in its namespaces, each recorded as it starts (teardown also finds
-whatever runs in the lab's namespaces, so a crash between the two leaves nothing behind)."""
+whatever runs in the lab's namespaces, so a crash between the two leaves nothing behind).
+
+``PRELOAD``: what ``up``'s fork server imports, in the order the agents need it."""
 
 import json
 import os
@@ -8,6 +10,9 @@ from lab.agents import groups, registry
 from lab.cluster import workloads
 from lab.cluster.resources import KUBE_VERSIONS
 from lab.kernel import processes
+
+PRELOAD = tuple(dict.fromkeys(k.module for k in (registry.KUBE_PROXY, registry.KUBIA, registry.COREDNS,
+                                                 registry.API_SERVER, registry.LB_CONTROLLER)))
 
 
 def start_kube_proxies(record, cluster):
@@ -58,17 +63,20 @@ def start_api_server(record, cluster):
                 "--master-ip", str(master.ip), "--master-name", master.hostname,
                 "--service-ip", str(cluster.service_cidr.network_address + 1), "--domain", cluster.domain,
                 "--version", KUBE_VERSIONS[cluster.kube_proxy.profile]]
-        daemon = processes.spawn(kind.name, kind.module, args, master.netns,
-                                 record.path(kind.log_file(registry.MASTER_KEY)), cluster.lab, record.path("bin"),
-                                 pass_fds=(host,))
+        return processes.spawn(kind.name, kind.module, args, master.netns,
+                               record.path(kind.log_file(registry.MASTER_KEY)), cluster.lab, record.path("bin"),
+                               pass_fds=(host,), on_pid=_recorder(record, kind.record_key(registry.MASTER_KEY)))
     finally:
         os.close(host)
-    record.add_pid(kind.record_key(registry.MASTER_KEY), daemon.pid)
-    return daemon
 
 
 def _spawn(record, cluster, kind, key, members, args):
-    daemon = processes.spawn(kind.name, kind.module, args, cluster.node(members[0]).netns,
-                             record.path(kind.log_file(key)), cluster.lab, record.path("bin"))
-    record.add_pid(kind.record_key(key), daemon.pid)
-    return daemon
+    return processes.spawn(kind.name, kind.module, args, cluster.node(members[0]).netns,
+                           record.path(kind.log_file(key)), cluster.lab, record.path("bin"),
+                           on_pid=_recorder(record, kind.record_key(key)))
+
+
+def _recorder(record, record_key):
+    """The record entry of a daemon, made as soon as its PID is known (a forked daemon's comes a
+    little later; meanwhile ``down`` finds it in its namespace, as it finds any)."""
+    return lambda pid: record.add_pid(record_key, pid)

@@ -49,8 +49,8 @@ def start(record, cluster):
     kind = registry.LB_CONTROLLER
     controller = processes.spawn(kind.name, kind.module, ["--cluster", record.path("cluster.json"), "--dir", d],
                                  cluster.lb.netns, record.path(kind.log_file(registry.LB_KEY)), cluster.lab,
-                                 record.path("bin"))
-    record.add_pid(kind.record_key(registry.LB_KEY), controller.pid)
+                                 record.path("bin"),
+                                 on_pid=lambda pid: record.add_pid(kind.record_key(registry.LB_KEY), pid))
     processes.wait_ready([controller])
 
 

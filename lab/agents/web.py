@@ -17,11 +17,17 @@ from lab.agents.protocol import parse_args
 MAX_HEADER = 16384
 
 
+_second = [None, ""]  # the second the last log line was stamped in, and its text
+
+
 def log_line(pod_name, text, now=None):
     """A line of the app's log, for one pod: ``<RFC 3339 time> <pod>: <text>`` (``kubectl logs``
     shows the text, and the time with ``--timestamps``)."""
     now = time.time() if now is None else now
-    return f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(now))}.{int(now % 1 * 1e9):09d}Z {pod_name}: {text}"
+    second = int(now)
+    if _second[0] != second:
+        _second[:] = second, time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(second))
+    return f"{_second[1]}.{int(now % 1 * 1e9):09d}Z {pod_name}: {text}"
 
 
 def body_for(app, pod_name, peer):
@@ -31,9 +37,19 @@ def body_for(app, pod_name, peer):
     return text.encode()
 
 
+_date = [None, ""]  # the second the Date header was made for, and it
+
+
+def _http_date():
+    second = int(time.time())
+    if _date[0] != second:
+        _date[:] = second, time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime(second))
+    return _date[1]
+
+
 def response(body, keep_alive):
     head = (f"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {len(body)}\r\n"
-            f"Date: {time.strftime('%a, %d %b %Y %H:%M:%S GMT', time.gmtime())}\r\n"
+            f"Date: {_http_date()}\r\n"
             f"Connection: {'keep-alive' if keep_alive else 'close'}\r\n\r\n")
     return head.encode() + body
 
@@ -52,28 +68,75 @@ def wants_keep_alive(request_head):
     return connection != b"close"
 
 
-async def serve_client(app, pod_name, reader, writer):
-    peer = writer.get_extra_info("peername")
-    try:
-        while True:
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ConnectionError):
+class RequestLog:
+    """The app's log lines, written out once per turn of the event loop rather than one write per
+    line: a line is in the file before the loop next waits, so ``kubectl logs -f`` (which follows
+    the file) sees it as promptly, and a burst of connections costs one write."""
+
+    def __init__(self, loop, out=None):
+        self.loop, self.out, self.pending = loop, out, []
+
+    def line(self, text):
+        if not self.pending:
+            self.loop.call_soon(self.flush)
+        self.pending.append(text)
+
+    def flush(self):
+        out = self.out or sys.stdout
+        if self.pending:
+            out.write("\n".join(self.pending) + "\n")
+            self.pending.clear()
+        out.flush()
+
+
+class WebProtocol(asyncio.Protocol):
+    """One client connection: requests read as they arrive (keep-alive and pipelining included),
+    each answered at once, on the event loop's callbacks (no task nor stream per connection)."""
+
+    def __init__(self, app, pod_name, log):
+        self.app, self.pod_name, self.log = app, pod_name, log
+        self.buffer = b""
+        self.transport = self.peer = None
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.peer = transport.get_extra_info("peername")
+        # as luksa/kubia logs it (node.js on a dual-stack socket sees IPv4 clients as ::ffff:a.b.c.d)
+        self.received = f"Received request from ::ffff:{self.peer[0] if self.peer else '?'}"
+
+    def data_received(self, data):
+        self.buffer += data
+        while self.transport is not None:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buffer) > MAX_HEADER:
+                    self._close()
                 return
+            if end + 4 > MAX_HEADER:
+                return self._close()
+            head = self.buffer[:end + 4]
             length = _content_length(head)
-            if length:
-                await reader.readexactly(length)
+            if length < 0:
+                return self._close()
+            if len(self.buffer) < end + 4 + length:
+                return  # the body is still coming
+            self.buffer = self.buffer[end + 4 + length:]
             keep = wants_keep_alive(head[:-4])
-            # as luksa/kubia logs it (node.js on a dual-stack socket sees IPv4 clients as ::ffff:a.b.c.d)
-            print(log_line(pod_name, f"Received request from ::ffff:{peer[0] if peer else '?'}"), flush=True)
-            writer.write(response(body_for(app, pod_name, peer), keep))
-            await writer.drain()
+            self.log.line(log_line(self.pod_name, self.received))
+            self.transport.write(response(body_for(self.app, self.pod_name, self.peer), keep))
             if not keep:
-                return
-    except (ConnectionError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        writer.close()
+                self._close()
+
+    def eof_received(self):
+        self._close()
+
+    def connection_lost(self, exc):
+        self.transport = None
+
+    def _close(self):
+        if self.transport is not None:
+            self.transport.close()  # after what was written has gone out
+            self.transport = None
 
 
 def _content_length(head):
@@ -87,10 +150,14 @@ def _content_length(head):
 
 
 def server_for(app):
+    logs = {}
+
     async def serve(pod_name, protocol, sock):
-        print(log_line(pod_name, "Kubia server starting..."), flush=True)
-        return await asyncio.start_server(lambda r, w: serve_client(app, pod_name, r, w), sock=sock,
-                                          backlog=4096, limit=MAX_HEADER)
+        loop = asyncio.get_running_loop()
+        log = logs.get(loop) or logs.setdefault(loop, RequestLog(loop))
+        log.line(log_line(pod_name, "Kubia server starting..."))
+        log.flush()
+        return await loop.create_server(lambda: WebProtocol(app, pod_name, log), sock=sock, backlog=4096)
     return serve
 
 

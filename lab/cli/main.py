@@ -9,7 +9,6 @@ import argparse
 import importlib
 import os
 import sys
-import traceback
 
 from lab.cli import args as cli_args
 from lab.errors import InternalError, LabError
@@ -135,6 +134,7 @@ def main(argv=None):
 def _internal(exc):
     if os.environ.get("SVCLAB_DEBUG"):
         raise exc
+    import traceback
     where = traceback.extract_tb(exc.__traceback__)[-1]
     print(f"error: internal error: {type(exc).__name__}: {exc} (at {os.path.basename(where.filename)}:"
           f"{where.lineno}; SVCLAB_DEBUG=1 shows the traceback)", file=sys.stderr)

@@ -9,7 +9,7 @@ a lab interface, even for a moment.
 import os
 
 from lab.kernel import netns
-from lab.kernel.rtnl import Netlink
+from lab.kernel.rtnl import LOOPBACK_INDEX, Netlink
 
 
 class Dataplane:
@@ -51,9 +51,6 @@ class Dataplane:
             self._prepare(ns.name, ns.sysctls)
         for name in {v.netns for v in plan.veths} - set(self._sockets):
             self._prepare(name)
-        for ns in plan.namespaces:
-            nl = self._sockets[ns.name]
-            nl.set_up(nl.index("lo"))
         bridges = {}
         for b in plan.bridges:
             nl = self._sockets[b.netns]
@@ -63,33 +60,43 @@ class Dataplane:
             nl.set_up(index)
         for i, v in enumerate(plan.veths, 1):
             bridge = bridges.get((v.netns, v.bridge)) or self._sockets[v.netns].index(v.bridge)
-            self._veth(v, bridge)
+            nl = self._sockets[v.netns]
+            with nl.batched():
+                nl.add_veth(v.name, v.peer, self._fds[v.peer_netns], master=bridge, peer_mac=v.peer_mac)
+                if v.hairpin:  # as the CNI bridge plugin sets it
+                    nl.set_hairpin(ifname=v.name)
             if report and (i % 50 == 0 or i == len(plan.veths)):
                 report(i, len(plan.veths))
-        for a in plan.addresses:
-            nl = self._sockets[a.netns]
-            nl.add_address(nl.index(a.dev), a.address)
-        for r in plan.routes:
-            nl = self._sockets[r.netns]
-            nl.add_route(r.dst, gateway=r.via, table=r.table,
-                         local_index=nl.index(r.local_dev) if r.local_dev else None)
-        for rule in plan.rules:
-            self._sockets[rule.netns].add_rule(rule.fwmark, rule.mask, rule.table)
+        # then each namespace's own configuration, sent in one go (it needs only its links' indexes)
+        work = {ns.name: [] for ns in plan.namespaces}
         indexes = {}
-        for n in plan.neighbours:
-            nl = self._sockets[n.netns]
-            if (n.netns, n.dev) not in indexes:
-                indexes[(n.netns, n.dev)] = nl.index(n.dev)
-            nl.add_neighbour(indexes[(n.netns, n.dev)], n.ip, n.mac)
 
-    def _veth(self, v, bridge):
-        nl, peer_nl = self._sockets[v.netns], self._sockets[v.peer_netns]
-        nl.add_veth(v.name, v.peer, self._fds[v.peer_netns], master=bridge, peer_mac=v.peer_mac)
-        if v.hairpin:  # as the CNI bridge plugin sets it
-            nl.set_hairpin(nl.index(v.name))
-        peer = peer_nl.index(v.peer)
-        peer_nl.add_address(peer, v.peer_address)
-        peer_nl.set_up(peer)
+        def index(netns_name, dev):
+            if (netns_name, dev) not in indexes:
+                indexes[(netns_name, dev)] = self._sockets[netns_name].index(dev)
+            return indexes[(netns_name, dev)]
+
+        for name in work:
+            work[name].append(lambda nl: nl.set_up(LOOPBACK_INDEX))
+        for v in plan.veths:
+            peer = index(v.peer_netns, v.peer)
+            work.setdefault(v.peer_netns, []).append(
+                lambda nl, peer=peer, v=v: (nl.add_address(peer, v.peer_address), nl.set_up(peer)))
+        for a in plan.addresses:
+            work.setdefault(a.netns, []).append(lambda nl, i=index(a.netns, a.dev), a=a: nl.add_address(i, a.address))
+        for r in plan.routes:
+            local = index(r.netns, r.local_dev) if r.local_dev else None
+            work.setdefault(r.netns, []).append(
+                lambda nl, r=r, local=local: nl.add_route(r.dst, gateway=r.via, table=r.table, local_index=local))
+        for rule in plan.rules:
+            work.setdefault(rule.netns, []).append(lambda nl, r=rule: nl.add_rule(r.fwmark, r.mask, r.table))
+        for n in plan.neighbours:
+            work.setdefault(n.netns, []).append(lambda nl, i=index(n.netns, n.dev), n=n: nl.add_neighbour(i, n.ip, n.mac))
+        for name, calls in work.items():
+            nl = self._sockets[name]
+            with nl.batched():
+                for call in calls:
+                    call(nl)
 
 
 def unplug(netns_names, ifname="eth0"):

@@ -2,7 +2,8 @@
 namespace's resolv.conf and hosts). Only directories the lab recorded are written or removed."""
 
 import os
-import shutil
+
+from lab.kernel.files import remove_tree
 
 ETC_NETNS = "/etc/netns"
 
@@ -20,4 +21,4 @@ def write(netns_name, named_texts):
 
 
 def remove(netns_name):
-    shutil.rmtree(directory(netns_name), ignore_errors=True)
+    remove_tree(directory(netns_name))

@@ -9,3 +9,26 @@ def write_atomic(path, text):
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def remove_tree(path):
+    """Remove a directory and what it holds, as far as possible (shutil's rmtree, without the
+    imports that ``down`` would pay for it)."""
+    for root, dirs, files in os.walk(path, topdown=False):
+        for name in files:
+            try:
+                os.unlink(os.path.join(root, name))
+            except OSError:
+                pass
+        for name in dirs:
+            try:
+                os.rmdir(os.path.join(root, name))
+            except OSError:  # a symlink to a directory, or not empty
+                try:
+                    os.unlink(os.path.join(root, name))
+                except OSError:
+                    pass
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass

@@ -1,10 +1,11 @@
 """Starting the lab's daemons inside namespaces, waiting for them, and stopping exactly them."""
 
+import contextlib
 import os
 import select
 import signal
-import subprocess
 import sys
+import threading
 import time
 
 from lab.errors import InternalError
@@ -14,42 +15,101 @@ LAB_MARKER = "--lab"  # every daemon carries ``--lab NAME`` on its command line
 
 
 class Daemon:
-    """A started daemon and the pipe on which it reports ``ok`` (or an error) once serving."""
+    """A started daemon and the pipe on which it reports ``ok`` (or an error) once serving. A
+    forked one learns its PID when the fork server's reply is read (``settle``)."""
 
-    def __init__(self, name, proc, ready_fd):
-        self.name, self.proc, self.ready_fd = name, proc, ready_fd
+    def __init__(self, name, ready_fd, proc=None, server=None):
+        self.name, self.ready_fd, self.proc, self.server = name, ready_fd, proc, server
+        self._pid, self.error = (proc.pid if proc else None), None
 
     @property
     def pid(self):
-        return self.proc.pid
+        if self._pid is None and self.error is None and self.server is not None:
+            self.server.settle()
+        return self._pid
 
 
-def spawn(argv0, module, args, netns_name, log_path, lab, bin_dir, pass_fds=()):
+_fork_server = None  # lab.kernel.forkserver.ForkServer while ``forking`` runs
+
+
+@contextlib.contextmanager
+def forking(lab, preload):
+    """Within the body, ``spawn`` forks daemons from a fork server that has imported ``preload``
+    (modules), instead of starting an interpreter for each. Only from a process with no other
+    thread (forking one with threads is unsafe): elsewhere ``spawn`` starts interpreters."""
+    global _fork_server
+    if _fork_server is not None or threading.active_count() > 1:
+        yield None
+        return
+    from lab.kernel import forkserver
+    _fork_server = server = forkserver.ForkServer.start(lab, preload)
+    try:
+        yield server
+    finally:
+        _fork_server = None
+        server.close()
+
+
+def spawn(argv0, module, args, netns_name, log_path, lab, bin_dir, pass_fds=(), on_pid=None):
     """Run ``python -m module`` as ``argv0`` (the name ps, netstat and ss show) in ``netns_name``
-    (None: the host's namespace), with ``pass_fds`` open in it too.
+    (None: the host's namespace), with ``pass_fds`` open in it too; ``on_pid(pid)`` once its PID
+    is known (at once, unless a fork server started it: then when ``wait_ready`` looks).
 
     The name comes from a symlink to the Python interpreter called ``argv0`` in ``bin_dir``:
     netstat shows the basename of argv[0] and ss the executable's name, and an absolute
-    symlink still lets Python find its standard library.
+    symlink still lets Python find its standard library. A forked daemon sets the same name and
+    command line itself.
     """
+    import subprocess  # not for down, which only signals
     executable = _named_interpreter(bin_dir, argv0)
     ready_r, ready_w = os.pipe()
+    argv = [executable, "-m", module, LAB_MARKER, lab, "--ready-fd", str(ready_w)] + list(args)
     log = open(log_path, "ab")
     try:
-        # no preexec function: Python can vfork instead of copying this (large) process per daemon
-        proc = subprocess.Popen(
-            (netns.enter_argv(netns_name) if netns_name else []) + [executable, "-m", module, LAB_MARKER, lab,
-                                            "--ready-fd", str(ready_w)] + list(args),
-            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            pass_fds=(ready_w, *pass_fds), start_new_session=True, env=_child_env(), cwd="/")
+        daemon = _fork(argv0, argv, module, netns_name, log, ready_r, ready_w, pass_fds, on_pid,
+                       os.path.dirname(bin_dir))
+        if daemon is None:
+            # no preexec function: Python can vfork instead of copying this (large) process per daemon
+            proc = subprocess.Popen((netns.enter_argv(netns_name) if netns_name else []) + argv,
+                                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    pass_fds=(ready_w, *pass_fds), start_new_session=True, env=_child_env(), cwd="/")
+            daemon = Daemon(argv0, ready_r, proc=proc)
+            if on_pid:
+                on_pid(proc.pid)
     finally:
         os.close(ready_w)
         log.close()
-    return Daemon(argv0, proc, ready_r)
+    return daemon
+
+
+def _fork(argv0, argv, module, netns_name, log, ready_r, ready_w, pass_fds, on_pid, lab_dir):
+    """The daemon, asked of ``up``'s fork server, or else of the one ``up`` handed over to the lab
+    (listening in ``lab_dir``); None when there is none (or it is gone)."""
+    server, own = _fork_server, False
+    if server is None:
+        from lab.kernel import forkserver
+        server, own = forkserver.ForkServer.connect(os.path.join(lab_dir, forkserver.SOCKET_NAME)), True
+        if server is None:
+            return None
+    daemon = Daemon(argv0, ready_r, server=server)
+
+    def on_reply(pid, error):
+        daemon._pid, daemon.error = pid, error
+        if pid and on_pid:
+            on_pid(pid)
+
+    fds = [log.fileno(), log.fileno(), ready_w, *pass_fds]
+    submitted = server.submit(argv, module, netns_name, fds, [1, 2, ready_w, *pass_fds], _child_env(), on_reply)
+    if own:
+        server.close()  # the PID is read back now: this connection is for this daemon only
+        if daemon.error is not None:
+            return None  # not started: an interpreter instead
+    return daemon if submitted else None
 
 
 def spawn_command(argv, netns_name, log_path):
     """Run a program (nginx) in ``netns_name``, in a session of its own, logging to ``log_path``."""
+    import subprocess
     ns_fd = os.open(netns.path(netns_name), os.O_RDONLY)
     log = open(log_path, "ab")
     try:
@@ -63,6 +123,7 @@ def spawn_command(argv, netns_name, log_path):
 def spawn_program(argv, log_path, env):
     """Run ``argv`` (a user's command, already prefixed to enter its namespaces) in a session of
     its own, from /, logging to ``log_path``; not waited for."""
+    import subprocess
     log = open(log_path, "ab")
     try:
         return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -88,6 +149,10 @@ def _child_env():
 
 def wait_ready(daemons, timeout=15.0):
     """Wait until every daemon has reported; raise with the first error or silence."""
+    for d in daemons:
+        if d.pid is None:
+            _close_all(daemons)
+            raise InternalError(f"{d.name} did not start: {d.error}")
     pending = {d.ready_fd: d for d in daemons}
     buffers = {fd: b"" for fd in pending}
     deadline = time.monotonic() + timeout
@@ -108,11 +173,15 @@ def wait_ready(daemons, timeout=15.0):
                 if message != "ok":
                     raise InternalError(f"{daemon.name} (pid {daemon.pid}) failed: {message or 'exited'}")
     finally:
-        for d in daemons:
-            try:
-                os.close(d.ready_fd)
-            except OSError:
-                pass
+        _close_all(daemons)
+
+
+def _close_all(daemons):
+    for d in daemons:
+        try:
+            os.close(d.ready_fd)
+        except OSError:
+            pass
 
 
 def report_ready(fd, message="ok"):

@@ -14,12 +14,10 @@ import contextlib
 import fcntl
 import json
 import os
-import shutil
 import time
 
-from lab.cluster import codec
 from lab.errors import LabError
-from lab.kernel.files import write_atomic
+from lab.kernel.files import remove_tree, write_atomic
 from lab.spec.labname import LAB_NAME, check_lab_name
 
 ROOT = os.environ.get("SVCLAB_STATE_DIR", "/run/svclab")
@@ -176,9 +174,11 @@ class Record:
 
     # the cluster state the agents follow ---------------------------------------------------
     def save_cluster(self, cluster):
+        from lab.cluster import codec  # not for down, which never reads the cluster
         write_atomic(self.path("cluster.json"), codec.dumps(cluster))
 
     def load_cluster(self):
+        from lab.cluster import codec
         try:
             with open(self.path("cluster.json")) as f:
                 return codec.loads(f.read())
@@ -186,7 +186,7 @@ class Record:
             return None
 
     def remove(self):
-        shutil.rmtree(lab_dir(self.lab), ignore_errors=True)
+        remove_tree(lab_dir(self.lab))
 
 
 def labs():

@@ -5,6 +5,7 @@ Measured on this kind of machine, building pods this way costs about 2.2 ms each
 needs about 5.5 ms: it adds about 1 ms per request and dumps every link to find one by name.
 """
 
+import contextlib
 import ipaddress
 import os
 import socket
@@ -20,8 +21,9 @@ AF_BRIDGE = 7
 IFF_UP = 0x1
 
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MASTER, IFLA_PROTINFO, IFLA_LINKINFO, IFLA_NET_NS_FD = 1, 3, 10, 12, 18, 28
-IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
+IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA, VETH_INFO_PEER = 1, 2, 4, 5, 1
 IFLA_BRPORT_MODE = 4  # hairpin
+LOOPBACK_INDEX = 1  # lo, in every namespace
 IFA_ADDRESS, IFA_LOCAL = 1, 2
 RTA_DST, RTA_OIF, RTA_GATEWAY, RTA_TABLE = 1, 4, 5, 15
 FRA_PRIORITY, FRA_FWMARK, FRA_TABLE, FRA_FWMASK = 6, 10, 15, 16
@@ -76,30 +78,63 @@ class Netlink:
         self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_ROUTE)
         self.sock.bind((0, 0))
         self.seq = 0
+        self._queue = None  # inside batched(): the requests not sent yet
 
     def close(self):
         self.sock.close()
 
     def request(self, kind, body, flags=NLM_F_ACK):
         """Send one message; return the kernel's reply message body, or None for a bare ack.
-        A kernel error is raised as OSError with its errno."""
+        A kernel error is raised as OSError with its errno. Inside ``batched()`` an acknowledged
+        request is queued instead, and answered when the batch ends."""
         self.seq += 1
-        self.sock.send(_HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST | flags, self.seq, 0) + body)
-        while True:
+        message = _HEADER.pack(_HEADER.size + len(body), kind, NLM_F_REQUEST | flags, self.seq, 0) + body
+        if self._queue is not None:
+            if not flags & NLM_F_ACK:
+                raise ValueError("a request that needs its reply cannot be batched")
+            self._queue.append((self.seq, message))
+            return None
+        self.sock.send(message)
+        return self._answers({self.seq})[self.seq]
+
+    def _answers(self, wanted):
+        """Read until every sequence number in ``wanted`` is answered: {seq: reply body or None};
+        the first error (in the order sent) is raised once all are in."""
+        replies, errors = {}, {}
+        while len(replies) + len(errors) < len(wanted):
             data = self.sock.recv(65536)
             offset = 0
             while offset < len(data):
                 length, msg_type, _, seq, _ = _HEADER.unpack_from(data, offset)
                 payload = data[offset + _HEADER.size:offset + length]
                 offset += (length + 3) & ~3
-                if seq != self.seq:
+                if seq not in wanted or seq in replies or seq in errors:
                     continue
-                if msg_type == NLMSG_ERROR:
-                    error = -struct.unpack_from("=i", payload)[0]
-                    if error:
-                        raise OSError(error, os.strerror(error))
-                    return None
-                return payload
+                error = -struct.unpack_from("=i", payload)[0] if msg_type == NLMSG_ERROR else 0
+                if error:
+                    errors[seq] = error
+                else:
+                    replies[seq] = None if msg_type == NLMSG_ERROR else payload
+        if errors:
+            error = errors[min(errors)]
+            raise OSError(error, os.strerror(error))
+        return replies
+
+    @contextlib.contextmanager
+    def batched(self):
+        """Requests in the body go out together in one send, in order (the kernel handles them
+        one after the other, as if sent one at a time), and are acknowledged together at the end:
+        one round trip instead of one each."""
+        self._queue = []
+        try:
+            yield self
+            queue = self._queue
+        finally:
+            self._queue = None
+        for start in range(0, len(queue), 64):  # well inside the socket's buffers
+            part = queue[start:start + 64]
+            self.sock.send(b"".join(message for _, message in part))
+            self._answers({seq for seq, _ in part})
 
     # links ---------------------------------------------------------------------------------
 
@@ -132,10 +167,16 @@ class Netlink:
                          nested(IFLA_INFO_DATA, attr(VETH_INFO_PEER, peer_info))))
         self.request(RTM_NEWLINK, body, flags=NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL)
 
-    def set_hairpin(self, index):
-        """``bridge link set dev X hairpin on``: the port may send a frame back where it came from."""
-        self.request(RTM_SETLINK, ifinfo(index, family=AF_BRIDGE)
-                     + nested(IFLA_PROTINFO, attr(IFLA_BRPORT_MODE, b"\x01")))
+    def set_hairpin(self, index=0, ifname=None):
+        """``bridge link set dev X hairpin on``: the port may send a frame back where it came from.
+        By ``ifname`` (``ip link set X type bridge_slave hairpin on``) it needs no index first."""
+        if ifname is None:
+            self.request(RTM_SETLINK, ifinfo(index, family=AF_BRIDGE)
+                         + nested(IFLA_PROTINFO, attr(IFLA_BRPORT_MODE, b"\x01")))
+            return
+        self.request(RTM_NEWLINK, ifinfo() + text(IFLA_IFNAME, ifname)
+                     + nested(IFLA_LINKINFO, text(IFLA_INFO_SLAVE_KIND, "bridge"),
+                              nested(IFLA_INFO_SLAVE_DATA, attr(IFLA_BRPORT_MODE, b"\x01"))))
 
     # addresses, routes, rules --------------------------------------------------------------
 

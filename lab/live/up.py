@@ -6,11 +6,11 @@ import shutil
 import sys
 import time
 
-from lab.agents import loadbalancer
+from lab.agents import launch, loadbalancer
 from lab.cluster import objects
 from lab.cluster.build import build_cluster
 from lab.errors import LabError
-from lab.kernel import netns, record
+from lab.kernel import forkserver, netns, processes, record
 from lab.live import down, steps
 from lab.live.progress import Progress
 from lab.net import nginx, wiring
@@ -18,6 +18,8 @@ from lab.proxy import modes
 from lab.spec import scenario, sources
 
 REQUIRED_TOOLS = ("ip", "nsenter")
+FORK_SERVER_KEY = "fork-server/up"
+LAB_FORK_SERVER_KEY = "fork-server/lab"  # the same process, once handed over to the lab
 
 
 def up(scenario_path, name=None, out=None, progress=None, api_server=True):
@@ -35,7 +37,8 @@ def up(scenario_path, name=None, out=None, progress=None, api_server=True):
     if nginx.needs_nginx(cluster):
         loadbalancer.check_installed()
     asked = time.monotonic()
-    with record.locked():
+    # the agents' code is imported once, by a fork server, while up builds the rest
+    with processes.forking(cluster.lab, launch.PRELOAD) as server, record.locked():
         progress.took("wait for other labs' up/down", time.monotonic() - asked)
         existing = record.Record.load(cluster.lab)
         if existing is not None:
@@ -44,10 +47,19 @@ def up(scenario_path, name=None, out=None, progress=None, api_server=True):
         steps.check_names_free(plan.namespace_names)
         progress.say(f"Creating lab {cluster.lab!r} from {scenario_path}")
         lab_record = record.Record.create(cluster.lab, scenario_path, files.texts())
+        if server is not None:  # it dies with up, and exits when up is done; recorded meanwhile
+            lab_record.add_pid(FORK_SERVER_KEY, server.pid)
         try:
             steps.run_all(steps.UP, steps.Context(lab_record, cluster, plan, progress,
                                                   objects=objects.with_addons(spec, spec.objects),
                                                   api_server=api_server))
+            if server is not None:  # from now on the lab's: live changes fork their agents from it
+                lab_pid = server.detach(lab_record.path(forkserver.SOCKET_NAME), cluster.nodes[0].netns)
+                if lab_pid:
+                    lab_record.add_pid(LAB_FORK_SERVER_KEY, lab_pid)
+                    server.confirm()
+                server.close()
+                lab_record.drop_pids([FORK_SERVER_KEY])
         except BaseException:
             down.teardown(lab_record)
             raise

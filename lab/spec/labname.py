@@ -3,8 +3,6 @@ no '-' (the first one ends it) and no two labs' namespaces can collide. Pure."""
 
 import re
 
-from lab.spec.fields import Field
-
 MAX_LAB_NAME = 12
 LAB_NAME = re.compile(r"[a-z0-9]{1,%d}" % MAX_LAB_NAME)
 LAB_NAME_RULE = (f"a lab name is 1 to {MAX_LAB_NAME} lower-case letters and digits, without '-': every namespace of "
@@ -21,4 +19,7 @@ def lab_name(f):
 
 def check_lab_name(name, where="--lab"):
     """``name`` if it is a valid lab name, else the one-line error ``up`` gives for it."""
+    if isinstance(name, str) and LAB_NAME.fullmatch(name):
+        return name  # without the field machinery, which ``down`` would import for nothing
+    from lab.spec.fields import Field
     return lab_name(Field(name, "command line", where))
