@@ -5,6 +5,7 @@ Every accessor raises InputError naming the file and the field path
 """
 
 import ipaddress
+import json
 import re
 
 from lab.errors import InputError
@@ -20,6 +21,12 @@ LABEL_NAME_RULE = ("must consist of alphanumeric characters, '-', '_' or '.', an
 IANA_SVC_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?")
 
 _TYPE_NAMES = {dict: "a mapping", list: "a list", str: "a string", int: "an integer", bool: "true or false"}
+
+
+def quoted(value):
+    """A value as kube-apiserver quotes it in a field error (Go's %q): in double quotes, with
+    control characters escaped, so the message stays one line."""
+    return '"' + "".join(c if c.isprintable() and c not in '"\\' else json.dumps(c)[1:-1] for c in str(value)) + '"'
 
 
 def _type_name(value):
@@ -169,7 +176,7 @@ class Field:
         if not re.search("[a-z]", value):
             problems.append("must contain at least one letter (a-z)")
         if problems:
-            raise self.error(f'Invalid value: "{value}": {problems[0]}')
+            raise self.error(f'Invalid value: {quoted(value)}: {problems[0]}')
         return value
 
     def labels(self):
@@ -186,21 +193,21 @@ class Field:
         key = self.str() if key is None else key
         prefix, _, name = key.rpartition("/")
         if prefix and (len(prefix) > 253 or not DNS_SUBDOMAIN.fullmatch(prefix)):
-            raise self.error(f'Invalid value: "{key}": prefix part a lowercase RFC 1123 subdomain must consist '
+            raise self.error(f'Invalid value: {quoted(key)}: prefix part a lowercase RFC 1123 subdomain must consist '
                              "of lower case alphanumeric characters, '-' or '.', and must start and end with an "
                              "alphanumeric character")
         if len(name) > 63:
-            raise self.error(f'Invalid value: "{key}": name part must be no more than 63 characters')
+            raise self.error(f'Invalid value: {quoted(key)}: name part must be no more than 63 characters')
         if not LABEL_NAME.fullmatch(name):
-            raise self.error(f'Invalid value: "{key}": name part {LABEL_NAME_RULE}')
+            raise self.error(f'Invalid value: {quoted(key)}: name part {LABEL_NAME_RULE}')
         return key
 
     def label_value(self, value=None):
         """A label value (this field's value, or ``value``), as kube-apiserver checks it."""
         value = self.str(empty=True) if value is None else value
         if len(value) > 63:
-            raise self.error(f'Invalid value: "{value}": must be no more than 63 characters')
+            raise self.error(f'Invalid value: {quoted(value)}: must be no more than 63 characters')
         if value and not LABEL_NAME.fullmatch(value):
-            raise self.error(f'Invalid value: "{value}": a valid label must be an empty string or '
+            raise self.error(f'Invalid value: {quoted(value)}: a valid label must be an empty string or '
                              + LABEL_NAME_RULE.replace("must consist", "consist"))
         return value

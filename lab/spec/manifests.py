@@ -9,7 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from lab.spec.fields import DNS_LABEL, DNS_SUBDOMAIN, Field
+from lab.spec.fields import DNS_LABEL, DNS_SUBDOMAIN, Field, quoted
 
 METADATA_FIELDS = {
     "name", "namespace", "labels", "annotations", "generateName", "uid", "resourceVersion",
@@ -528,7 +528,7 @@ def _external_name(f):
     value = f.str()
     name = value[:-1] if value.endswith(".") else value
     if len(name) > 253 or not DNS_SUBDOMAIN.fullmatch(name):
-        raise f.error(f'Invalid value: "{value}": a lowercase RFC 1123 subdomain must consist of lower case '
+        raise f.error(f'Invalid value: {quoted(value)}: a lowercase RFC 1123 subdomain must consist of lower case '
                       "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character",
                       "e.g. example.com")
     return value

@@ -228,3 +228,12 @@ def test_configmaps_with_other_data_are_other_objects():
                                    "data": {"k": value}}, "cm.yml"))
     assert cm("a") == cm("a") and cm("a") != cm("b")  # so applying a changed one says configured
     assert cm("a").value("k") == "a" and cm("a").value("nope") is None
+
+
+def test_a_value_with_a_newline_is_quoted_in_one_line():
+    from lab.errors import InputError
+    from lab.spec.fields import Field
+    with pytest.raises(InputError) as caught:
+        Field("a\nb", "m.yml", "spec.ports[0].targetPort").port_name()
+    assert str(caught.value) == ('m.yml: spec.ports[0].targetPort: Invalid value: "a\\nb": must contain only '
+                                 'alpha-numeric characters (a-z, 0-9), and hyphens (-)')
