@@ -204,11 +204,11 @@ class Run:
         src = plan.source(c.source, self.spec, self.model, self.pods, self.nodes, self.o.prefix)
         if src.kind == "skip":
             return report.skipped(c, shown, expected, src.reason)
-        pinned = (plan.pinned_address(self.spec, urls.parse(target).host) if c.url else None) \
-            or plan.template_hash(wanted, self.model, self.pods)
+        pinned = plan.pinned_address(self.spec, urls.parse(target).host) if c.url else None
         if pinned:
             return report.skipped(c, shown, expected, pinned)
         runner, via, reason = self._runner(src, bool(c.dns), target)
+        reason = reason or plan.template_hash(wanted, self.model, self.pods)
         if reason:
             return report.skipped(c, shown, expected, reason)
         if c.dns:
