@@ -50,9 +50,9 @@ class Run:
         finally:
             self.finish()
 
-    def start(self, checks=None, nodes=()):
+    def start(self, checks=None, probe_nodes=()):
         """Apply the scenario and wait for it (with probe pods on the nodes ``checks`` start from,
-        and on ``nodes``)."""
+        and on the topology nodes ``probe_nodes``)."""
         nodes = plan.cluster_nodes(self.cluster.list("Node"))
         self.nodes = plan.map_nodes([n.name for n in self.spec.topology.nodes], nodes,
                                     plan.parse_node_map(self.o.node_map))
@@ -63,7 +63,7 @@ class Run:
             self.say(f"Removed {gone} objects an earlier run of {self.spec.name} left on the cluster")
         self.say(f"Applying {len(self.spec.objects)} objects of {self.spec.name} to {self.cluster.server} "
                  f"(label {plan.RUN_LABEL}={self.run})")
-        self._apply(self.spec.checks if checks is None else checks, nodes)
+        self._apply(self.spec.checks if checks is None else checks, probe_nodes)
         self._wait()
         self._read()
 
@@ -102,7 +102,7 @@ class Run:
             raise LabError(f"the cluster refused {where}: {exc}") from None
         self.created.append((obj["kind"], meta.get("namespace"), meta["name"]))
 
-    def _apply(self, checks, nodes=()):
+    def _apply(self, checks, probe_nodes=()):
         objects = plan.manifests(self.spec, self.labels, self.o.prefix)
         written = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"}
         for ns in plan.namespaces(objects):
@@ -112,7 +112,7 @@ class Run:
             if obj["kind"] == "Namespace" and self.cluster.get("Namespace", name=obj["metadata"]["name"]):
                 continue  # a namespace that is there already is used, not taken over
             self._create(obj)
-        wanted = {plan.node_of(c.source, self.spec) for c in checks} | set(nodes)
+        wanted = {plan.node_of(c.source, self.spec) for c in checks} | set(probe_nodes)
         for node in sorted(n for n in wanted if n in self.nodes):
             self._probe_pod(node)
 
@@ -237,16 +237,14 @@ class Run:
         """Results of an exercise's checks (lab.classroom.exercise.catalog.ExerciseCheck: probe,
         run, service or loopback) on the cluster."""
         try:
-            sources = [c.source for c in checks if c.kind == "run"]
-            answering = any(c.kind == "service" and c.value == "answering" for c in checks)
-            nodes = {plan.node_of(s, self.spec) for s in sources} | (set(self.nodes_of_topology()) if answering else set())
-            self.start([c.spec for c in checks if c.kind == "probe"], nodes - {None})
+            nodes = {plan.node_of(c.source, self.spec) for c in checks
+                     if c.kind == "run" and not kinds.node_tool(c.command)} - {None}
+            if any(c.kind == "service" and c.value == "answering" for c in checks):
+                nodes |= {n.name for n in self.spec.topology.nodes}  # the endpoints' own nodes
+            self.start([c.spec for c in checks if c.kind == "probe"], nodes)
             return [self.exercise_check(c) for c in checks]
         finally:
             self.finish()
-
-    def nodes_of_topology(self):
-        return [n.name for n in self.spec.topology.nodes]
 
     def exercise_check(self, c):
         if c.kind == "probe":
