@@ -170,17 +170,17 @@ def _key(doc):
     return doc["kind"], meta.get("namespace") or "default", meta["name"]
 
 
-def solved_scenario(exercise):
+def solved_scenario(exercise, fixed=True):
     """The exercise's scenario once solved: its manifests, with the break's and then the reference
     fix's applies and deletes of objects done to them (a fix of the kernel or a pod's files, the
-    scenario as written has already)."""
+    scenario as written has already). ``fixed=False``: broken, the break's alone."""
     from lab.classroom.exercise import catalog
     doc = yaml.safe_load(open(exercise.scenario))
     objects = {}
     for entry in doc.get("manifests") or []:
         for d in _docs(entry, os.path.dirname(exercise.scenario)):
             objects[_key(d)] = d
-    for action in exercise.breaks + catalog.load_solution(exercise).actions:
+    for action in exercise.breaks + (catalog.load_solution(exercise).actions if fixed else ()):
         if action.kind == "apply":
             for d in _docs(action.path, "/"):
                 objects[_key(d)] = d
@@ -196,24 +196,10 @@ def test_solved_exercises_pass_the_same_way(cluster, tmp_path, name):
     """Every check of every exercise, solved: through the API with the lab's verdict, or skipped
     for one of the reasons above. The lab's side is the exercise's grading on a fresh lab of the
     same solved scenario (its url and dns checks are lab verify's)."""
-    from lab.classroom.exercise import catalog, runner
+    from lab.classroom.exercise import catalog
     _, config = cluster
     exercise = catalog.load(os.path.join(EXERCISES, name))
-    path = tmp_path / "solved.yml"
-    path.write_text(yaml.safe_dump(solved_scenario(exercise)))
-    lab = unique_lab_name("rx")
-    with open(os.devnull, "w") as quiet:
-        up.up(str(path), lab, out=quiet)
-    try:
-        grade = runner.grade(lab, exercise)
-    finally:
-        down.down(lab)
-    api = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-c",
-                          REMOTE_EXERCISE, exercise.folder, str(path), config], cwd=ROOT, capture_output=True,
-                         text=True, timeout=240, env={"PATH": os.environ["PATH"], "HOME": "/nonexistent"})
-    assert api.returncode == 0, api.stderr
-    api_results = json.loads(api.stdout)
-    assert [r["check"] for r in api_results] == [c.name for c in exercise.checks]
+    grade, api_results = graded_both(exercise, solved_scenario(exercise), config, tmp_path)
     ran = 0
     for check, on_lab, result in zip(exercise.checks, grade.results, api_results):
         if check.kind != "loopback":  # the student's kubectl port-forward on the host, not part of the scenario
@@ -227,6 +213,40 @@ def test_solved_exercises_pass_the_same_way(cluster, tmp_path, name):
             assert "(hostNetwork on " in result["via"], result
     assert ran >= 1 or name == "07-local-policy-no-pod", api_results  # 07's checks are all the client's
     assert left_on(config) == []
+
+
+def test_a_broken_exercise_fails_its_service_and_run_checks_the_same_way(cluster, tmp_path):
+    from lab.classroom.exercise import catalog
+    _, config = cluster
+    exercise = catalog.load(os.path.join(EXERCISES, "12-scaled-to-zero"))  # web scaled to zero replicas
+    grade, api_results = graded_both(exercise, solved_scenario(exercise, fixed=False), config, tmp_path)
+    verdicts = {c.name: (c.kind, on_lab.passed, r["passed"]) for c, on_lab, r in
+                zip(exercise.checks, grade.results, api_results) if not r.get("skipped")}
+    assert verdicts == {"a node reaches web's ClusterIP": ("probe", False, False),
+                        "web has three ready endpoints": ("service", False, False),
+                        "web's name still resolves": ("run", True, True)}, verdicts
+    assert left_on(config) == []
+
+
+def graded_both(exercise, doc, config, tmp_path):
+    """(the exercise's grade on a fresh lab of the scenario ``doc``, the API's results as JSON)."""
+    from lab.classroom.exercise import runner
+    path = tmp_path / "scenario.yml"
+    path.write_text(yaml.safe_dump(doc))
+    lab = unique_lab_name("rx")
+    with open(os.devnull, "w") as quiet:
+        up.up(str(path), lab, out=quiet)
+    try:
+        grade = runner.grade(lab, exercise)
+    finally:
+        down.down(lab)
+    api = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, "-c",
+                          REMOTE_EXERCISE, exercise.folder, str(path), config], cwd=ROOT, capture_output=True,
+                         text=True, timeout=240, env={"PATH": os.environ["PATH"], "HOME": "/nonexistent"})
+    assert api.returncode == 0, api.stderr
+    api_results = json.loads(api.stdout)
+    assert [r["check"] for r in api_results] == [c.name for c in exercise.checks]
+    return grade, api_results
 
 
 def test_kept_then_cleaned_up_and_an_interrupted_run_is_cleared_by_the_next(cluster):
