@@ -226,6 +226,19 @@ def pinned_address(spec, host):
     return None
 
 
+def template_hash(text, model_, pods):
+    """Why a check whose ``text`` names a pod by the hash of its Deployment's template as the
+    scenario writes it (``pod-nodeport-6cc49c7999-``) cannot pass on a cluster whose pods carry
+    another hash (the run labels the template, so the cluster hashes another one); None otherwise."""
+    live = {(p["metadata"].get("labels") or {}).get("pod-template-hash") for p in pods}
+    for p in model_.pods:
+        value = dict(p.labels).get("pod-template-hash")
+        if value and value not in live and f"-{value}-" in (text or ""):
+            return (f"names pods by their template's hash {value}, and the run's labels on the template "
+                    "(svclab.io/run) give the cluster's pods another one")
+    return None
+
+
 def _scenario_namespaces(spec):
     found = {"default"}
     for obj in spec.objects:

@@ -7,7 +7,7 @@ import sys
 import time
 
 from lab.errors import InternalError, LabError
-from lab.remote import client, kubeapi, plan, probes, promises, routes
+from lab.remote import client, kinds, kubeapi, plan, probes, promises, routes
 from lab.verify import report, split, urls
 
 # what a run may create, in the order it deletes (dependents before what holds them)
@@ -50,8 +50,9 @@ class Run:
         finally:
             self.finish()
 
-    def start(self, checks=None):
-        """Apply the scenario and wait for it (with probe pods on the nodes ``checks`` start from)."""
+    def start(self, checks=None, probe_nodes=()):
+        """Apply the scenario and wait for it (with probe pods on the nodes ``checks`` start from,
+        and on the topology nodes ``probe_nodes``)."""
         nodes = plan.cluster_nodes(self.cluster.list("Node"))
         self.nodes = plan.map_nodes([n.name for n in self.spec.topology.nodes], nodes,
                                     plan.parse_node_map(self.o.node_map))
@@ -62,7 +63,7 @@ class Run:
             self.say(f"Removed {gone} objects an earlier run of {self.spec.name} left on the cluster")
         self.say(f"Applying {len(self.spec.objects)} objects of {self.spec.name} to {self.cluster.server} "
                  f"(label {plan.RUN_LABEL}={self.run})")
-        self._apply(self.spec.checks if checks is None else checks)
+        self._apply(self.spec.checks if checks is None else checks, probe_nodes)
         self._wait()
         self._read()
 
@@ -101,7 +102,7 @@ class Run:
             raise LabError(f"the cluster refused {where}: {exc}") from None
         self.created.append((obj["kind"], meta.get("namespace"), meta["name"]))
 
-    def _apply(self, checks):
+    def _apply(self, checks, probe_nodes=()):
         objects = plan.manifests(self.spec, self.labels, self.o.prefix)
         written = {o["metadata"]["name"] for o in objects if o["kind"] == "Namespace"}
         for ns in plan.namespaces(objects):
@@ -111,7 +112,8 @@ class Run:
             if obj["kind"] == "Namespace" and self.cluster.get("Namespace", name=obj["metadata"]["name"]):
                 continue  # a namespace that is there already is used, not taken over
             self._create(obj)
-        for node in sorted({n for n in (plan.node_of(c.source, self.spec) for c in checks) if n in self.nodes}):
+        wanted = {plan.node_of(c.source, self.spec) for c in checks} | set(probe_nodes)
+        for node in sorted(n for n in wanted if n in self.nodes):
             self._probe_pod(node)
 
     def _probe_pod(self, node):
@@ -206,6 +208,7 @@ class Run:
         if pinned:
             return report.skipped(c, shown, expected, pinned)
         runner, via, reason = self._runner(src, bool(c.dns), target)
+        reason = reason or plan.template_hash(wanted, self.model, self.pods)
         if reason:
             return report.skipped(c, shown, expected, reason)
         if c.dns:
@@ -228,6 +231,85 @@ class Run:
                 probes.ProbeOutcome("timeout", error="exec did not finish")
         got, passed = report.url_verdict(wanted, outcome.kind, outcome.body, outcome.describe())
         return report.CheckResult(c, shown, wanted, got, passed, time.monotonic() - started, {"via": via})
+
+    # an exercise's checks -------------------------------------------------------------------
+    def verify_exercise(self, checks):
+        """Results of an exercise's checks (lab.classroom.exercise.catalog.ExerciseCheck: probe,
+        run, service or loopback) on the cluster."""
+        try:
+            nodes = {plan.node_of(c.source, self.spec) for c in checks
+                     if c.kind == "run" and not kinds.node_tool(c.command)} - {None}
+            if any(c.kind == "service" and c.value == "answering" for c in checks):
+                nodes |= {n.name for n in self.spec.topology.nodes}  # the endpoints' own nodes
+            self.start([c.spec for c in checks if c.kind == "probe"], nodes)
+            return [self.exercise_check(c) for c in checks]
+        finally:
+            self.finish()
+
+    def exercise_check(self, c):
+        if c.kind == "probe":
+            r = self.check(c.spec)
+            return dataclasses.replace(r, check=kinds.Titled(c.index, c.name, c.source))
+        titled = kinds.Titled(c.index, c.name, c.source or ("loopback" if c.kind == "loopback" else "cluster"))
+        if c.kind == "loopback":
+            return report.skipped(titled, f"http://127.0.0.1:{c.port}/", c.expect,
+                                  kinds.LOOPBACK_REASON.format(port=c.port))
+        if c.kind == "service":
+            return self._service_check(c, titled)
+        return self._run_check(c, titled)
+
+    def _service_check(self, c, titled):
+        started = time.monotonic()
+        ns = plan.mapped_namespace(c.namespace, self.o.prefix)
+        svc, eps = self.cluster.get("Service", ns, c.service), self.cluster.get("Endpoints", ns, c.service)
+        shown = f"service {c.namespace}/{c.service} {c.field}"
+        if c.field == "endpoints" and c.value == "answering" and svc is not None:
+            outcomes = []
+            for ip, port, node_name in kinds.ready_endpoints(svc, eps):
+                node = next((t for t, n in self.nodes.items() if n.name == node_name), None)
+                if node is None:
+                    return report.skipped(titled, shown, "every endpoint answers",
+                                          f"endpoint {ip} is on node {node_name}, which no topology node maps to")
+                url = f"http://{ip}:{port}/"
+                runner, _, reason = self._runner(plan.Source("node", node=node), False, url)
+                if reason:
+                    return report.skipped(titled, shown, "every endpoint answers", reason)
+                code, out, err = runner(probes.curl_argv(url, 1.0), 1.0 + EXEC_MARGIN)
+                kind = probes.outcome(code, out, err).kind if code is not None else "timeout"
+                outcomes.append((f"{ip}:{port}", kind))
+            passed, expected, got = kinds.answering_verdict(outcomes)
+        else:
+            passed, expected, got = kinds.service_verdict(c.field, c.value, svc, eps)
+        return report.CheckResult(titled, shown, expected, got, passed, time.monotonic() - started)
+
+    def _run_check(self, c, titled):
+        started = time.monotonic()
+        shown = " ".join(str(w) for w in c.command)
+        if c.source == "client":
+            return report.skipped(titled, shown, c.expect, kinds.CLIENT_RUN_REASON)
+        argv = []
+        for word in c.command:
+            filled, why = self._fill(c, str(word), "run")
+            if why:
+                return report.skipped(titled, shown, c.expect, why)
+            argv.append(filled)
+        wanted, why = self._fill(c, c.expect, "expect") if c.expect else (None, None)
+        why = why or plan.template_hash(wanted, self.model, self.pods)
+        if why:
+            return report.skipped(titled, shown, c.expect, why)
+        src = plan.source(c.source, self.spec, self.model, self.pods, self.nodes, self.o.prefix)
+        if src.kind == "skip":
+            return report.skipped(titled, shown, c.expect, src.reason)
+        tool = kinds.node_tool(argv) if src.kind == "node" else None
+        if tool:
+            return report.skipped(titled, shown, c.expect, kinds.NODE_TOOL_REASON.format(tool=tool))
+        runner, via, reason = self._runner(src, False, "")
+        if reason:
+            return report.skipped(titled, shown, c.expect, reason)
+        code, out, err = runner(argv, c.timeout + EXEC_MARGIN)
+        passed, expected, got = kinds.run_verdict(code, out, err, wanted, argv)
+        return report.CheckResult(titled, " ".join(argv), expected, got, passed, time.monotonic() - started,
+                                  {"via": via})
 
     # what the pytest fixture asks ----------------------------------------------------------
     def _source_runner(self, source_name, target, dns=False):

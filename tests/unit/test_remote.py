@@ -288,3 +288,14 @@ def test_nothing_the_api_path_imports_reaches_a_namespace():
         todo += list(_imports(module))
     assert "lab.remote.kubeapi" in seen and "lab.verify.report" in seen
     assert not [m for m in seen if m.startswith(FORBIDDEN)], sorted(seen)
+
+
+def test_a_check_naming_the_templates_hash_is_skipped_when_the_clusters_pods_have_another():
+    m = plan.model(scenario.load(SEED_SCENARIO))
+    written = dict(m.pods[0].labels)["pod-template-hash"]
+    theirs = [pod("pod-nodeport-7444569589-c647w", "n1", {"app": "myapp", "pod-template-hash": "7444569589"})]
+    why = plan.template_hash(f"You've hit pod-nodeport-{written}-", m, theirs)
+    assert why and written in why and "svclab.io/run" in why
+    assert plan.template_hash("You've hit pod-nodeport-", m, theirs) is None
+    same = [pod("pod-nodeport-x", "n1", {"app": "myapp", "pod-template-hash": written})]
+    assert plan.template_hash(f"You've hit pod-nodeport-{written}-", m, same) is None
