@@ -70,7 +70,9 @@ class LabHandle:
         """The outcome of one request (reached / refused / timeout / unreachable), never raising."""
         from lab.verify import probe
         target = urls.parse(url)
-        return probe.run(probe.http_get(self._netns(source), target.host, target.port, target.path, timeout))
+        netns_name = self._netns(source)
+        address = probe.address(self.cluster, netns_name, target.host, timeout) or target.host
+        return probe.run(probe.http_get(netns_name, address, target.port, target.path, timeout, http_host=target.host))
 
     def curl(self, source, url, timeout=3.0):
         """The body of the answer to one request from ``source``; ProbeFailed if there is none."""

@@ -49,8 +49,9 @@ def _run(cluster, c, ns, target, wanted):
         return CheckResult(c, target, "expected split", d.verdict, d.passed, d.seconds, {"distribution": d.as_dict()})
     parsed = urls.parse(target)
     host, port, path = parsed.host, parsed.port, parsed.path
-    outcome = probe.run(probe.http_get(ns, host, port, path, c.timeout))
+    address = probe.address(cluster, ns, host, c.timeout) or host
+    outcome = probe.run(probe.http_get(ns, address, port, path, c.timeout, http_host=host))
     got, passed = report.url_verdict(wanted, outcome.kind, outcome.body, outcome.describe())
-    semantics = expect.expect(cluster, ns, host, port)
+    semantics = expect.expect(cluster, ns, address, port)
     return CheckResult(c, target, wanted, got, passed, time.monotonic() - started,
                   {"kubernetes": semantics.outcome, "path": semantics.what})

@@ -8,6 +8,7 @@ namespaces run concurrently without a process per probe.
 
 import asyncio
 import errno
+import ipaddress
 import os
 import socket
 import time
@@ -22,6 +23,24 @@ def _socket_in(netns_name, kind=socket.SOCK_STREAM):
         sock = socket.socket(socket.AF_INET, kind)
     sock.setblocking(False)
     return sock
+
+
+def is_address(host):
+    try:
+        ipaddress.IPv4Address(host)
+        return True
+    except ValueError:
+        return False
+
+
+def address(cluster, netns_name, host, timeout=2.0):
+    """``host`` as an IPv4 address, the way a program in that namespace gets it: a literal as it
+    is, a name through the namespace's own resolver configuration (the host's resolver is never
+    asked); None when the name does not resolve."""
+    if is_address(host):
+        return host
+    found = resolve(cluster, netns_name, host, timeout)
+    return found[0] if found else None
 
 
 def _classify(exc):
@@ -39,6 +58,8 @@ async def http_get(netns_name, host, port, path="/", timeout=2.0, http_host=None
     """One HTTP/1.1 request on a new connection (or just the connection); never raises for
     network failures."""
     started = time.monotonic()
+    if not is_address(host):  # resolved by the caller with the source's own resolver, never the host's
+        return ProbeOutcome("unreachable", seconds=0.0, error=f"{host} does not resolve")
     sock = _socket_in(netns_name)
     loop = asyncio.get_running_loop()
     try:
@@ -148,13 +169,23 @@ class _Connection:
         self.deadline = self.started + timeout
 
     def start(self):
-        code = self.sock.connect_ex(self.address)
+        # a failure at once (a host name that does not resolve, a network that is unreachable) is
+        # reported on the next turn of the loop: reported here, it would start the next probe from
+        # inside this one, and N failing probes would nest N deep
+        if not is_address(self.address[0]):  # names are resolved before, with the source's resolver
+            self.loop.call_soon(self._failed, OSError(errno.EHOSTUNREACH, f"{self.address[0]} does not resolve"))
+            return
+        try:
+            code = self.sock.connect_ex(self.address)
+        except OSError as exc:
+            self.loop.call_soon(self._failed, exc)
+            return
         if code == 0:
             self._connected()
         elif code in (errno.EINPROGRESS, errno.EAGAIN):
             self.loop.add_writer(self.fd, self._writable)
         else:
-            self._failed(OSError(code, os.strerror(code)))
+            self.loop.call_soon(self._failed, OSError(code, os.strerror(code)))
 
     def _writable(self):
         self.loop.remove_writer(self.fd)

@@ -88,3 +88,19 @@ def test_dist_10000_requests(seed_name):
     assert set(result["expected"]) == {"pod-nodeport-6cc49c7999-gdqbg", "pod-nodeport-6cc49c7999-5fjdh"}
     text = run_lab("dist", "client", "http://192.168.179.101:30090", "-n", "200", "--lab", seed_name).stdout
     assert "chi-square =" in text and "verdict: PASS" in text
+
+
+def test_dist_resolves_a_name_as_the_source_does(seed_name):
+    # through the node's own resolver configuration (the cluster DNS), never the host's
+    r = run_lab("dist", "node1", "http://nodeport-svc.default.svc.cluster.local:3000/", "-n", "200", "--lab",
+                seed_name, "--json", timeout=60)
+    result = json.loads(r.stdout)
+    assert result["passed"] and sum(result["counts"].values()) == 200, result
+
+
+@pytest.mark.parametrize("url", ["http://no-such-host.invalid/", "http://10.99.0.1:80/"])
+def test_dist_to_what_cannot_answer_counts_failures(seed_name, url):
+    # every probe failing at once (a name that does not resolve) or after its timeout: a verdict, not a crash
+    r = run_lab("dist", "node1", url, "-n", "1000", "--lab", seed_name, "--json", check=False, timeout=60)
+    result = json.loads(r.stdout)
+    assert r.returncode == 1 and not result["passed"] and sum(result["failures"].values()) == 1000, r.stderr
