@@ -35,25 +35,6 @@ def node_tool(command):
     return None
 
 
-def run_verdict(code, out, err, wanted, command):
-    """(passed, expected, got) of a ``run:`` command that ended with ``code`` (None: it did not
-    finish), as the lab's exercise runner says it."""
-    output = out + err
-    expected = f"{wanted!r} in the output" if wanted else "exit code 0"
-    if code is None:
-        return False, expected, "did not finish in time"
-    if code != 0:
-        last = output.strip().splitlines()
-        return False, expected, f"exit code {code}" + (f": {last[-1]}" if last else "")
-    if wanted is None:
-        return True, expected, "exit code 0"
-    line = next((ln.strip() for ln in output.splitlines() if wanted in ln), None)
-    if line is not None:
-        return True, expected, line
-    lines = output.strip().splitlines()
-    return False, expected, f"not in the {len(lines)} lines of {' '.join(command)}" if lines else "no output"
-
-
 def ready_endpoints(service, endpoints):
     """[(ip, port, node name)] of the ready endpoints of the service's first port."""
     ports = (service.get("spec") or {}).get("ports") or []

@@ -307,7 +307,7 @@ class Run:
         if reason:
             return report.skipped(titled, shown, c.expect, reason)
         code, out, err = runner(argv, c.timeout + EXEC_MARGIN)
-        passed, expected, got = kinds.run_verdict(code, out, err, wanted, argv)
+        passed, expected, got = report.run_verdict(code, out, err, wanted, argv)
         return report.CheckResult(titled, " ".join(argv), expected, got, passed, time.monotonic() - started,
                                   {"via": via})
 
@@ -369,12 +369,7 @@ class Run:
         result = split.Distribution(c.source, target, c.distribution, seconds=time.monotonic() - started,
                                     expectation=promises.expectation(parsed.host, parsed.port, self.services,
                                                                      self.endpoints, self.all_nodes, source_node))
-        for o in outcomes:
-            if o.ok and o.pod:
-                result.counts[o.pod] = result.counts.get(o.pod, 0) + 1
-            else:
-                kind = o.kind if not o.ok else "no pod name"
-                result.failures[kind] = result.failures.get(kind, 0) + 1
+        result.count(outcomes)
         split.judge(result)
         return report.CheckResult(c, target, "expected split", result.verdict, result.passed, result.seconds,
                                   {"distribution": result.as_dict(), "via": via})

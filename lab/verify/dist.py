@@ -15,11 +15,6 @@ def measure(cluster, source_netns, source, url, n, timeout=2.0, concurrency=200)
     outcomes = probe.run(probe.many([(source_netns, host, port, path, timeout)] * n, concurrency))
     result = Distribution(source, url, n, seconds=time.monotonic() - started,
                           expectation=expect.expect(cluster, source_netns, host, port))
-    for o in outcomes:
-        if o.ok and o.pod:
-            result.counts[o.pod] = result.counts.get(o.pod, 0) + 1
-        else:
-            kind = o.kind if not o.ok else "no pod name"
-            result.failures[kind] = result.failures.get(kind, 0) + 1
+    result.count(outcomes)
     judge(result)
     return result

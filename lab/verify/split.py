@@ -23,6 +23,16 @@ class Distribution:
     verdict: str = ""
     passed: bool = False
 
+    def count(self, outcomes):
+        """Add the probes' ``outcomes``: an answer to the pod that gave it, anything else to its kind."""
+        for o in outcomes:
+            if o.ok and o.pod:
+                self.counts[o.pod] = self.counts.get(o.pod, 0) + 1
+            else:
+                kind = o.kind if not o.ok else "no pod name"
+                self.failures[kind] = self.failures.get(kind, 0) + 1
+        return self
+
     def as_dict(self):
         return {"source": self.source, "url": self.url, "requests": self.requests, "counts": self.counts,
                 "failures": self.failures, "seconds": round(self.seconds, 3),

@@ -2,6 +2,7 @@
 an exec's output, and the node tools a probe pod cannot be expected to hold."""
 
 from lab.remote import kinds
+from lab.verify import report
 
 
 def svc(name="web", ports=({"port": 80},), kind=None, cluster_ip="10.96.5.5", ingress=()):
@@ -27,13 +28,13 @@ def test_node_tools_are_found_in_a_shell_line_too():
 
 
 def test_run_verdicts_are_the_runners():
-    assert kinds.run_verdict(0, "Name: web\nAddress: 10.96.5.5\n", "", "Address: 10.96.5.5", ["nslookup", "web"]) \
+    assert report.run_verdict(0, "Name: web\nAddress: 10.96.5.5\n", "", "Address: 10.96.5.5", ["nslookup", "web"]) \
         == (True, "'Address: 10.96.5.5' in the output", "Address: 10.96.5.5")
-    assert kinds.run_verdict(1, "", "server can't find web\n", "Address: 1.2.3.4", ["nslookup", "web"]) \
+    assert report.run_verdict(1, "", "server can't find web\n", "Address: 1.2.3.4", ["nslookup", "web"]) \
         == (False, "'Address: 1.2.3.4' in the output", "exit code 1: server can't find web")
-    assert kinds.run_verdict(0, "a\nb\n", "", "c", ["x"])[2] == "not in the 2 lines of x"
-    assert kinds.run_verdict(0, "", "", None, ["true"]) == (True, "exit code 0", "exit code 0")
-    assert kinds.run_verdict(None, "", "", None, ["sleep", "9"])[0] is False
+    assert report.run_verdict(0, "a\nb\n", "", "c", ["x"])[2] == "not in the 2 lines of x"
+    assert report.run_verdict(0, "", "", None, ["true"]) == (True, "exit code 0", "exit code 0")
+    assert report.run_verdict(None, "", "", None, ["sleep", "9"])[0] is False
 
 
 def test_service_fields_from_the_objects():

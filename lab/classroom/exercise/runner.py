@@ -22,7 +22,7 @@ from lab.kernel import commands, etcdirs, record
 from lab.kernel.files import write_atomic
 from lab.kernel.record import find_running
 from lab.live import changes, down, up
-from lab.verify import checks, probe
+from lab.verify import checks, probe, report
 
 KINDS = {"pod": "Pod", "svc": "Service", "deployment": "Deployment"}  # catalog.DELETE_KINDS -> API kind
 
@@ -203,18 +203,7 @@ def _run_command(cluster, values, c):
     command = [checks.expand(w, values, c.where.child("run")) for w in c.command]
     wanted = checks.expand(c.expect, values, c.where.child("expect")) if c.expect else None
     result = commands.run_user(command, lookup.netns_of(cluster, c.source), c.timeout, cluster.lab)
-    output = result.stdout + result.stderr
-    expected = f"{wanted!r} in the output" if wanted else "exit code 0"
-    if result.returncode != 0:
-        last = output.strip().splitlines()
-        return False, expected, f"exit code {result.returncode}" + (f": {last[-1]}" if last else "")
-    if wanted is None:
-        return True, expected, "exit code 0"
-    line = next((ln.strip() for ln in output.splitlines() if wanted in ln), None)
-    if line is not None:
-        return True, expected, line
-    lines = output.strip().splitlines()
-    return False, expected, f"not in the {len(lines)} lines of {' '.join(command)}" if lines else "no output"
+    return report.run_verdict(result.returncode, result.stdout, result.stderr, wanted, command)
 
 
 def _loopback(c):
