@@ -44,7 +44,18 @@ class ProbeFailed(AssertionError):
     pass
 
 
-class LabHandle:
+class _Handle:
+    """What a lab's handle and a cluster's have alike, over their own ``probe``."""
+
+    def curl(self, source, url, timeout=3.0):
+        """The body of the answer to one request from ``source``; ProbeFailed if there is none."""
+        outcome = self.probe(source, url, timeout)
+        if not outcome.ok:
+            raise ProbeFailed(f"{source} -> {url}: {outcome.describe()}")
+        return outcome.body
+
+
+class LabHandle(_Handle):
     """A running lab, seen from its namespaces."""
 
     def __init__(self, name, scenario_path):
@@ -73,13 +84,6 @@ class LabHandle:
         netns_name = self._netns(source)
         address = probe.address(self.cluster, netns_name, target.host, timeout) or target.host
         return probe.run(probe.http_get(netns_name, address, target.port, target.path, timeout, http_host=target.host))
-
-    def curl(self, source, url, timeout=3.0):
-        """The body of the answer to one request from ``source``; ProbeFailed if there is none."""
-        outcome = self.probe(source, url, timeout)
-        if not outcome.ok:
-            raise ProbeFailed(f"{source} -> {url}: {outcome.describe()}")
-        return outcome.body
 
     def resolve(self, source, name):
         """The A records ``source`` gets for ``name`` through its own resolver (empty if none)."""
@@ -139,7 +143,7 @@ def _find(path, request):
     raise LabError(f"scenario {path!r} not found (relative to the working directory, the test file or the rootdir)")
 
 
-class ClusterHandle:
+class ClusterHandle(_Handle):
     """A scenario applied to a real cluster, seen through its API (``--svclab-kubeconfig``)."""
 
     def __init__(self, run, kubeconfig, context):
@@ -161,12 +165,6 @@ class ClusterHandle:
 
     def probe(self, source, url, timeout=3.0):
         return self._do(self.run.probe, source, url, timeout)
-
-    def curl(self, source, url, timeout=3.0):
-        outcome = self.probe(source, url, timeout)
-        if not outcome.ok:
-            raise ProbeFailed(f"{source} -> {url}: {outcome.describe()}")
-        return outcome.body
 
     def resolve(self, source, name):
         return self._do(self.run.resolve, source, name)
