@@ -18,12 +18,12 @@ SYSTEM_KEYS = ("uid", "resourceVersion", "creationTimestamp", "generation", "man
                "deletionTimestamp", "deletionGracePeriodSeconds")
 
 
-def _copy(value):
+def copy_manifest(value):
     """A copy of manifest data (dicts, lists, scalars): copy.deepcopy, without its cost."""
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: copy_manifest(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_copy(v) for v in value]
+        return [copy_manifest(v) for v in value]
     return value
 
 
@@ -106,7 +106,7 @@ def _meta(name, namespace=None, manifest=None, **more):
         meta["namespace"] = namespace
     for field in ("labels", "annotations", "finalizers", "generateName"):
         if written.get(field):
-            meta[field] = _copy(written[field])
+            meta[field] = copy_manifest(written[field])
     for field, value in more.items():
         if value:
             meta[field] = value
@@ -115,7 +115,7 @@ def _meta(name, namespace=None, manifest=None, **more):
 
 def _as_written(obj, api_version, kind):
     """An object the control plane keeps as it was written (its system fields set by the store)."""
-    out = _copy(obj.manifest) if isinstance(obj.manifest, dict) else {}
+    out = copy_manifest(obj.manifest) if isinstance(obj.manifest, dict) else {}
     out["apiVersion"], out["kind"] = api_version, kind
     meta = out.setdefault("metadata", {})
     for k in SYSTEM_KEYS:
@@ -396,10 +396,10 @@ def _deployment_replicasets(obj, cluster, pods_by_owner):
     out = []
     for owner, template_hash in _replicaset_names(obj, pods).items():
         mine = [p for p in pods if p.owner == owner]
-        template = _copy((obj.manifest or {}).get("spec", {}).get("template", {}))
+        template = copy_manifest((obj.manifest or {}).get("spec", {}).get("template", {}))
         template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = template_hash
         _template_defaults(template)
-        selector = _copy((obj.manifest or {}).get("spec", {}).get("selector", {}))
+        selector = copy_manifest((obj.manifest or {}).get("spec", {}).get("selector", {}))
         selector.setdefault("matchLabels", {})["pod-template-hash"] = template_hash
         labels = dict(template["metadata"]["labels"])
         meta = {"name": owner, "namespace": obj.namespace, "labels": labels,
@@ -507,7 +507,7 @@ def _pod(cluster, pod, templates, manifests):
         written = templates.get(("Deployment", pod.namespace, pod.owner.rsplit("-", 1)[0]), {})
     else:
         written = templates.get((pod.owner_kind, pod.namespace, pod.owner), {})
-    spec = _copy(written.get("spec", {}))
+    spec = copy_manifest(written.get("spec", {}))
     _pod_spec_defaults(spec)
     spec["nodeName"] = node.hostname
     spec.setdefault("enableServiceLinks", True)
@@ -526,7 +526,7 @@ def _pod(cluster, pod, templates, manifests):
     meta = {"name": pod.name, "namespace": pod.namespace, "labels": dict(pod.labels)}
     annotations = (written.get("metadata") or {}).get("annotations")
     if annotations:
-        meta["annotations"] = _copy(annotations)
+        meta["annotations"] = copy_manifest(annotations)
     if pod.owner:
         owner_api = "apps/v1"
         meta["generateName"] = pod.owner + "-"

@@ -58,8 +58,8 @@ def stop(lab_record, netns_names, grace=1.0):
     names = set(netns_names)
     keys = [k for k in lab_record.pids if k.startswith(f"{PREFIX}/") and k.split("/")[1] in names]
     found = {pid for name in names for pid in netns.pids(name)}
-    found |= {pid for name in names for (var, value) in mark(lab_record.lab, name).items()
-              for pid in processes.carrying(var, value)}
+    found |= set(processes.carrying({f"{var}={value}" for name in names
+                                     for var, value in mark(lab_record.lab, name).items()}))
     found |= {lab_record.pids[k] for k in keys
               if processes.is_lab_process(lab_record.pids[k], lab_record.lab, lab_record.path())}
     found.discard(os.getpid())

@@ -213,17 +213,20 @@ def is_lab_process(pid, lab, lab_dir=None):
                                       for a in argv for word in a.split())
 
 
-def carrying(variable, value):
-    """PIDs whose environment (as it was at their start, inherited by what they start) holds
-    ``variable=value``: a pod's processes, where no namespace of its own tells them apart."""
-    entry = f"{variable}={value}".encode()
+def carrying(entries):
+    """PIDs whose environment (as it was at their start, inherited by what they start) holds one
+    of ``entries`` (``VARIABLE=value``): a pod's processes, where no namespace of its own tells
+    them apart. One pass over /proc, however many entries."""
+    wanted = {e.encode() for e in entries}
     found = []
+    if not wanted:
+        return found
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/environ", "rb") as f:
-                if entry in f.read().split(b"\0"):
+                if wanted.intersection(f.read().split(b"\0")):
                     found.append(int(name))
         except OSError:
             continue

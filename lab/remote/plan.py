@@ -9,6 +9,7 @@ import secrets
 import time
 
 from lab.cluster.build import build_cluster
+from lab.cluster.resources import copy_manifest
 from lab.errors import LabError
 from lab.verify import report
 
@@ -43,7 +44,7 @@ def manifests(spec, labels, prefix=""):
     template too, so its pods carry them), in its mapped namespace, namespaces first."""
     out = []
     for obj in spec.objects:
-        m = _copy(obj.manifest)
+        m = copy_manifest(obj.manifest)
         kind = m.get("kind")
         meta = m.setdefault("metadata", {})
         meta.pop("resourceVersion", None)
@@ -68,14 +69,6 @@ def namespaces(objects):
 
 def namespace_object(name, labels):
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": dict(labels)}}
-
-
-def _copy(value):
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 # what the scenario promises -------------------------------------------------------------------
